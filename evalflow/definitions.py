@@ -1,0 +1,11 @@
+"""The code location: every Dagster object under evalflow/defs/, loaded by convention."""
+
+from pathlib import Path
+
+import dagster as dg
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent / "defs",
+                                    project_root=Path(__file__).parent.parent)

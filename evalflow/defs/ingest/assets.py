@@ -1,0 +1,101 @@
+"""landed_traces (parse new landing files once) and raw_traces (daily partitions of them)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import dagster as dg
+
+from evalflow.defs.partitions import daily_partitions
+from evalflow.defs.resources import WAREHOUSE_POOL, WarehouseResource
+from evalflow.lib.landing import land_new_files, landing_totals, reject_rate_for_days
+from evalflow.lib.report import markdown_table
+
+REJECT_RATE_CHECK = "reject_rate_below_threshold"
+CONTRACT_CHECK = "canonical_trace_contract"
+
+
+@dg.asset(
+    group_name="ingest",
+    kinds={"duckdb", "python"},
+    pool=WAREHOUSE_POOL,
+    description="Every file in the landing folder parsed once (by content hash) into a stage of "
+    "canonical traces; every bad line quarantined with a reason.",
+)
+def landed_traces(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    settings = warehouse.settings()
+    summary = land_new_files(settings)
+    totals = landing_totals(warehouse.warehouse())
+    context.log.info(
+        f"{summary.files_new} new file(s), {summary.files_already_landed} already landed; "
+        f"{summary.lines_read} lines: {summary.ingested} ingested, {summary.quarantined} quarantined, "
+        f"{summary.deduplicated} deduplicated"
+    )
+    return dg.MaterializeResult(metadata={
+        "files_new": summary.files_new,
+        "files_already_landed": summary.files_already_landed,
+        "lines_read": summary.lines_read,
+        "ingested": summary.ingested,
+        "quarantined": summary.quarantined,
+        "deduplicated": summary.deduplicated,
+        "traces_staged": summary.traces_staged,
+        "all_files_lines_read": totals["lines_read"],
+        "all_files_ingested_quarantined_deduplicated": dg.MetadataValue.text(
+            f"{totals['ingested']} + {totals['quarantined']} + {totals['deduplicated']} = {totals['lines_read']}"),
+        # The asset sensor reads this to know which daily partitions to rebuild.
+        "event_dates": dg.MetadataValue.json(sorted(d.isoformat() for d in summary.event_dates)),
+        "quarantine_reasons": dg.MetadataValue.md(markdown_table(
+            ["reason", "lines"], sorted(summary.reasons.items()))),
+        "warehouse": dg.MetadataValue.path(str(settings.warehouse_path)),
+    })
+
+
+@dg.asset(
+    group_name="ingest",
+    kinds={"duckdb"},
+    deps=[landed_traces],
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool=WAREHOUSE_POOL,
+    check_specs=[
+        dg.AssetCheckSpec(REJECT_RATE_CHECK, asset="raw_traces", blocking=True,
+                          description="Quarantined lines / lines read of the files feeding these "
+                          "partitions stays under EVALFLOW_REJECT_RATE_THRESHOLD (default 1%)."),
+        dg.AssetCheckSpec(CONTRACT_CHECK, asset="raw_traces", blocking=True,
+                          description="Great Expectations suite: schema, non-null ids and times, "
+                          "unique trace_id per partition, allowed status, non-negative numbers."),
+    ],
+    description="Canonical traces by event day (UTC), rebuilt from the stage in one transaction.",
+)
+def raw_traces(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    from evalflow.lib.contract import run_trace_contract  # GX is heavy: import only here
+
+    days = [date.fromisoformat(key) for key in context.partition_keys]
+    store = warehouse.warehouse()
+    rows_by_day = store.replace_partitions(days)
+    totals = landing_totals(store)
+    yield dg.MaterializeResult(metadata={
+        "rows": sum(rows_by_day.values()),
+        "partitions": len(days),
+        "rows_by_day": dg.MetadataValue.md(markdown_table(
+            ["day", "rows"], [(d.isoformat(), n) for d, n in sorted(rows_by_day.items()) if n])),
+        "lines_read": totals["lines_read"],
+        "ingested": totals["ingested"],
+        "quarantined": totals["quarantined"],
+        "deduplicated": totals["deduplicated"],
+    })
+    threshold = warehouse.settings().reject_rate_threshold
+    rate, quarantined, lines = reject_rate_for_days(store, days)
+    yield dg.AssetCheckResult(
+        check_name=REJECT_RATE_CHECK, passed=rate <= threshold,
+        metadata={"reject_rate": rate, "threshold": threshold,
+                  "quarantined_lines": quarantined, "lines_read": lines},
+    )
+    contract = run_trace_contract(store.query(
+        "SELECT * FROM raw_traces WHERE event_date IN (SELECT unnest(?))", [days]))
+    yield dg.AssetCheckResult(
+        check_name=CONTRACT_CHECK, passed=contract.success,
+        metadata={"evaluated_rows": contract.evaluated_rows,
+                  "failed_expectations": len(contract.failed()),
+                  "expectations": dg.MetadataValue.md(contract.markdown())},
+    )

@@ -1,0 +1,1 @@
+"""Pure logic: functions over polars/duckdb/numpy. No dagster import anywhere under lib/."""

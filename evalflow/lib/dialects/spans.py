@@ -1,0 +1,608 @@
+"""Fold spans into canonical traces.
+
+OTLP, OpenInference, Vercel AI SDK and bare GenAI attribute dicts all reduce to `Span`s; this
+module turns the spans of one trace into ONE canonical trace (DESIGN.md, "Data model"):
+
+- the root span gives identity, start, end and latency;
+- LLM spans give model, messages (the last call's input + output) and summed usage;
+- retriever spans give retrieved_context, kept apart from the prompt;
+- tool spans give tool_calls;
+- template / system / tool-definition attributes give the three stable ids.
+
+Timestamps stay raw (the validator normalises every dialect the same way); only latency is
+computed here, from whatever epoch unit or ISO string the root carries.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+from evalflow.lib import reasons
+from evalflow.lib.canonical import last_user_query, new_trace, stable_hash, system_prompt
+from evalflow.lib.dialects import Span
+from evalflow.lib.dialects.messages import (
+    messages_from_indexed,
+    normalize_messages,
+    normalize_output,
+    normalize_tool_call,
+    parse_json_maybe,
+    to_text,
+    tool_calls_from_messages,
+    unflatten_indexed,
+)
+
+# Adapters that had to invent a trace id prefix it with this, so the fold can flag it.
+DERIVED_PREFIX = "derived-"
+ERROR_TYPE_MAX = 200
+
+_LLM_OPERATIONS = {"chat", "text_completion", "generate_content", "completion"}
+_EMBEDDING_OPERATIONS = {"embeddings", "embedding"}
+_TOOL_OPERATIONS = {"execute_tool"}
+_RETRIEVAL_OPERATIONS = {"retrieval", "retrieve"}
+
+# Attribute keys in order of preference (current names before deprecated ones).
+_INPUT_TOKEN_KEYS = (
+    "gen_ai.usage.input_tokens",
+    "gen_ai.usage.prompt_tokens",
+    "llm.token_count.prompt",
+    "llm.usage.prompt_tokens",
+    "ai.usage.inputTokens",
+    "ai.usage.promptTokens",
+    "ai.usage.tokens",  # Vercel embeddings
+)
+_OUTPUT_TOKEN_KEYS = (
+    "gen_ai.usage.output_tokens",
+    "gen_ai.usage.completion_tokens",
+    "llm.token_count.completion",
+    "llm.usage.completion_tokens",
+    "ai.usage.outputTokens",
+    "ai.usage.completionTokens",
+)
+_COST_KEYS = ("gen_ai.usage.cost", "llm.cost.total", "gen_ai.usage.cost_usd")
+_RESPONSE_MODEL_KEYS = ("gen_ai.response.model", "ai.response.model", "llm.model_name")
+_REQUEST_MODEL_KEYS = (
+    "gen_ai.request.model",
+    "ai.model.id",
+    "embedding.model_name",
+    "llm.request.model",
+)
+_PROVIDER_KEYS = (
+    "gen_ai.provider.name",
+    "llm.provider",
+    "gen_ai.system",
+    "llm.system",
+    "ai.model.provider",
+)
+_SESSION_KEYS = (
+    "session.id",
+    "gen_ai.conversation.id",
+    "langfuse.session.id",
+    "ai.telemetry.metadata.sessionId",
+    "ai.telemetry.metadata.session_id",
+    "conversation.id",
+)
+_USER_KEYS = (
+    "user.id",
+    "enduser.id",
+    "langfuse.user.id",
+    "ai.telemetry.metadata.userId",
+    "ai.telemetry.metadata.user_id",
+)
+_VERCEL_TELEMETRY_PREFIX = "ai.telemetry.metadata."
+
+
+# --- public ---------------------------------------------------------------------------------
+
+
+def fold_spans(spans: list[Span]) -> list[dict[str, Any]]:
+    """One canonical trace per trace id, in order of first appearance."""
+    groups: dict[str, list[Span]] = defaultdict(list)
+    for span in spans:
+        key = span.trace_id or DERIVED_PREFIX + (stable_hash(_span_identity(span), 32) or "")
+        groups[key].append(span)
+    return [fold_trace(trace_id, group) for trace_id, group in groups.items()]
+
+
+def fold_trace(trace_id: str, spans: list[Span]) -> dict[str, Any]:
+    """Fold the spans of one trace (already grouped) into a canonical trace."""
+    spans = _in_start_order(spans)
+    root = _root(spans)
+    roles = {id(span): span_role(span) for span in spans}
+    model_spans = _leaf_model_spans(spans, roles)
+    llm_spans = [s for s in model_spans if roles[id(s)] == "llm"]
+    last_llm = llm_spans[-1] if llm_spans else None
+
+    messages = _span_messages(last_llm) if last_llm else []
+    output_messages = _span_output(last_llm) if last_llm else []
+    history = _with_system_instructions(last_llm, messages) + output_messages
+    tool_calls = _tool_calls(spans, roles) or tool_calls_from_messages(history)
+    start, end = _trace_bounds(root, spans)
+
+    trace = new_trace(
+        trace_id=trace_id,
+        timestamp=start,
+        end_time=end,
+        app=_service_name(spans),
+        session_id=_first_attr(spans, root, _SESSION_KEYS),
+        user_id=_first_attr(spans, root, _USER_KEYS),
+        model=_model(llm_spans or model_spans),
+        messages=history,
+        user_query=last_user_query(history),
+        output=_output_text(output_messages),
+        retrieved_context=_retrieved_context(spans),
+        tool_calls=tool_calls,
+        latency_ms=latency_ms(start, end),
+        input_tokens=_sum_attr(model_spans, _INPUT_TOKEN_KEYS),
+        output_tokens=_sum_attr(model_spans, _OUTPUT_TOKEN_KEYS),
+        cost_usd=_sum_attr(model_spans, _COST_KEYS, as_float=True),
+        prompt_template_id=_prompt_template_id(spans),
+        system_prompt_hash=stable_hash(system_prompt(history)),
+        tool_schema_hash=stable_hash(_tool_definitions(spans)),
+    )
+    _apply_status(trace, spans)
+    trace["payload_kept"] = bool(
+        history or trace["retrieved_context"] or tool_calls or trace["output"]
+    )
+    trace["metadata"] = _metadata(trace_id, root, spans, model_spans, has_time=start is not None)
+    return trace
+
+
+def span_role(span: Span) -> str:
+    """What a span does: "llm", "embedding", "retriever", "tool" or "other"."""
+    attrs = span.attributes
+    operation = str(attrs.get("gen_ai.operation.name") or "").lower()
+    kind = str(attrs.get("openinference.span.kind") or "").upper()
+    vercel = str(attrs.get("ai.operationId") or "")
+    if operation in _TOOL_OPERATIONS or kind == "TOOL" or vercel == "ai.toolCall":
+        return "tool"
+    if operation in _EMBEDDING_OPERATIONS or kind == "EMBEDDING" or vercel.startswith("ai.embed"):
+        return "embedding"
+    if operation in _RETRIEVAL_OPERATIONS or kind == "RETRIEVER":
+        return "retriever"
+    if (
+        operation in _LLM_OPERATIONS
+        or kind == "LLM"
+        or vercel.startswith(("ai.generate", "ai.stream"))
+        or str(attrs.get("llm.request.type") or "").lower() in ("chat", "completion")
+    ):
+        return "llm"
+    if any(k.startswith(("llm.input_messages", "gen_ai.input.messages")) for k in attrs):
+        return "llm"
+    return "other"
+
+
+def latency_ms(start: Any, end: Any) -> float | None:
+    """Milliseconds between two raw timestamps, when both can be read; else None."""
+    start_ms, end_ms = epoch_ms(start), epoch_ms(end)
+    if start_ms is None or end_ms is None or end_ms < start_ms:
+        return None
+    return round(end_ms - start_ms, 3)
+
+
+def epoch_ms(value: Any) -> float | None:
+    """Epoch milliseconds from an epoch number in s/ms/us/ns (told apart by magnitude) or an
+    ISO-8601 string; None when unreadable. Only for latency: the validator owns timestamps."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            number = float(text)
+        except ValueError:
+            return _iso_ms(text)
+        value = number
+    if not isinstance(value, (int, float)):
+        return None
+    magnitude = abs(value)
+    if magnitude >= 1e17:
+        return value / 1e6  # nanoseconds
+    if magnitude >= 1e14:
+        return value / 1e3  # microseconds
+    if magnitude >= 1e11:
+        return float(value)  # milliseconds
+    return value * 1e3  # seconds
+
+
+def vercel_time(value: Any) -> Any:
+    """OpenTelemetry JS HrTime ``[seconds, nanos]`` -> float epoch seconds; else unchanged."""
+    if (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    ):
+        return value[0] + value[1] / 1e9
+    return value
+
+
+# --- structure ------------------------------------------------------------------------------
+
+
+def _span_identity(span: Span) -> dict[str, Any]:
+    return {"name": span.name, "start": span.start, "attributes": span.attributes}
+
+
+def _in_start_order(spans: list[Span]) -> list[Span]:
+    """Spans sorted by start where readable; unreadable starts keep their file order."""
+    indexed = list(enumerate(spans))
+
+    def order(pair: tuple[int, Span]) -> tuple[bool, float, int]:
+        start = epoch_ms(pair[1].start)
+        return (start is None, start or 0.0, pair[0])
+
+    return [span for _, span in sorted(indexed, key=order)]
+
+
+def _root(spans: list[Span]) -> Span:
+    """The span with no parent in this group; the earliest one if several are orphans."""
+    ids = {span.span_id for span in spans if span.span_id}
+    roots = [span for span in spans if not span.parent_id or span.parent_id not in ids]
+    return (roots or spans)[0]
+
+
+def _leaf_model_spans(spans: list[Span], roles: dict[int, str]) -> list[Span]:
+    """LLM/embedding spans with no LLM/embedding span below them.
+
+    Vercel emits ai.generateText with a child ai.generateText.doGenerate carrying the same
+    usage; LangChain inside LlamaIndex nests similarly. Counting only leaves avoids doubling.
+    """
+    model = [s for s in spans if roles[id(s)] in ("llm", "embedding")]
+    parents_of_models: set[str] = set()
+    by_id = {s.span_id: s for s in spans if s.span_id}
+    for span in model:
+        seen: set[str] = set()
+        parent = span.parent_id
+        while parent and parent in by_id and parent not in seen:
+            seen.add(parent)
+            parents_of_models.add(parent)
+            parent = by_id[parent].parent_id
+    return [s for s in model if not s.span_id or s.span_id not in parents_of_models]
+
+
+def _trace_bounds(root: Span, spans: list[Span]) -> tuple[Any, Any]:
+    """Raw (start, end) of the root; the earliest start / latest end of any span as fallback."""
+    start, end = root.start, root.end
+    if start is None:
+        readable = [s.start for s in spans if epoch_ms(s.start) is not None]
+        start = readable[0] if readable else None
+    if end is None:
+        readable = [s.end for s in spans if epoch_ms(s.end) is not None]
+        end = max(readable, key=epoch_ms) if readable else None
+    return start, end
+
+
+def _iso_ms(text: str) -> float | None:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp() * 1e3
+
+
+# --- attributes -----------------------------------------------------------------------------
+
+
+def _first(attrs: dict[str, Any], keys: Iterable[str]) -> Any:
+    for key in keys:
+        value = attrs.get(key)
+        if value not in (None, "", [], {}):
+            return value
+    return None
+
+
+def _first_attr(spans: list[Span], root: Span, keys: Iterable[str]) -> str | None:
+    """The root's value if it has one (it describes the whole interaction), else any span's."""
+    keys = tuple(keys)
+    for span in [root, *spans]:
+        value = _first(span.attributes, keys)
+        if value is not None:
+            return str(value)
+    return None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, str):
+        try:
+            return float(value) if "." in value else int(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _sum_attr(spans: list[Span], keys: tuple[str, ...], as_float: bool = False) -> Any:
+    """Sum of the first present key per span; None when no span reports it (unknown, not 0)."""
+    values = [_number(_first(span.attributes, keys)) for span in spans]
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    total = sum(values)
+    return float(total) if as_float else int(total)
+
+
+def _model(spans: list[Span]) -> str | None:
+    """The model that answered (response model) of the last call, else the requested one."""
+    for span in reversed(spans):
+        model = _first(span.attributes, _RESPONSE_MODEL_KEYS + _REQUEST_MODEL_KEYS)
+        if model is not None:
+            return str(model)
+    return None
+
+
+def _service_name(spans: list[Span]) -> str | None:
+    for span in spans:
+        name = span.resource.get("service.name")
+        if name:
+            return str(name)
+    return None
+
+
+# --- messages -------------------------------------------------------------------------------
+
+
+def _span_messages(span: Span) -> list[dict[str, Any]]:
+    """Input messages of one LLM span, from the richest attribute present."""
+    attrs = span.attributes
+    candidates = (
+        lambda: messages_from_indexed(attrs, "llm.input_messages"),
+        lambda: normalize_messages(attrs.get("gen_ai.input.messages")),
+        lambda: messages_from_indexed(attrs, "gen_ai.prompt"),
+        lambda: normalize_messages(attrs.get("gen_ai.prompt")),
+        lambda: normalize_messages(attrs.get("ai.prompt.messages")),
+        lambda: normalize_messages(attrs.get("ai.prompt")),
+        lambda: _messages_from_value(_first(attrs, ("input.value", "input"))),
+    )
+    for candidate in candidates:
+        messages = candidate()
+        if messages:
+            return messages
+    return []
+
+
+def _messages_from_value(value: Any) -> list[dict[str, Any]]:
+    """OpenInference ``input.value``: JSON messages / request body, or the user's plain text."""
+    messages = normalize_messages(value)
+    if messages:
+        return messages
+    parsed = parse_json_maybe(value)
+    if isinstance(parsed, str) and parsed.strip():
+        return [{"role": "user", "content": parsed}]
+    return []
+
+
+def _with_system_instructions(span: Span | None, messages: list[dict]) -> list[dict]:
+    """Prepend ``gen_ai.system_instructions`` (kept out of input messages by the current
+    conventions) so the system prompt is part of the history and of system_prompt_hash."""
+    if span is None or any(m.get("role") in ("system", "developer") for m in messages):
+        return messages
+    raw = parse_json_maybe(span.attributes.get("gen_ai.system_instructions"))
+    if isinstance(raw, list):  # a list of parts: [{"type": "text", "content": "..."}]
+        raw = [p.get("content", p.get("text")) if isinstance(p, dict) else p for p in raw]
+    text = to_text(raw)
+    if not text:
+        return messages
+    return [{"role": "system", "content": text}, *messages]
+
+
+def _span_output(span: Span) -> list[dict[str, Any]]:
+    attrs = span.attributes
+    for messages in (
+        messages_from_indexed(attrs, "llm.output_messages"),
+        normalize_output(attrs.get("gen_ai.output.messages")),
+        messages_from_indexed(attrs, "gen_ai.completion"),
+        normalize_output(attrs.get("gen_ai.completion")),
+        _vercel_output(attrs),
+        normalize_output(_first(attrs, ("output.value", "output"))),
+    ):
+        if messages:
+            return [_assistant(m) for m in messages]
+    return []
+
+
+def _assistant(message: dict[str, Any]) -> dict[str, Any]:
+    return message if message.get("role") != "user" else {**message, "role": "assistant"}
+
+
+def _vercel_output(attrs: dict[str, Any]) -> list[dict[str, Any]]:
+    text = _first(attrs, ("ai.response.text", "ai.response.object"))
+    raw_calls = parse_json_maybe(attrs.get("ai.response.toolCalls"))
+    calls = [normalize_tool_call(c) for c in raw_calls] if isinstance(raw_calls, list) else []
+    calls = [c for c in calls if c]
+    if text is None and not calls:
+        return []
+    message: dict[str, Any] = {"role": "assistant", "content": to_text(text)}
+    if calls:
+        message["tool_calls"] = calls
+    return [message]
+
+
+def _output_text(messages: list[dict[str, Any]]) -> str | None:
+    for message in reversed(messages):
+        if message.get("content"):
+            return message["content"]
+    return None
+
+
+# --- retrieval, tools, templates ------------------------------------------------------------
+
+
+def _retrieved_context(spans: list[Span]) -> list[dict[str, Any]]:
+    docs: list[dict[str, Any]] = []
+    for span in spans:
+        docs.extend(_openinference_documents(span.attributes))
+        docs.extend(_genai_documents(span.attributes))
+    return docs
+
+
+def _openinference_documents(attrs: dict[str, Any]) -> list[dict[str, Any]]:
+    docs = []
+    for item in unflatten_indexed(attrs, "retrieval.documents"):
+        if not isinstance(item, dict):
+            continue
+        doc = item.get("document", item)
+        if isinstance(doc, dict):
+            docs.append(_document(doc.get("id"), doc.get("content"), doc.get("score")))
+    return docs
+
+
+def _genai_documents(attrs: dict[str, Any]) -> list[dict[str, Any]]:
+    raw = parse_json_maybe(attrs.get("gen_ai.retrieval.documents"))
+    if not isinstance(raw, list):
+        return []
+    return [
+        _document(d.get("id"), d.get("content", d.get("text")), d.get("score"))
+        for d in raw
+        if isinstance(d, dict)
+    ]
+
+
+def _document(doc_id: Any, text: Any, score: Any) -> dict[str, Any]:
+    return {
+        "doc_id": None if doc_id is None else str(doc_id),
+        "text": to_text(text),
+        "score": _number(score),
+    }
+
+
+def _tool_calls(spans: list[Span], roles: dict[int, str]) -> list[dict[str, Any]]:
+    return [_tool_call(span) for span in spans if roles[id(span)] == "tool"]
+
+
+def _tool_call(span: Span) -> dict[str, Any]:
+    attrs = span.attributes
+    name = _first(attrs, ("gen_ai.tool.name", "tool.name", "ai.toolCall.name")) or span.name
+    arguments = _first(
+        attrs,
+        ("gen_ai.tool.call.arguments", "ai.toolCall.args", "ai.toolCall.input", "input.value", "input"),
+    )
+    result = _first(
+        attrs,
+        ("gen_ai.tool.call.result", "ai.toolCall.result", "ai.toolCall.output", "output.value", "output"),
+    )
+    return {"name": name, "arguments": parse_json_maybe(arguments), "result": parse_json_maybe(result)}
+
+
+def _prompt_template_id(spans: list[Span]) -> str | None:
+    for span in spans:
+        attrs = span.attributes
+        version = attrs.get("llm.prompt_template.version")
+        template = attrs.get("llm.prompt_template.template")
+        name = _first(attrs, ("langfuse.observation.prompt.name",))
+        if name is not None:
+            lf_version = attrs.get("langfuse.observation.prompt.version")
+            return f"{name}:{lf_version}" if lf_version is not None else str(name)
+        if version not in (None, ""):
+            return str(version)
+        if template not in (None, ""):
+            return stable_hash(template)
+    return None
+
+
+def _prompt_template_variables(spans: list[Span]) -> Any:
+    for span in spans:
+        variables = span.attributes.get("llm.prompt_template.variables")
+        if variables not in (None, ""):
+            return parse_json_maybe(variables)
+    return None
+
+
+def _tool_definitions(spans: list[Span]) -> list[Any]:
+    """Tool schemas offered to the model, parsed, from the first span that lists them."""
+    for span in spans:
+        attrs = span.attributes
+        openinference = [
+            parse_json_maybe(item.get("tool", {}).get("json_schema") if isinstance(item.get("tool"), dict) else item)
+            for item in unflatten_indexed(attrs, "llm.tools")
+            if isinstance(item, dict)
+        ]
+        for tools in (
+            openinference,
+            parse_json_maybe(attrs.get("gen_ai.tool.definitions")),
+            attrs.get("ai.prompt.tools"),
+            unflatten_indexed(attrs, "llm.request.functions"),
+        ):
+            if isinstance(tools, list) and tools:
+                return [parse_json_maybe(tool) for tool in tools]
+    return []
+
+
+# --- status and metadata --------------------------------------------------------------------
+
+
+def _apply_status(trace: dict[str, Any], spans: list[Span]) -> None:
+    failed = [span for span in spans if span.status == "error"]
+    if not failed:
+        return
+    trace["status"] = "error"
+    error = next((e for e in (_error_type(span) for span in failed) if e), None)
+    trace["error_type"] = error[:ERROR_TYPE_MAX] if error else None
+
+
+def _error_type(span: Span) -> str | None:
+    """The exception type from an exception event, else error.type, else the status message."""
+    for event in span.events:
+        attrs = event.get("attributes") or {}
+        if event.get("name") == "exception" and attrs.get("exception.type"):
+            return str(attrs["exception.type"])
+    if span.attributes.get("error.type"):
+        return str(span.attributes["error.type"])
+    return span.status_message or None
+
+
+def _metadata(
+    trace_id: str, root: Span, spans: list[Span], model_spans: list[Span], has_time: bool
+) -> dict[str, Any]:
+    metadata: dict[str, Any] = {
+        "dialect": root.dialect,
+        "span_count": len(spans),
+        "root_span_name": root.name,
+    }
+    optional = {
+        "service_name": _service_name(spans),
+        "provider": _first_value(model_spans, _PROVIDER_KEYS),
+        "request_model": _first_value(model_spans, _REQUEST_MODEL_KEYS),
+        "framework": _framework(spans),
+        "prompt_template_variables": _prompt_template_variables(spans),
+        "tool_definitions": _tool_definitions(spans) or None,
+        "telemetry_metadata": _vercel_telemetry(root),
+    }
+    metadata.update({k: v for k, v in optional.items() if v not in (None, {}, [])})
+    flags = []
+    if trace_id.startswith(DERIVED_PREFIX):
+        flags.append(reasons.TRACE_ID_DERIVED)
+    if not has_time:  # ingestion fills the time from the file's landing time
+        flags.append(reasons.TIMESTAMP_INFERRED)
+    if flags:
+        metadata["flags"] = flags
+    return metadata
+
+
+def _first_value(spans: list[Span], keys: tuple[str, ...]) -> Any:
+    for span in reversed(spans):
+        value = _first(span.attributes, keys)
+        if value is not None:
+            return value
+    return None
+
+
+def _framework(spans: list[Span]) -> str | None:
+    keys = {key for span in spans for key in span.attributes}
+    if "ai.operationId" in keys:
+        return "vercel-ai-sdk"
+    if "openinference.span.kind" in keys:
+        return "openinference"
+    if any(key.startswith("traceloop.") for key in keys):
+        return "openllmetry"
+    return None
+
+
+def _vercel_telemetry(root: Span) -> dict[str, Any]:
+    """Vercel ``experimental_telemetry.metadata``: the app's own tags for the call."""
+    prefix = _VERCEL_TELEMETRY_PREFIX
+    return {k[len(prefix):]: v for k, v in root.attributes.items() if k.startswith(prefix)}

@@ -1,0 +1,233 @@
+"""The DuckDB warehouse: schema, and writes that are each one transaction.
+
+DuckDB allows one writer process per file, so all writes go through this module and Dagster
+serialises the runs that write (a concurrency pool of size 1, see dagster.yaml). Replacing a
+partition is DELETE + INSERT inside one transaction: dagster-duckdb's IO manager does them in
+autocommit, and a kill between the two was measured to lose every row (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+import duckdb
+import orjson
+import polars as pl
+
+from evalflow.lib.canonical import CANONICAL_FIELDS
+
+_JSON_FIELDS = ("messages", "retrieved_context", "tool_calls", "feedback", "metadata", "truncated_fields")
+
+TRACE_COLUMNS = """
+    trace_id VARCHAR NOT NULL,
+    event_date DATE NOT NULL,
+    timestamp TIMESTAMPTZ NOT NULL,
+    end_time TIMESTAMPTZ,
+    session_id VARCHAR,
+    user_id VARCHAR,
+    app VARCHAR,
+    model VARCHAR,
+    prompt_template_id VARCHAR,
+    system_prompt_hash VARCHAR,
+    tool_schema_hash VARCHAR,
+    messages JSON,
+    user_query VARCHAR,
+    retrieved_context JSON,
+    tool_calls JSON,
+    output VARCHAR,
+    latency_ms DOUBLE,
+    input_tokens BIGINT,
+    output_tokens BIGINT,
+    cost_usd DOUBLE,
+    status VARCHAR,
+    error_type VARCHAR,
+    feedback JSON,
+    metadata JSON,
+    payload_kept BOOLEAN,
+    content_sha256 VARCHAR NOT NULL,
+    flags VARCHAR[],
+    truncated_fields JSON,
+    dialect VARCHAR,
+    source_file_sha256 VARCHAR NOT NULL,
+    source_path VARCHAR,
+    line_no BIGINT,
+    byte_offset BIGINT
+"""
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS landed_files (
+    file_sha256 VARCHAR PRIMARY KEY,
+    path VARCHAR,
+    size_bytes BIGINT,
+    landed_at TIMESTAMPTZ,
+    lines_read BIGINT,
+    ingested BIGINT,
+    quarantined BIGINT,
+    deduplicated BIGINT,
+    traces_staged BIGINT,
+    traces_duplicate BIGINT,
+    reasons JSON,
+    flags JSON,
+    dialects JSON
+);
+-- Every good trace, parsed once, with its event date; daily partitions select from here.
+CREATE TABLE IF NOT EXISTS staged_traces ({TRACE_COLUMNS}, PRIMARY KEY (trace_id));
+CREATE TABLE IF NOT EXISTS raw_traces ({TRACE_COLUMNS}, PRIMARY KEY (trace_id));
+-- Bad lines: where they are and why, never what they said (they may hold PII).
+CREATE TABLE IF NOT EXISTS quarantine (
+    file_sha256 VARCHAR NOT NULL,
+    path VARCHAR,
+    line_no BIGINT,
+    byte_offset BIGINT,
+    raw_sha256 VARCHAR,
+    raw_length BIGINT,
+    scope VARCHAR,
+    reason VARCHAR NOT NULL,
+    detail VARCHAR,
+    trace_id_sha256 VARCHAR,
+    event_date DATE,
+    quarantined_at TIMESTAMPTZ
+);
+"""
+
+TRACE_COLUMN_NAMES = [line.split()[0] for line in TRACE_COLUMNS.strip().splitlines()]
+
+
+def _json(value: Any) -> str | None:
+    if value is None:
+        return None
+    return orjson.dumps(value, default=str).decode("utf-8")
+
+
+def traces_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    """Staged trace dicts as a typed frame (nested fields as JSON text)."""
+    columns: dict[str, list[Any]] = {name: [] for name in TRACE_COLUMN_NAMES}
+    for row in rows:
+        for name in TRACE_COLUMN_NAMES:
+            value = row.get(name)
+            if name in _JSON_FIELDS:
+                value = _json(value)
+            elif name in ("timestamp", "end_time") and value is not None:
+                value = datetime.fromisoformat(value)
+            columns[name].append(value)
+    schema = {
+        "event_date": pl.Date,
+        "timestamp": pl.Datetime("us", "UTC"),
+        "end_time": pl.Datetime("us", "UTC"),
+        "latency_ms": pl.Float64,
+        "cost_usd": pl.Float64,
+        "input_tokens": pl.Int64,
+        "output_tokens": pl.Int64,
+        "payload_kept": pl.Boolean,
+        "flags": pl.List(pl.String),
+        "line_no": pl.Int64,
+        "byte_offset": pl.Int64,
+    }
+    return pl.DataFrame(
+        columns, schema={n: schema.get(n, pl.String) for n in TRACE_COLUMN_NAMES}
+    )
+
+
+class Warehouse:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(str(self.path), read_only=read_only)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One transaction: everything inside commits together or not at all."""
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+
+    def ensure_schema(self) -> None:
+        with self.transaction() as con:
+            con.execute(SCHEMA)
+
+    # ---- reads --------------------------------------------------------------------------
+    def landed_file_hashes(self) -> set[str]:
+        with self.connect() as con:
+            return {row[0] for row in con.execute("SELECT file_sha256 FROM landed_files").fetchall()}
+
+    def staged_trace_hashes(self) -> dict[str, str]:
+        with self.connect() as con:
+            return dict(con.execute("SELECT trace_id, content_sha256 FROM staged_traces").fetchall())
+
+    def count(self, table: str, where: str = "TRUE", params: list[Any] | None = None) -> int:
+        with self.connect() as con:
+            return con.execute(f"SELECT count(*) FROM {table} WHERE {where}", params or []).fetchone()[0]
+
+    def query(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
+        with self.connect() as con:
+            return con.execute(sql, params or []).pl()
+
+    # ---- writes -------------------------------------------------------------------------
+    def stage_file(self, result: Any, landed_at: datetime | None = None) -> None:
+        """A parsed landing file: its traces, its quarantine and its accounting, atomically."""
+        landed_at = landed_at or datetime.now(timezone.utc)
+        traces = traces_frame(result.traces)
+        quarantine = pl.DataFrame(
+            [{**row, "quarantined_at": landed_at} for row in result.quarantine],
+            schema={
+                "file_sha256": pl.String, "path": pl.String, "line_no": pl.Int64,
+                "byte_offset": pl.Int64, "raw_sha256": pl.String, "raw_length": pl.Int64,
+                "scope": pl.String, "reason": pl.String, "detail": pl.String,
+                "trace_id_sha256": pl.String, "event_date": pl.Date,
+                "quarantined_at": pl.Datetime("us", "UTC"),
+            },
+        )
+        with self.transaction() as con:
+            con.register("incoming_traces", traces)
+            con.execute("INSERT INTO staged_traces SELECT * FROM incoming_traces")
+            con.register("incoming_quarantine", quarantine)
+            con.execute("INSERT INTO quarantine SELECT * FROM incoming_quarantine")
+            con.execute(
+                "INSERT INTO landed_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    result.file_sha256, result.path, result.size_bytes, landed_at,
+                    result.lines_read, result.outcomes["ingested"], result.outcomes["quarantined"],
+                    result.outcomes["deduplicated"], len(result.traces), result.traces_duplicate,
+                    _json(dict(result.reasons)), _json(dict(result.flags)), _json(dict(result.dialects)),
+                ],
+            )
+
+    def replace_partitions(self, days: list[date]) -> dict[date, int]:
+        """raw_traces for these days := the staged traces of these days, in one transaction."""
+        if not days:
+            return {}
+        with self.transaction() as con:
+            con.execute("DELETE FROM raw_traces WHERE event_date IN (SELECT unnest(?))", [days])
+            con.execute(
+                "INSERT INTO raw_traces SELECT * FROM staged_traces "
+                "WHERE event_date IN (SELECT unnest(?))",
+                [days],
+            )
+            rows = con.execute(
+                "SELECT event_date, count(*) FROM raw_traces WHERE event_date IN (SELECT unnest(?)) "
+                "GROUP BY 1",
+                [days],
+            ).fetchall()
+        counts = {day: 0 for day in days}
+        counts.update(dict(rows))
+        return counts
+
+
+def canonical_columns() -> list[str]:
+    return list(CANONICAL_FIELDS)
