@@ -7,5 +7,5 @@ import dagster as dg
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent / "defs",
-                                    project_root=Path(__file__).parent.parent)
+    # path_within_project is the package folder; Dagster loads its defs/ subfolder.
+    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)

@@ -1,6 +1,5 @@
 """The warehouse resource: every asset writes through it (no DuckDB IO manager, see DESIGN.md)."""
 
-from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path

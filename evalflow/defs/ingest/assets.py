@@ -1,6 +1,5 @@
 """landed_traces (parse new landing files once) and raw_traces (daily partitions of them)."""
 
-from __future__ import annotations
 
 from datetime import date
 

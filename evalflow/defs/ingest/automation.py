@@ -1,7 +1,6 @@
 """What drives ingestion: a sensor for new landing files, a sensor that rebuilds the days they
 touched, and a daily schedule that catches up yesterday's partition."""
 
-from __future__ import annotations
 
 from datetime import timedelta
 

@@ -25,6 +25,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
+_ABSENT = object()  # JavaScript's ``undefined`` where None (``null``) means something else
+
 # --------------------------------------------------------------------------------------------
 # JavaScript semantics helpers
 # --------------------------------------------------------------------------------------------
@@ -86,25 +88,65 @@ def _json_parse(text: str) -> Any:
     return json.loads(text, parse_constant=_reject_constant)
 
 
-def deep_parse_json(value: Any) -> Any:
-    """Langfuse's ``deepParseJson``: parse JSON strings recursively, keep numeric strings.
+def _parse_python_literal(text: str) -> Any:
+    """Langfuse's fallback for Python ``repr`` dicts/lists (LangChain logs tool args that way).
 
-    Langfuse stores inputs, outputs and metadata as JSON text, often with JSON strings nested
-    inside (OTel attributes); the UI parses all levels before normalising, so we do too.
+    Like Langfuse, it swaps True/False/None and all single quotes for their JSON spelling and
+    tries again; anything that still fails stays a string.
     """
+    if "'" not in text or ("{" not in text and "[" not in text) or len(text) > 1_000_000:
+        return _ABSENT
+    trimmed = text.strip()
+    if trimmed[:1] not in ("{", "["):
+        return _ABSENT
+    converted = re.sub(r"\bTrue\b", "true", trimmed)
+    converted = re.sub(r"\bFalse\b", "false", converted)
+    converted = re.sub(r"\bNone\b", "null", converted).replace("'", '"')
+    try:
+        return _json_parse(converted)
+    except (ValueError, RecursionError):
+        return _ABSENT
+
+
+def deep_parse_json(value: Any, max_depth: int = 3, _depth: int = 0) -> Any:
+    """Langfuse's ``deepParseJson``: parse JSON text, then strings nested in it, to a depth.
+
+    Langfuse stores payloads and metadata as JSON text, often with JSON strings inside (OTel
+    attributes, tool results). Its UI parses them before normalising, but only three levels
+    deep, so a string nested deeper stays a string; numeric strings ("42") are never parsed.
+    """
+    if _depth >= max_depth:
+        return value
     if isinstance(value, str):
         try:
             parsed = _json_parse(value)
         except (ValueError, RecursionError):
-            return value
+            parsed = _parse_python_literal(value)
+            if parsed is _ABSENT:
+                return value
         if isinstance(parsed, (int, float)) and not isinstance(parsed, bool):
-            return value  # "42" stays a string
-        return deep_parse_json(parsed)
+            return value
+        return deep_parse_json(parsed, max_depth, _depth + 1)
     if isinstance(value, list):
-        return [deep_parse_json(v) for v in value]
+        return [deep_parse_json(v, max_depth, _depth + 1) for v in value]
     if isinstance(value, dict):
-        return {k: deep_parse_json(v) for k, v in value.items()}
+        return {k: deep_parse_json(v, max_depth, _depth + 1) for k, v in value.items()
+                if k not in ("__proto__", "constructor", "prototype")}
     return value
+
+
+def parse_json_text(value: Any) -> Any:
+    """One level of parsing: a stored payload that is JSON text becomes data, else unchanged.
+
+    Langfuse parses an observation's input/output once before normalising; JSON text nested
+    inside (a tool result that is itself a JSON string) stays text, as the UI shows it.
+    """
+    if not isinstance(value, str):
+        return value
+    try:
+        return _json_parse(value)
+    except (ValueError, RecursionError):
+        return value
 
 
 def _parse_metadata(metadata: Any) -> Any:
@@ -472,7 +514,6 @@ def _is_pydantic_messages(value: Any) -> bool:
     )
 
 
-_ABSENT = object()
 
 
 # --------------------------------------------------------------------------------------------
@@ -1565,6 +1606,9 @@ def _is_single_message(value: Any) -> bool:
     )
 
 
+SINGLE_MESSAGE_INPUT = False
+
+
 def map_to_chatml(value: Any) -> list[dict[str, Any]] | None:
     """Input side: a list of messages, ``[[...]]``, ``{messages: [...]}`` or one message."""
     result = _validate_array(value)
@@ -1576,7 +1620,7 @@ def map_to_chatml(value: Any) -> list[dict[str, Any]] | None:
         result = _validate_array(value["messages"])
         if result is not None:
             return result
-    if _is_single_message(value):
+    if SINGLE_MESSAGE_INPUT and _is_single_message(value):
         return _validate_array([value])
     return None
 

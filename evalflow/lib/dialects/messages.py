@@ -357,3 +357,40 @@ def tool_calls_from_messages(messages: list[dict[str, Any]]) -> list[dict[str, A
             if target is not None:
                 target["result"] = parse_json_maybe(message.get("content"))
     return calls
+
+
+# --- plain-text transcripts ----------------------------------------------------------------
+# Some SDK integrations (Langfuse's OpenAI wrapper under AutoGen/Agno) store a prompt as one
+# string, "system: ...\nuser: ...", one message per "role:" line with continuation lines.
+
+_TRANSCRIPT_ROLES = ("system", "developer", "user", "assistant", "tool", "human", "ai", "function")
+
+
+def _transcript_line_role(line: str) -> tuple[str, str] | None:
+    head, sep, rest = line.partition(": ")
+    if sep and head in _TRANSCRIPT_ROLES:
+        return head, rest
+    if line.rstrip() in tuple(role + ":" for role in _TRANSCRIPT_ROLES):
+        return line.rstrip()[:-1], ""
+    return None
+
+
+def parse_role_transcript(text: Any) -> list[dict[str, Any]]:
+    """Messages of a "role: text" transcript; [] unless the first line names a role."""
+    if not isinstance(text, str) or not text:
+        return []
+    lines = text.split("\n")
+    if _transcript_line_role(lines[0]) is None:
+        return []
+    messages: list[dict[str, Any]] = []
+    for line in lines:
+        started = _transcript_line_role(line)
+        if started:
+            role, first = started
+            messages.append({"role": _ROLE_ALIASES.get(role) or role, "content": [first]})
+        else:
+            messages[-1]["content"].append(line)
+    for message in messages:
+        content = "\n".join(message["content"])
+        message["content"] = None if content in ("", "None") else content  # Python's repr of None
+    return messages

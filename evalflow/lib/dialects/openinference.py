@@ -17,9 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from evalflow.lib.canonical import stable_hash
 from evalflow.lib.dialects import Dialect, Span
-from evalflow.lib.dialects.spans import DERIVED_PREFIX, vercel_time
+from evalflow.lib.dialects.spans import derived_trace_id, vercel_time
 
 _ID_HINT_KEYS = ("context", "spanContext", "span_context", "trace_id", "traceId", "span_id", "spanId")
 _ERROR_STATUSES = {2, "2", "ERROR", "error", "STATUS_CODE_ERROR"}
@@ -95,8 +94,11 @@ def _span(raw: dict[str, Any]) -> Span:
     if isinstance(span_kind, str) and "openinference.span.kind" not in attributes:
         attributes["openinference.span.kind"] = span_kind  # Phoenix puts it beside attributes
     status, message = _status(raw)
+    # A span without a trace id gets one derived from its content here (not at fold time) so
+    # the ingestion layer can map the folded trace back to the line it came from.
+    trace_id = _str_id(_pick(context, raw, "trace_id", "traceId")) or derived_trace_id(raw)
     return Span(
-        trace_id=_str_id(_pick(context, raw, "trace_id", "traceId")),
+        trace_id=trace_id,
         span_id=_str_id(_pick(context, raw, "span_id", "spanId")),
         parent_id=_parent_id(raw),
         name=str(raw.get("name") or ""),
@@ -205,7 +207,7 @@ def attributes_to_spans(document: Any) -> list[Span]:
     name = attributes.get("gen_ai.operation.name") or attributes.get("openinference.span.kind")
     return [
         Span(
-            trace_id=DERIVED_PREFIX + (stable_hash(document, 32) or ""),
+            trace_id=derived_trace_id(document),
             span_id=None,
             parent_id=None,
             name=str(name or "span"),

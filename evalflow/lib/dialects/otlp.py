@@ -17,6 +17,7 @@ import string
 from typing import Any
 
 from evalflow.lib.dialects import Dialect, Span
+from evalflow.lib.dialects.spans import derived_trace_id
 
 _HEX = set(string.hexdigits)
 _ERROR_CODES = {2, "2", "STATUS_CODE_ERROR", "ERROR"}
@@ -99,7 +100,8 @@ def _span(raw: dict[str, Any], resource: dict[str, Any]) -> Span:
     status = raw.get("status") or {}
     code = status.get("code") if isinstance(status, dict) else None
     return Span(
-        trace_id=_hex_id(_get(raw, "traceId", "trace_id")),
+        # derived here, not at fold time, so ingestion can map the trace back to its line
+        trace_id=_hex_id(_get(raw, "traceId", "trace_id")) or derived_trace_id(raw),
         span_id=_hex_id(_get(raw, "spanId", "span_id")),
         parent_id=_hex_id(_get(raw, "parentSpanId", "parent_span_id")),
         name=str(raw.get("name") or ""),

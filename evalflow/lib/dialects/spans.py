@@ -100,8 +100,7 @@ def fold_spans(spans: list[Span]) -> list[dict[str, Any]]:
     """One canonical trace per trace id, in order of first appearance."""
     groups: dict[str, list[Span]] = defaultdict(list)
     for span in spans:
-        key = span.trace_id or DERIVED_PREFIX + (stable_hash(_span_identity(span), 32) or "")
-        groups[key].append(span)
+        groups[span.trace_id or derived_trace_id(_span_identity(span))].append(span)
     return [fold_trace(trace_id, group) for trace_id, group in groups.items()]
 
 
@@ -147,6 +146,12 @@ def fold_trace(trace_id: str, spans: list[Span]) -> dict[str, Any]:
     )
     trace["metadata"] = _metadata(trace_id, root, spans, model_spans, has_time=start is not None)
     return trace
+
+
+def derived_trace_id(document: Any) -> str:
+    """An id for a document that has none: the same content always gets the same id, so a
+    re-sent file is recognised. The prefix lets the fold flag it (TRACE_ID_DERIVED)."""
+    return DERIVED_PREFIX + (stable_hash(document, 32) or "empty")
 
 
 def span_role(span: Span) -> str:

@@ -1,0 +1,173 @@
+"""The `evalflow` command.
+
+  evalflow simulate [--days D] [--per-day N] [--seed S]   demo traffic into the landing folder
+  evalflow normalize INPUT... -o traces.jsonl             any dialect -> canonical JSONL
+  evalflow run                                            materialize the whole asset graph
+  evalflow demo                                           simulate, then run
+
+Mistakes a user can make (a missing file, a locked warehouse, a bad setting) print one line
+starting with "evalflow: error:" and exit 1; usage errors exit 2 (argparse's convention).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import orjson
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed as one line, no traceback."""
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from evalflow.lib.settings import load_settings
+    from evalflow.lib.simulator import simulate
+
+    settings = load_settings()
+    summary = simulate(settings.landing_dir, settings.ground_truth_dir, days=args.days,
+                       per_day=args.per_day, seed=args.seed, start_date=args.start_date)
+    print(f"simulated {summary.traces} traces over {args.days} days into {settings.landing_dir}")
+    print(f"  {len(summary.files)} files; by dialect: {summary.by_dialect}; "
+          f"{summary.malformed_lines} malformed lines planted; {summary.intents} intents")
+    print(f"  ground truth (never read by the pipeline): {summary.ground_truth_path}")
+    return 0
+
+
+def _expand_inputs(inputs: list[str]) -> list[Path]:
+    from evalflow.lib.ingest import iter_landing_files
+
+    paths: list[Path] = []
+    for raw in inputs:
+        path = Path(raw)
+        if path.is_dir():
+            paths.extend(iter_landing_files(path))
+        elif path.is_file():
+            paths.append(path)
+        else:
+            raise UserError(f"no such file or folder: {raw}")
+    return paths
+
+
+def _cmd_normalize(args: argparse.Namespace) -> int:
+    from evalflow.lib.canonical import CANONICAL_FIELDS
+    from evalflow.lib.ingest import KnownTraces, ingest_file
+    from evalflow.lib.landing import ingest_options
+    from evalflow.lib.settings import load_settings
+
+    paths = _expand_inputs(args.inputs)
+    if not paths:
+        raise UserError("no input files (.jsonl, .ndjson or .json) found")
+    options = ingest_options(load_settings())
+    known = KnownTraces()
+    output = Path(args.output)
+    quarantine_path = output.with_name(output.name + ".quarantine.jsonl")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    written = quarantined = 0
+    tmp_out, tmp_q = output.with_name(output.name + ".tmp"), quarantine_path.with_name(quarantine_path.name + ".tmp")
+    with tmp_out.open("wb") as out, tmp_q.open("wb") as qout:
+        for path in paths:
+            result = ingest_file(path, known, options)
+            for row in result.traces:
+                out.write(orjson.dumps({k: row[k] for k in CANONICAL_FIELDS} | {"flags": row["flags"]},
+                                       default=str) + b"\n")
+            for row in result.quarantine:
+                qout.write(orjson.dumps(row, default=str) + b"\n")
+            written += len(result.traces)
+            quarantined += result.outcomes["quarantined"]
+            print(f"{path}: {result.lines_read} read, {result.outcomes['ingested']} ingested, "
+                  f"{result.outcomes['quarantined']} quarantined, {result.outcomes['deduplicated']} deduplicated"
+                  + (f" ({', '.join(f'{k}={v}' for k, v in sorted(result.reasons.items()))})" if result.reasons else ""),
+                  file=sys.stderr)
+    # Write-then-rename: an interrupted run never leaves a half-written output behind.
+    tmp_out.replace(output)
+    tmp_q.replace(quarantine_path)
+    print(f"wrote {written} canonical traces to {output}; quarantine report: {quarantine_path} "
+          f"({quarantined} lines)", file=sys.stderr)
+    if written == 0:
+        raise UserError("nothing could be read from the inputs (see the quarantine report)")
+    return 0
+
+
+def _print_run_summary(results) -> None:
+    from evalflow.lib.settings import load_settings
+    from evalflow.runner import warehouse_counts
+
+    settings = load_settings()
+    counts = warehouse_counts(settings.warehouse_path)
+    print("\nBuilt:")
+    for table, rows in counts.items():
+        print(f"  {table:<24} {rows:>8} rows")
+    print(f"\nWarehouse: {settings.warehouse_path}")
+    print("Query it:  .venv/bin/python -c \"import duckdb; print(duckdb.connect("
+          f"'{settings.warehouse_path}', read_only=True).sql('SELECT event_date, count(*) FROM raw_traces GROUP BY 1 ORDER BY 1'))\"")
+    print("Open the Dagster UI on it:  make ui   (then http://127.0.0.1:3000)")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from evalflow.runner import ensure_dagster_home, run_pipeline
+
+    home = ensure_dagster_home()
+    print(f"Dagster instance: {home}")
+    results = run_pipeline()
+    _print_run_summary(results)
+    failed = [r for r in results if not r.success or r.failed_checks]
+    if failed:
+        raise UserError("; ".join(f"{r.name}: {r.error or 'failed checks ' + ', '.join(r.failed_checks)}"
+                                  for r in failed))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    _cmd_simulate(args)
+    return _cmd_run(args)
+
+
+def _add_simulate_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--days", type=int, default=30, help="days of traffic (default 30)")
+    parser.add_argument("--per-day", type=int, default=1000, help="traces per day (default 1000)")
+    parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    parser.add_argument("--start-date", type=date.fromisoformat, default=date(2026, 10, 1),
+                        help="first simulated day, YYYY-MM-DD (default 2026-10-01)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="evalflow", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    simulate = sub.add_parser("simulate", help="write simulated production traffic to the landing folder")
+    _add_simulate_options(simulate)
+    simulate.set_defaults(handler=_cmd_simulate)
+    normalize = sub.add_parser("normalize", help="convert trace files of any dialect to canonical JSONL")
+    normalize.add_argument("inputs", nargs="+", help="files or folders")
+    normalize.add_argument("-o", "--output", required=True, help="canonical JSONL to write")
+    normalize.set_defaults(handler=_cmd_normalize)
+    run = sub.add_parser("run", help="materialize the whole asset graph over the landing folder")
+    run.set_defaults(handler=_cmd_run)
+    demo = sub.add_parser("demo", help="simulate, then run")
+    _add_simulate_options(demo)
+    demo.set_defaults(handler=_cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except UserError as exc:
+        print(f"evalflow: error: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as exc:
+        # Missing folders, a warehouse locked by another process, a malformed setting.
+        print(f"evalflow: error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+              file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("evalflow: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
