@@ -27,7 +27,9 @@ from evalflow.lib.dialects.spans import latency_ms
 ERROR_TYPE_MAX = 200
 _RUN_KEYS = ("run_type", "dotted_order", "trace_id", "parent_run_id")
 # "ValueError('boom')", "openai.RateLimitError: ..." -> the exception class name.
-_EXCEPTION_NAME = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|Timeout)\w*)")
+_EXCEPTION_NAME = re.compile(
+    r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|Timeout)\w*)"
+)
 
 
 # --- detection and merging ------------------------------------------------------------------
@@ -37,7 +39,7 @@ def detect(document: Any) -> bool:
     if isinstance(document, dict) and ("post" in document or "patch" in document):
         batches = [document.get("post"), document.get("patch")]
         runs = [r for batch in batches if isinstance(batch, list) for r in batch]
-        return bool(runs) and all(isinstance(r, dict) for r in runs) and any(_is_run(r) for r in runs)
+        return all(isinstance(r, dict) for r in runs) and any(_is_run(r) for r in runs)
     if isinstance(document, list):
         return bool(document) and all(_is_run(r) and "id" in r for r in document)
     return _is_run(document) and "id" in document and "run_type" in document
@@ -151,8 +153,9 @@ def _fold(runs: list[dict[str, Any]]) -> dict[str, Any]:
         model=_model(last_llm) if last_llm else None,
         messages=history,
         user_query=last_user_query(history),
-        output=_output_text(history),
-        retrieved_context=[d for r in runs if r.get("run_type") == "retriever" for d in _documents(r)],
+        # the root's own output is what the user saw when the last LLM call only asked for a tool
+        output=_output_text(history) or _output_text(normalize_output(_outputs(root))),
+        retrieved_context=[d for r in runs if r.get("run_type") == "retriever" for d in _docs(r)],
         tool_calls=tool_calls,
         latency_ms=latency_ms(root.get("start_time"), root.get("end_time")),
         input_tokens=_sum(llm_runs, "input"),
@@ -168,10 +171,17 @@ def _fold(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return trace
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    """The value if it is a dict, else {}: run fields are often null or absent."""
+    return value if isinstance(value, dict) else {}
+
+
 def _run_metadata(run: dict[str, Any]) -> dict[str, Any]:
-    extra = run.get("extra") if isinstance(run.get("extra"), dict) else {}
-    metadata = extra.get("metadata") if isinstance(extra.get("metadata"), dict) else {}
-    return metadata
+    return _dict(_dict(run.get("extra")).get("metadata"))
+
+
+def _invocation_params(run: dict[str, Any]) -> dict[str, Any]:
+    return _dict(_dict(run.get("extra")).get("invocation_params"))
 
 
 def _first(mapping: dict[str, Any], keys: tuple[str, ...]) -> str | None:
@@ -182,13 +192,11 @@ def _first(mapping: dict[str, Any], keys: tuple[str, ...]) -> str | None:
 
 
 def _outputs(run: dict[str, Any]) -> dict[str, Any]:
-    outputs = parse_json_maybe(run.get("outputs"))
-    return outputs if isinstance(outputs, dict) else {}
+    return _dict(parse_json_maybe(run.get("outputs")))
 
 
 def _inputs(run: dict[str, Any]) -> dict[str, Any]:
-    inputs = parse_json_maybe(run.get("inputs"))
-    return inputs if isinstance(inputs, dict) else {}
+    return _dict(parse_json_maybe(run.get("inputs")))
 
 
 def _llm_messages(run: dict[str, Any]) -> list[dict[str, Any]]:
@@ -209,7 +217,8 @@ def _chain_messages(root: dict[str, Any]) -> list[dict[str, Any]]:
     inputs, outputs = _inputs(root), _outputs(root)
     messages = normalize_messages(inputs.get("messages"))
     if not messages:
-        question = next((inputs[k] for k in ("input", "question", "query") if isinstance(inputs.get(k), str)), None)
+        texts = (inputs.get(k) for k in ("input", "question", "query"))
+        question = next((t for t in texts if isinstance(t, str)), None)
         messages = [{"role": "user", "content": question}] if question else []
     return messages + normalize_output(outputs) if messages else []
 
@@ -239,8 +248,7 @@ def _output_text(messages: list[dict[str, Any]]) -> str | None:
 def _model(run: dict[str, Any]) -> str | None:
     """The model that answered (outputs.model) before the one requested: drift and cost
     analyses need the dated snapshot, which the request name hides. Same rule as spans.py."""
-    extra = run.get("extra") if isinstance(run.get("extra"), dict) else {}
-    params = extra.get("invocation_params") if isinstance(extra.get("invocation_params"), dict) else {}
+    params = _invocation_params(run)
     for value in (
         _outputs(run).get("model"),
         _outputs(run).get("model_name"),
@@ -257,7 +265,7 @@ def _model(run: dict[str, Any]) -> str | None:
 def _usage(run: dict[str, Any]) -> dict[str, Any]:
     """The usage block, wherever this SDK / integration put it."""
     outputs = _outputs(run)
-    llm_output = outputs.get("llm_output") if isinstance(outputs.get("llm_output"), dict) else {}
+    llm_output = _dict(outputs.get("llm_output"))
     for usage in (
         outputs.get("usage_metadata"),
         outputs.get("usage"),
@@ -272,7 +280,10 @@ def _usage(run: dict[str, Any]) -> dict[str, Any]:
 
 def _sum(runs: list[dict[str, Any]], side: str) -> int | None:
     """Summed input or output tokens; None when no run reports usage (unknown, not zero)."""
-    keys = ("input_tokens", "prompt_tokens") if side == "input" else ("output_tokens", "completion_tokens")
+    if side == "input":
+        keys = ("input_tokens", "prompt_tokens")
+    else:
+        keys = ("output_tokens", "completion_tokens")
     values = []
     for run in runs:
         usage = _usage(run)
@@ -280,6 +291,10 @@ def _sum(runs: list[dict[str, Any]], side: str) -> int | None:
         if value is not None and not isinstance(value, bool):
             values.append(int(value))
     return sum(values) if values else None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _cost(runs: list[dict[str, Any]]) -> float | None:
@@ -306,20 +321,20 @@ def _tool_call(run: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _documents(run: dict[str, Any]) -> list[dict[str, Any]]:
+def _docs(run: dict[str, Any]) -> list[dict[str, Any]]:
     docs = _outputs(run).get("documents")
     out = []
     for doc in docs if isinstance(docs, list) else []:
         if not isinstance(doc, dict):
             continue
-        meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+        meta = _dict(doc.get("metadata"))
         doc_id = doc.get("id") or meta.get("id") or meta.get("doc_id") or meta.get("source")
         score = meta.get("score", meta.get("relevance_score", doc.get("score")))
         out.append(
             {
                 "doc_id": None if doc_id is None else str(doc_id),
                 "text": to_text(doc.get("page_content", doc.get("content"))),
-                "score": score if isinstance(score, (int, float)) and not isinstance(score, bool) else None,
+                "score": score if _is_number(score) else None,
             }
         )
     return out
@@ -330,12 +345,11 @@ def _prompt_template_id(runs: list[dict[str, Any]]) -> str | None:
     for run in runs:
         meta = _run_metadata(run)
         if meta.get("lc_hub_commit_hash"):
-            repo = meta.get("lc_hub_repo")
-            return f"{repo}:{meta['lc_hub_commit_hash']}" if repo else str(meta["lc_hub_commit_hash"])
+            commit, repo = str(meta["lc_hub_commit_hash"]), meta.get("lc_hub_repo")
+            return f"{repo}:{commit}" if repo else commit
     for run in runs:
         if run.get("run_type") == "prompt":
-            serialized = run.get("serialized") if isinstance(run.get("serialized"), dict) else {}
-            kwargs = serialized.get("kwargs") if isinstance(serialized.get("kwargs"), dict) else {}
+            kwargs = _dict(_dict(run.get("serialized")).get("kwargs"))
             template = kwargs.get("template") or kwargs.get("messages")
             if template:
                 return stable_hash(template)
@@ -343,8 +357,7 @@ def _prompt_template_id(runs: list[dict[str, Any]]) -> str | None:
 
 
 def _tool_definitions(run: dict[str, Any]) -> Any:
-    extra = run.get("extra") if isinstance(run.get("extra"), dict) else {}
-    params = extra.get("invocation_params") if isinstance(extra.get("invocation_params"), dict) else {}
+    params = _invocation_params(run)
     return _inputs(run).get("tools") or params.get("tools") or params.get("functions")
 
 
@@ -360,14 +373,18 @@ def error_type(error: Any) -> str:
     """LangSmith stores the exception as text: keep its class name, else its first line."""
     text = to_text(error) or ""
     match = _EXCEPTION_NAME.match(text)
-    first_line = match.group(1) if match else text.strip().splitlines()[0] if text.strip() else "error"
-    return first_line[:ERROR_TYPE_MAX]
+    if match:
+        return match.group(1)[:ERROR_TYPE_MAX]
+    lines = text.strip().splitlines()
+    return lines[0][:ERROR_TYPE_MAX] if lines else "error"
 
 
-def _metadata(root: dict[str, Any], runs: list[dict[str, Any]], last_llm: dict | None) -> dict[str, Any]:
-    extra = root.get("extra") if isinstance(root.get("extra"), dict) else {}
-    runtime = extra.get("runtime") if isinstance(extra.get("runtime"), dict) else {}
+def _metadata(
+    root: dict[str, Any], runs: list[dict[str, Any]], last_llm: dict[str, Any] | None
+) -> dict[str, Any]:
+    runtime = _dict(_dict(root.get("extra")).get("runtime"))
     meta = _run_metadata(last_llm or root)
+    requested = meta.get("ls_model_name") or (_inputs(last_llm).get("model") if last_llm else None)
     metadata: dict[str, Any] = {
         "dialect": "langsmith",
         "run_count": len(runs),
@@ -378,7 +395,7 @@ def _metadata(root: dict[str, Any], runs: list[dict[str, Any]], last_llm: dict |
         "project": root.get("session_name"),
         "sdk": runtime.get("sdk"),
         "provider": meta.get("ls_provider"),
-        "request_model": meta.get("ls_model_name") or (_inputs(last_llm).get("model") if last_llm else None),
+        "request_model": requested,
         "tags": root.get("tags"),
         "tool_definitions": _tool_definitions(last_llm) if last_llm else None,
     }

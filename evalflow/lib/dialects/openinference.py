@@ -20,7 +20,10 @@ from typing import Any
 from evalflow.lib.dialects import Dialect, Span
 from evalflow.lib.dialects.spans import derived_trace_id, vercel_time
 
-_ID_HINT_KEYS = ("context", "spanContext", "span_context", "trace_id", "traceId", "span_id", "spanId")
+_CONTEXT_KEYS = ("context", "spanContext", "span_context")
+_ID_HINT_KEYS = (*_CONTEXT_KEYS, "trace_id", "traceId", "span_id", "spanId")
+_START_KEYS = ("start_time", "startTime", "startTimeUnixNano", "start_time_unix_nano")
+_END_KEYS = ("end_time", "endTime", "endTimeUnixNano", "end_time_unix_nano")
 _ERROR_STATUSES = {2, "2", "ERROR", "error", "STATUS_CODE_ERROR"}
 
 # A bare dict is claimed only when it carries one of these (exact keys or key prefixes).
@@ -86,7 +89,7 @@ def _span_objects(document: Any) -> list[dict[str, Any]]:
 
 def _span(raw: dict[str, Any]) -> Span:
     context = next(
-        (raw[k] for k in ("context", "spanContext", "span_context") if isinstance(raw.get(k), dict)),
+        (raw[k] for k in _CONTEXT_KEYS if isinstance(raw.get(k), dict)),
         {},
     )
     attributes = flatten_attributes(raw.get("attributes") or {})
@@ -102,8 +105,8 @@ def _span(raw: dict[str, Any]) -> Span:
         span_id=_str_id(_pick(context, raw, "span_id", "spanId")),
         parent_id=_parent_id(raw),
         name=str(raw.get("name") or ""),
-        start=_time(_pick(raw, {}, "start_time", "startTime", "startTimeUnixNano", "start_time_unix_nano")),
-        end=_time(_pick(raw, {}, "end_time", "endTime", "endTimeUnixNano", "end_time_unix_nano")),
+        start=_time(_pick(raw, {}, *_START_KEYS)),
+        end=_time(_pick(raw, {}, *_END_KEYS)),
         attributes=attributes,
         status=status,
         status_message=message,

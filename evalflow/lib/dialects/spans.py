@@ -90,6 +90,20 @@ _USER_KEYS = (
     "ai.telemetry.metadata.userId",
     "ai.telemetry.metadata.user_id",
 )
+_TOOL_ARGUMENT_KEYS = (
+    "gen_ai.tool.call.arguments",
+    "ai.toolCall.args",
+    "ai.toolCall.input",
+    "input.value",
+    "input",
+)
+_TOOL_RESULT_KEYS = (
+    "gen_ai.tool.call.result",
+    "ai.toolCall.result",
+    "ai.toolCall.output",
+    "output.value",
+    "output",
+)
 _VERCEL_TELEMETRY_PREFIX = "ai.telemetry.metadata."
 
 
@@ -129,7 +143,8 @@ def fold_trace(trace_id: str, spans: list[Span]) -> dict[str, Any]:
         model=_model(llm_spans or model_spans),
         messages=history,
         user_query=last_user_query(history),
-        output=_output_text(output_messages),
+        # the root's own output is what the user saw when the last LLM call only asked for a tool
+        output=_output_text(output_messages) or _output_text(_span_output(root)),
         retrieved_context=_retrieved_context(spans),
         tool_calls=tool_calls,
         latency_ms=latency_ms(start, end),
@@ -482,15 +497,13 @@ def _tool_calls(spans: list[Span], roles: dict[int, str]) -> list[dict[str, Any]
 def _tool_call(span: Span) -> dict[str, Any]:
     attrs = span.attributes
     name = _first(attrs, ("gen_ai.tool.name", "tool.name", "ai.toolCall.name")) or span.name
-    arguments = _first(
-        attrs,
-        ("gen_ai.tool.call.arguments", "ai.toolCall.args", "ai.toolCall.input", "input.value", "input"),
-    )
-    result = _first(
-        attrs,
-        ("gen_ai.tool.call.result", "ai.toolCall.result", "ai.toolCall.output", "output.value", "output"),
-    )
-    return {"name": name, "arguments": parse_json_maybe(arguments), "result": parse_json_maybe(result)}
+    arguments = _first(attrs, _TOOL_ARGUMENT_KEYS)
+    result = _first(attrs, _TOOL_RESULT_KEYS)
+    return {
+        "name": name,
+        "arguments": parse_json_maybe(arguments),
+        "result": parse_json_maybe(result),
+    }
 
 
 def _prompt_template_id(spans: list[Span]) -> str | None:
@@ -521,13 +534,8 @@ def _tool_definitions(spans: list[Span]) -> list[Any]:
     """Tool schemas offered to the model, parsed, from the first span that lists them."""
     for span in spans:
         attrs = span.attributes
-        openinference = [
-            parse_json_maybe(item.get("tool", {}).get("json_schema") if isinstance(item.get("tool"), dict) else item)
-            for item in unflatten_indexed(attrs, "llm.tools")
-            if isinstance(item, dict)
-        ]
         for tools in (
-            openinference,
+            _openinference_tools(attrs),
             parse_json_maybe(attrs.get("gen_ai.tool.definitions")),
             attrs.get("ai.prompt.tools"),
             unflatten_indexed(attrs, "llm.request.functions"),
@@ -535,6 +543,16 @@ def _tool_definitions(spans: list[Span]) -> list[Any]:
             if isinstance(tools, list) and tools:
                 return [parse_json_maybe(tool) for tool in tools]
     return []
+
+
+def _openinference_tools(attrs: dict[str, Any]) -> list[Any]:
+    """``llm.tools.N.tool.json_schema`` (JSON text per tool) -> the schemas."""
+    tools = []
+    for item in unflatten_indexed(attrs, "llm.tools"):
+        if isinstance(item, dict):
+            tool = item.get("tool")
+            tools.append(tool.get("json_schema", tool) if isinstance(tool, dict) else item)
+    return tools
 
 
 # --- status and metadata --------------------------------------------------------------------

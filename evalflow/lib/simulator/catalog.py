@@ -10,7 +10,7 @@ Slots: PII {name} (full name as the customer typed it), {first}, {email}, {phone
 {other_account}; plain {amount}, {merchant}, {city}, {currency}, {last4}, {item}, {date};
 filled by tools {balance}, {txn_merchant}, {txn_amount}, {order_status}, {eta}, {ticket},
 {transfer_id}, {rate}, {converted}, {vcard}, {callback}, {branch}; and {fact} from the first
-retrieved knowledge-base chunk.
+retrieved knowledge-base chunk (a whole sentence without its final period).
 """
 
 from __future__ import annotations
@@ -111,15 +111,15 @@ INTENTS: tuple[Intent, ...] = (
         "Hi, this is {name}. Can you tell me the balance on my checking account {account}?",
         "balance for {account} please",
         "Why is my available balance lower than my actual balance?",
-    ], ["Hi {first}, the available balance on account {account} is {balance}. Note that {fact}.",
-        "Your available balance is {balance}. Pending card payments are not included yet: {fact}."],
+    ], ["Hi {first}, the available balance on account {account} is {balance}. {fact}.",
+        "Your available balance is {balance}. Pending card payments are not included yet. {fact}."],
         tools=("lookup_account",), kb=("account-basics",)),
     _i("card_lost_or_stolen", [
         "I lost my card, please block it. The number is {card}",
         "My wallet was stolen with my Northwind debit card {card} in it, freeze it now!!",
         "i think i left my card at a restaurant, can you freeze card {card}? name is {name}",
         "Someone stole my card. Card number {card}, please cancel it and send a new one to {address}",
-    ], ["I've frozen the card ending {last4}, {first}. A replacement (order {order}) is on its way: {fact}.",
+    ], ["I've frozen the card ending {last4}, {first}. A replacement (order {order}) is on its way. {fact}.",
         "Done: the card ending {last4} is frozen and a replacement has been ordered as {order}. {fact}."],
         tools=("freeze_card",), kb=("card-security",), multi_turn=0.3),
     _i("transaction_dispute", [
@@ -127,7 +127,7 @@ INTENTS: tuple[Intent, ...] = (
         "I want to dispute a transaction at {merchant}, I was charged twice",
         "Hello, my name is {name}. I don't recognise a {amount} payment to {merchant}. Please investigate.",
         "How do I contest a card payment? {merchant} never delivered my order",
-    ], ["I can see the {txn_amount} payment to {txn_merchant}. I've opened dispute ticket {ticket}; {fact}.",
+    ], ["I can see the {txn_amount} payment to {txn_merchant}. I've opened dispute ticket {ticket}. {fact}.",
         "I've raised dispute {ticket} for the {txn_merchant} charge of {txn_amount}. Please note: {fact}."],
         tools=("list_transactions", "create_ticket"), kb=("disputes",), multi_turn=0.3),
     _i("card_declined", [
@@ -152,13 +152,13 @@ INTENTS: tuple[Intent, ...] = (
         "how do i reset my online banking password?",
         "Please send a password reset link to {email}",
     ], ["I've sent a reset link to {email}. {fact}.",
-        "A password reset link is on its way to {email}; {fact}."],
+        "A password reset link is on its way to {email}. {fact}."],
         tools=("send_reset_link",), kb=("password-reset",)),
     _i("pending_transaction", [
         "Why is my transaction still pending?",
         "A payment to {merchant} has been pending for days on {account}",
         "When will the pending {amount} charge go through?",
-    ], ["The {txn_amount} payment to {txn_merchant} is still pending: {fact}.",
+    ], ["The {txn_amount} payment to {txn_merchant} is still pending. {fact}.",
         "I can see {txn_merchant} ({txn_amount}) pending on your account. {fact}."],
         tools=("list_transactions",), kb=("account-basics",)),
     _i("refund_status", [
@@ -166,7 +166,7 @@ INTENTS: tuple[Intent, ...] = (
         "I returned item {item} (order {order}) two weeks ago and still no refund",
         "refund status for {order} please. thanks, {name}",
     ], ["Order {order} shows '{order_status}'. {fact}.",
-        "Your return for order {order} is '{order_status}'. Once processed, {fact}."],
+        "Your return for order {order} is '{order_status}'. {fact}."],
         tools=("get_order_status",), kb=("refund-policy",), multi_turn=0.25),
     _i("card_delivery_status", [
         "When will my new card arrive?",
@@ -213,7 +213,7 @@ INTENTS: tuple[Intent, ...] = (
         "Please increase the limit on my credit card, account {account}",
         "I'd like my limit raised to {amount}",
     ], ["I've submitted your request as ticket {ticket}. {fact}.",
-        "Request {ticket} is with our credit team; {fact}."],
+        "Request {ticket} is with our credit team. {fact}."],
         tools=("lookup_account", "create_ticket"), kb=("credit-limit",)),
     _i("direct_deposit_setup", [
         "How do I set up direct deposit?",
@@ -275,13 +275,13 @@ INTENTS: tuple[Intent, ...] = (
         "Please change my email to {new_email}",
         "update my contact number to {new_phone} on account {account}",
     ], ["I've sent a code to confirm the change. {fact}.",
-        "Almost done: {fact}."],
+        "Almost done. {fact}."],
         tools=("send_verification_code", "update_contact_details"), kb=("contact-details",)),
     _i("savings_interest", [
         "What interest rate does the savings account pay?",
         "Is the high-yield savings APY going up?",
         "savings rate?",
-    ], ["{fact}.", "Right now {fact}."], kb=("savings",)),
+    ], ["{fact}.", "Here is the current rate. {fact}."], kb=("savings",)),
     _i("fraud_alert_verification", [
         "I got a text about suspicious activity, is it real?",
         "Did you just send me a fraud alert about a {amount} payment at {merchant}?",
@@ -464,7 +464,7 @@ FOLLOW_UPS: tuple[tuple[str, str, str | None], ...] = (
     ("ok thanks", "You're welcome! Is there anything else I can help with?", None),
     ("It's {name}, by the way. Date of birth 14/03/1986.",
      "Thank you, {first}. Your identity is verified.", None),
-    ("How long will that take?", "Usually {fact}.", None),
+    ("How long will that take?", "{fact}.", None),
     ("what if that doesn't work?",
      "Then reply here and I'll escalate it; ticket {ticket} is already open for you.",
      "create_ticket"),

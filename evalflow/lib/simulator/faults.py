@@ -134,11 +134,13 @@ def _dump(obj: dict[str, Any]) -> str:
 
 
 def make_malformed(kind: str, rng: random.Random, lines: list[str],
-                   fresh: dict[str, Any]) -> Planted:
+                   fresh: dict[str, Any], taken: set[int]) -> Planted:
     """One bad line for a canonical file holding `lines`.
 
     `fresh` is a valid canonical trace that is not written anywhere else (its trace id is new),
-    so the broken copies of it cannot collide with real traces; duplicates copy a real line.
+    so the broken copies of it cannot collide with real traces; duplicates copy a real line,
+    never one that another planted duplicate already copied (`taken`), so each bad line has
+    exactly one reading.
     """
     reason = dict(MALFORMED_KINDS)[kind]
     position = rng.randint(0, len(lines))
@@ -179,7 +181,9 @@ def make_malformed(kind: str, rng: random.Random, lines: list[str],
         return Planted(kind, reason, _dump(broken), position, tid,
                        "timestamp and end_time swapped")
     # Duplicates need an earlier line of the same file to copy.
-    source_index = rng.randrange(len(lines))
+    free = [i for i in range(len(lines)) if i not in taken]
+    source_index = rng.choice(free)
+    taken.add(source_index)
     source = lines[source_index]
     after = rng.randint(source_index + 1, len(lines))
     original = json.loads(source)
