@@ -189,3 +189,14 @@ def test_each_numeric_column_rejects_negatives(column: str):
     result = run_trace_contract(traces_frame(rows))
     assert result.failed() == [f"{column}_non_negative"]
     assert _by_name(result)[f"{column}_non_negative"]["unexpected_count"] == 1
+
+
+def test_gx_only_receives_the_checked_columns_data():
+    from evalflow.lib.contract import _runtime, _to_pandas
+
+    frame = traces_frame(_clean_rows()).with_columns(pl.lit(SECRET).alias("user_query"))
+    data = _to_pandas(frame, _runtime().checked)
+    assert list(data.columns) == list(frame.columns)
+    assert data["user_query"].isna().all() and data["messages"].isna().all()
+    assert data["trace_id"].notna().all()
+    assert SECRET not in data.to_string()

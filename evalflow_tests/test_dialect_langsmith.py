@@ -86,7 +86,8 @@ def test_fixture_files(name):
 def test_fixture_output_is_the_final_assistant_text(name):
     (trace,) = langsmith.to_traces(load(name))
 
-    assert trace["messages"] == [{"role": "user", "content": "howdy"}, {"role": "assistant", "content": HOWDY}]
+    expected = [{"role": "user", "content": "howdy"}, {"role": "assistant", "content": HOWDY}]
+    assert trace["messages"] == expected
     assert trace["output"] == HOWDY
 
 
@@ -135,7 +136,11 @@ def agent_payload():
         "r-2", "retriever", "kb", root["dotted_order"] + ".20260105T100000100000Zr-2", parent=TRACE,
         inputs={"query": "order 42"},
         outputs={"documents": [
-            {"page_content": "Orders ship within 2 days.", "metadata": {"id": "kb-1", "score": 0.9}, "type": "Document"}
+            {
+                "page_content": "Orders ship within 2 days.",
+                "metadata": {"id": "kb-1", "score": 0.9},
+                "type": "Document",
+            }
         ]},
     )
     llm = run(
@@ -149,7 +154,11 @@ def agent_payload():
         },
         outputs={
             "choices": [{"message": {"role": "assistant", "content": None, "tool_calls": [
-                {"id": "c1", "type": "function", "function": {"name": "lookup_order", "arguments": '{"id": 42}'}}
+                {
+                    "id": "c1",
+                    "type": "function",
+                    "function": {"name": "lookup_order", "arguments": '{"id": 42}'},
+                }
             ]}}],
             "usage": {"prompt_tokens": 30, "completion_tokens": 8},
         },
@@ -191,7 +200,8 @@ def test_tool_runs_become_tool_calls_with_patched_results():
 def test_retriever_runs_become_retrieved_context():
     (trace,) = langsmith.to_traces(agent_payload())
 
-    assert trace["retrieved_context"] == [{"doc_id": "kb-1", "text": "Orders ship within 2 days.", "score": 0.9}]
+    expected = [{"doc_id": "kb-1", "text": "Orders ship within 2 days.", "score": 0.9}]
+    assert trace["retrieved_context"] == expected
 
 
 def test_error_in_a_patch_marks_the_trace_failed():
@@ -201,10 +211,11 @@ def test_error_in_a_patch_marks_the_trace_failed():
 
 
 def test_runs_of_two_traces_in_one_batch():
-    first = run("a", "llm", "m", "20260105T100000000000Za", inputs={"messages": [{"role": "user", "content": "one"}]})
-    second = {**run("b", "llm", "m", "20260105T100001000000Zb", inputs={"messages": [{"role": "user", "content": "two"}]}),
-              "trace_id": "b"}
-    first["trace_id"] = "a"
+    def ask(text):
+        return {"messages": [{"role": "user", "content": text}]}
+
+    first = {**run("a", "llm", "m", "20260105T100000000000Za", inputs=ask("one")), "trace_id": "a"}
+    second = {**run("b", "llm", "m", "20260105T100001000000Zb", inputs=ask("two")), "trace_id": "b"}
 
     result = [(t["trace_id"], t["user_query"]) for t in langsmith.to_traces({"post": [first, second]})]
 
@@ -219,7 +230,8 @@ def test_bare_list_and_single_run_with_child_runs():
                                        "kwargs": {"content": "bonjour"}}]]},
              "outputs": {"generations": [[{"text": "salut", "message": {
                  "lc": 1, "type": "constructor", "id": ["langchain", "schema", "messages", "AIMessage"],
-                 "kwargs": {"content": "salut", "usage_metadata": {"input_tokens": 3, "output_tokens": 2}}}}]],
+                 "kwargs": {"content": "salut",
+                            "usage_metadata": {"input_tokens": 3, "output_tokens": 2}}}}]],
                  "llm_output": {"token_usage": {"prompt_tokens": 3, "completion_tokens": 2}}}}
     parent = {"id": "p", "run_type": "chain", "name": "chain", "start_time": "2026-01-05T10:00:00Z",
               "dotted_order": "20260105T100000000000Zp", "child_runs": [child]}

@@ -30,12 +30,13 @@ def fold_document(document):
 
 # --- fixtures: bare attribute dicts (genai/) ------------------------------------------------
 
+WEATHER_CHAT = ("gpt-4-0613", "Weather in Paris?", ["get_weather"], 97, 52)
 GENAI_EXPECTED = {
     # file: (model, user_query, tool names, input_tokens, output_tokens)
-    "openinference_client_span_input_output_only.json": ("gpt-4-0613", "Weather in Paris?", ["get_weather"], 97, 52),
-    "openinference_client_span_tool_calls.json": ("gpt-4-0613", "Weather in Paris?", ["get_weather"], 97, 52),
-    "otel_genai_client_span_tool_calls.json": ("gpt-4-0613", "Weather in Paris?", ["get_weather"], 97, 52),
-    "otel_genai_deprecated_client_span_tool_calls.json": ("gpt-4-0613", "Weather in Paris?", ["get_weather"], 97, 52),
+    "openinference_client_span_input_output_only.json": WEATHER_CHAT,
+    "openinference_client_span_tool_calls.json": WEATHER_CHAT,
+    "otel_genai_client_span_tool_calls.json": WEATHER_CHAT,
+    "otel_genai_deprecated_client_span_tool_calls.json": WEATHER_CHAT,
     "otel_genai_tool_execution_span.json": (None, None, ["get_weather"], None, None),
 }
 
@@ -273,7 +274,8 @@ def test_phoenix_nested_export_folds_with_retrieval_template_and_error():
     assert dialect == "openinference"
     assert trace["trace_id"] == "2f9d1c0a7e6b4d3c8a1b0c9d8e7f6a5b"
     assert (trace["session_id"], trace["user_id"]) == ("sess-1", "u-1")
-    assert trace["retrieved_context"] == [{"doc_id": "policy-3", "text": "Refunds within 30 days.", "score": 0.87}]
+    expected_docs = [{"doc_id": "policy-3", "text": "Refunds within 30 days.", "score": 0.87}]
+    assert trace["retrieved_context"] == expected_docs
     assert trace["prompt_template_id"] == "v3"
     assert trace["user_query"] == "Can I get a refund?"
     assert (trace["status"], trace["error_type"]) == ("error", "openai.APITimeoutError: Request timed out.")
@@ -315,7 +317,7 @@ def test_span_without_trace_id_gets_a_derived_one():
     "document",
     [
         {"post": [{"id": "r1", "run_type": "llm"}]},  # LangSmith
-        {"trace": {"id": "t"}, "observations": [{"id": "o", "traceId": "t", "type": "GENERATION"}]},  # Langfuse
+        {"trace": {"id": "t"}, "observations": [{"id": "o", "traceId": "t", "type": "GENERATION"}]},
         {"resourceSpans": []},  # OTLP
         {"trace_id": "t1", "timestamp": "2026-01-01T00:00:00Z", "messages": []},  # canonical
         {"captureDate": "2026-02-03T15:20:07.289Z", "results": [{"name": "embed", "success": True}]},
@@ -326,3 +328,13 @@ def test_span_without_trace_id_gets_a_derived_one():
 def test_other_documents_are_not_claimed(document):
     assert not openinference.detect(document)
     assert not openinference.detect_attributes(document)
+
+
+def test_trace_without_llm_span_takes_the_query_from_the_root_input():
+    spans = phoenix_spans()[:2]  # the CHAIN root and its RETRIEVER, no LLM call
+
+    (trace,) = fold_document(spans)[1]
+
+    assert trace["user_query"] == "refund?"
+    assert trace["model"] is None
+    assert len(trace["retrieved_context"]) == 1

@@ -8,8 +8,10 @@ Dagster UI; here GX is asked for BASIC results with no partial list, and only ``
 returns is kept, so no value from the data can reach the result even if GX changed its defaults.
 
 GX 1.x does not accept polars frames (DESIGN.md, PII section), so the frame is converted to
-pandas through pyarrow. The context is ephemeral (nothing written to disk, no network: analytics
-are switched off before GX is imported), built once per process and reused.
+pandas through pyarrow; columns no expectation reads are handed to GX as all-null columns of the
+same name (see `_to_pandas`). The context is ephemeral (nothing written to disk, no network:
+analytics are switched off before GX is imported), built once per process and reused. GX is
+imported lazily, on the first run (about 2 s); a run on 30,000 traces then takes about 0.1 s.
 """
 
 from __future__ import annotations

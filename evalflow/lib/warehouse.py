@@ -176,7 +176,8 @@ class Warehouse:
 
     def query(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
         with self.connect() as con:
-            return con.execute(sql, params or []).pl()
+            # duckdb 2.x: the connection has no .pl(); go through Arrow.
+            return pl.from_arrow(con.execute(sql, params or []).to_arrow_table())
 
     # ---- writes -------------------------------------------------------------------------
     def stage_file(self, result: Any, landed_at: datetime | None = None) -> None:

@@ -12,10 +12,8 @@ from evalflow.lib.ingest import iter_landing_files
 from evalflow.lib.settings import load_settings
 
 landing_job = dg.define_asset_job("landing_job", selection=[landed_traces])
-raw_traces_job = dg.define_asset_job("raw_traces_job", selection=[raw_traces],
-                                     partitions_def=daily_partitions)
-daily_ingest_job = dg.define_asset_job("daily_ingest_job", selection=[landed_traces, raw_traces],
-                                       partitions_def=daily_partitions)
+raw_traces_job = dg.define_asset_job("raw_traces_job", selection=[raw_traces])
+daily_ingest_job = dg.define_asset_job("daily_ingest_job", selection=[landed_traces, raw_traces])
 
 
 def landing_fingerprint(paths) -> str:
@@ -59,7 +57,7 @@ def partition_range_request(event_dates: list[str], run_key: str) -> dg.RunReque
 def landed_days_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
     materialization = asset_event.asset_materialization
     dates = materialization.metadata.get("event_dates") if materialization else None
-    request = partition_range_request(list(dates.value) if dates else [], run_key=str(asset_event.storage_id))
+    request = partition_range_request(list(dates.value) if dates else [], run_key=asset_event.run_id)
     return request or dg.SkipReason("the landing added no trace")
 
 

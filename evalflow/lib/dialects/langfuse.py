@@ -117,6 +117,7 @@ def observation_messages(observation: dict[str, Any]) -> dict[str, list[dict[str
 # --------------------------------------------------------------------------------------------
 
 _ROLE_ALIASES = {"model": "assistant", "ai": "assistant", "human": "user", "Assistant": "assistant"}
+_CANONICAL_ROLES = ("system", "developer", "user", "assistant", "tool")
 
 
 def _unwrap_json_message(message: dict[str, Any]) -> dict[str, Any]:
@@ -156,9 +157,11 @@ def _fallback_messages(payload: Any, role: str) -> list[dict[str, Any]]:
         transcript = parse_role_transcript(payload)
         return transcript or [{"role": role, "content": payload}]
     if isinstance(payload, dict):
+        system = payload.get("system") or payload.get("instructions")
+        prefix = [{"role": "system", "content": system}] if isinstance(system, str) else []
         for key in ("prompt", "input", "query", "question", "content", "text", "completion"):
             if isinstance(payload.get(key), str):
-                return [{"role": role, "content": payload[key]}]
+                return prefix + [{"role": role, "content": payload[key]}]
         args = payload.get("args")
         if isinstance(args, list) and args and isinstance(args[0], str):
             return [{"role": role, "content": args[0]}]
@@ -168,18 +171,67 @@ def _fallback_messages(payload: Any, role: str) -> list[dict[str, Any]]:
 def _conversation(observation: dict[str, Any]) -> list[dict[str, Any]]:
     """Input messages followed by the output message(s), as in Langfuse's chat view."""
     normalised = observation_messages(observation)
-    messages: list[dict[str, Any]] = []
+    inputs: list[dict[str, Any]] = []
     if normalised["input"] is not None:
-        messages += [m for m in (_canonical_message(x, None) for x in normalised["input"]) if m]
+        inputs = [m for m in (_canonical_message(x, None) for x in normalised["input"]) if m]
     elif observation.get("input") is not None:
-        messages += _fallback_messages(chatml.deep_parse_json(observation["input"]), "user")
+        inputs = _fallback_messages(_payload(observation["input"]), "user")
+    outputs: list[dict[str, Any]] = []
     if normalised["output"] is not None:
-        messages += [
-            m for m in (_canonical_message(x, "assistant") for x in normalised["output"]) if m
-        ]
+        outputs = [m for m in (_canonical_message(x, "assistant") for x in normalised["output"]) if m]
     elif observation.get("output") is not None:
-        messages += _fallback_messages(chatml.deep_parse_json(observation["output"]), "assistant")
-    return messages
+        outputs = _fallback_messages(_payload(observation["output"]), "assistant")
+    # Agent state (LangGraph ``{messages}``, Pydantic AI runs) repeats the input in the output.
+    if inputs and outputs[: len(inputs)] == inputs:
+        outputs = outputs[len(inputs):]
+    return _repair_tool_turns(inputs + outputs)
+
+
+def _parsed_json(text: Any) -> Any:
+    if isinstance(text, str) and text[:1] in "[{":
+        return chatml.parse_json_text(text)
+    return None
+
+
+def _as_tool_call_list(content: Any) -> list[dict[str, Any]] | None:
+    """OpenAI-style tool calls serialised as a message's text (Koog logs calls that way)."""
+    calls = _parsed_json(content)
+    if not (isinstance(calls, list) and calls and all(
+            isinstance(c, dict) and isinstance(c.get("function"), dict) for c in calls)):
+        return None
+    return [_nested_tool_call(c) for c in calls]
+
+
+def _repair_tool_turns(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Give tool requests and results their canonical roles where frameworks blur them.
+
+    - a "tool" message whose text is a list of tool calls is the assistant's request (Koog);
+    - a message whose role is the name of a called tool is that tool's result (LangChain.js);
+    - a "user" message holding a JSON object right after a tool request is the tool's
+      response (Gemini sends function responses with role "user").
+    """
+    repaired: list[dict[str, Any]] = []
+    pending: list[dict[str, Any]] = []  # tool calls not answered yet
+    for message in messages:
+        message = dict(message)
+        role = message.get("role")
+        calls = _as_tool_call_list(message.get("content")) if role == "tool" else None
+        if calls:
+            message = {"role": "assistant", "content": None, "tool_calls": calls}
+        elif role not in _CANONICAL_ROLES and any(c.get("name") == role for c in pending):
+            message["name"], message["role"] = role, "tool"
+        elif role == "user" and pending and isinstance(_parsed_json(message.get("content")), dict):
+            message["role"] = "tool"
+            if pending[0].get("name"):
+                message.setdefault("name", pending[0]["name"])
+        if message.get("tool_calls"):
+            pending = list(message["tool_calls"])
+        elif message.get("role") == "tool" and pending:
+            pending.pop(0)
+        elif message.get("role") != "tool":
+            pending = []
+        repaired.append(message)
+    return repaired
 
 
 def _tool_definitions(observation: dict[str, Any]) -> list[dict[str, Any]]:
@@ -311,9 +363,15 @@ def _payload(value: Any) -> Any:
 
 
 def _unwrap_langchain(value: Any) -> Any:
-    """LangChain.js serialises results as ``{lc, type: constructor, kwargs: {content}}``."""
+    """A LangChain ToolMessage as a tool's result: keep its content.
+
+    LangChain.js serialises it as ``{lc, type: constructor, kwargs: {content}}``, Python as
+    ``{content, type: tool, tool_call_id, ...}``.
+    """
     if isinstance(value, dict) and "lc" in value and isinstance(value.get("kwargs"), dict):
         return value["kwargs"].get("content", value["kwargs"])
+    if isinstance(value, dict) and value.get("type") == "tool" and "tool_call_id" in value:
+        return value.get("content")
     return value
 
 
@@ -475,16 +533,16 @@ def _framework(observations: list[dict[str, Any]]) -> str | None:
         ranked = _scope_framework(name) if isinstance(name, str) else None
         if ranked:
             candidates.append((ranked[0], _depth(obs, by_id), ranked[1]))
-    if langchain:
-        return langchain
+    # LangGraph markers only decide when no specific scope does: Koog, for one, copies the
+    # langgraph_node/langgraph_step metadata keys.
     if candidates:
         return min(candidates)[2]
-    return "langfuse-sdk"
+    return langchain or "langfuse-sdk"
 
 
 def _text(value: Any) -> str | None:
     """Text of a trace input/output: a string, or the text field of a small wrapper object."""
-    value = chatml.deep_parse_json(value)
+    value = _payload(value)
     if isinstance(value, str):
         return value
     if isinstance(value, dict):
@@ -501,13 +559,38 @@ def _final_assistant_text(messages: list[dict[str, Any]]) -> str | None:
     return None
 
 
-def _main_generation(observations: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The last generation whose input reads as a chat, else the last generation at all."""
-    generations = sorted((o for o in observations if o.get("type") == "GENERATION"), key=_sort_key)
-    for obs in reversed(generations):
-        if observation_messages(obs)["input"] is not None:
-            return obs
-    return generations[-1] if generations else None
+def _conversation_rank(obs: dict[str, Any], messages: list[dict[str, Any]]) -> tuple:
+    """Prefer a conversation with the user's query and a final answer, then the longest;
+    ties go to generations (what the model saw) and then to the latest one."""
+    has_user = any(m.get("role") == "user" and m.get("content") for m in messages)
+    last = messages[-1] if messages else {}
+    answered = last.get("role") == "assistant" and bool(last.get("content"))
+    return (has_user, answered, len(messages), obs.get("type") == "GENERATION", _sort_key(obs))
+
+
+def _main_conversation(
+    observations: list[dict[str, Any]],
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The observation whose chat best covers the interaction, with its messages.
+
+    Usually the last generation (its input holds the whole history). Some frameworks log only
+    the new turn per generation (Microsoft Agent Framework) or unreadable generation inputs
+    (Claude Agent SDK via LangSmith); then an agent/conversation span carries the full chat.
+    """
+    best: tuple | None = None
+    chosen: tuple[dict[str, Any] | None, list[dict[str, Any]]] = (None, [])
+    for obs in observations:
+        if obs.get("input") is None and obs.get("output") is None:
+            continue
+        if obs.get("type") not in ("GENERATION", "AGENT", "CHAIN", "SPAN"):
+            continue
+        messages = _conversation(obs)
+        if not messages:
+            continue
+        rank = _conversation_rank(obs, messages)
+        if best is None or rank > best:
+            best, chosen = rank, (obs, messages)
+    return chosen
 
 
 def _latency_ms(trace: dict[str, Any], start: datetime | None, end: datetime | None) -> float | None:
@@ -536,20 +619,22 @@ def _prompt_template_id(observations: list[dict[str, Any]]) -> str | None:
 
 
 def _fold(trace: dict[str, Any], observations: list[dict[str, Any]]) -> dict[str, Any]:
-    main = _main_generation(observations)
-    messages = _conversation(main) if main else []
-    generations = [o for o in observations if o.get("type") == "GENERATION"]
+    main, messages = _main_conversation(observations)
+    generations = sorted((o for o in observations if o.get("type") == "GENERATION"), key=_sort_key)
     innermost = _innermost_generations(observations)
     starts = [t for t in (_parse_time(o.get("startTime")) for o in observations) if t]
     ends = [(t, o.get("endTime")) for o in observations if (t := _parse_time(o.get("endTime")))]
     start = _parse_time(trace.get("timestamp")) or (min(starts) if starts else None)
     end_time = max(ends)[1] if ends else None
     error = _error(observations)
-    model = (main or {}).get("model") or next(
-        (g.get("model") for g in sorted(generations, key=_sort_key, reverse=True) if g.get("model")),
-        None,
-    )
-    tools = _tool_definitions(main) if main else []
+    # a generation names the exact model version; agent spans often carry only an alias
+    model = next((g["model"] for g in reversed(generations) if g.get("model")), None)
+    if main is not None and main.get("type") == "GENERATION" and main.get("model"):
+        model = main["model"]
+    model = model or (main or {}).get("model")
+    # tools declared by the chosen observation, else by the latest generation declaring any
+    tools = next((t for t in (_tool_definitions(o) for o in [main, *reversed(generations)] if o)
+                  if t), [])
     return new_trace(
         trace_id=str(trace["id"]),
         session_id=trace.get("sessionId"),

@@ -59,7 +59,12 @@ _LANGCHAIN_CLASS_ROLES = {
 
 _TEXT_PART_TYPES = {"text", "input_text", "output_text"}
 _TOOL_CALL_PART_TYPES = {"tool_call", "tool-call", "tool_use", "function_call"}
-_TOOL_RESULT_PART_TYPES = {"tool_call_response", "tool-result", "tool_result", "function_call_output"}
+_TOOL_RESULT_PART_TYPES = {
+    "tool_call_response",
+    "tool-result",
+    "tool_result",
+    "function_call_output",
+}
 # Reasoning is not part of what the user saw; it is dropped rather than mixed into content.
 _SKIPPED_PART_TYPES = {"reasoning", "thinking", "redacted_thinking"}
 

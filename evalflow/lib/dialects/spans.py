@@ -15,6 +15,7 @@ computed here, from whatever epoch unit or ISO string the root carries.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from datetime import datetime, timezone
 from typing import Any, Iterable
@@ -127,7 +128,9 @@ def fold_trace(trace_id: str, spans: list[Span]) -> dict[str, Any]:
     llm_spans = [s for s in model_spans if roles[id(s)] == "llm"]
     last_llm = llm_spans[-1] if llm_spans else None
 
-    messages = _span_messages(last_llm) if last_llm else []
+    # Without an LLM span (a retrieval-only or chain-only trace) the root's input is the query.
+    source = last_llm or (root if roles[id(root)] != "tool" else None)
+    messages = _span_messages(source) if source else []
     output_messages = _span_output(last_llm) if last_llm else []
     history = _with_system_instructions(last_llm, messages) + output_messages
     tool_calls = _tool_calls(spans, roles) or tool_calls_from_messages(history)
@@ -213,7 +216,7 @@ def epoch_ms(value: Any) -> float | None:
         except ValueError:
             return _iso_ms(text)
         value = number
-    if not isinstance(value, (int, float)):
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
         return None
     magnitude = abs(value)
     if magnitude >= 1e17:
