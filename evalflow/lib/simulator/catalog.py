@@ -39,12 +39,12 @@ SYSTEM_PROMPTS = {
 }
 
 
-def _tool(name: str, description: str, **params: str) -> dict:
+def _tool(name: str, summary: str, /, **params: str) -> dict:
     return {
         "type": "function",
         "function": {
             "name": name,
-            "description": description,
+            "description": summary,
             "parameters": {
                 "type": "object",
                 "properties": {key: {"type": kind} for key, kind in params.items()},

@@ -310,4 +310,3 @@ def langfuse_line(trace: dict[str, Any], start_ms: int, end_ms: int) -> str:
     return dump(document)
 
 
-WRITERS = {"canonical": None, "otlp": otlp_line, "langfuse": langfuse_line}
