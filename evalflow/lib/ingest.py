@@ -225,7 +225,8 @@ def _stage_trace(trace: dict[str, Any], sources: list[Record], known: KnownTrace
     first = sources[0]
     flags = [f for record in sources for f in record.flags]
     metadata = trace.get("metadata") if isinstance(trace.get("metadata"), dict) else {}
-    flags += [f for f in metadata.get("flags", []) if isinstance(f, str)]
+    adapter_flags = [f for f in metadata.get("flags", []) if isinstance(f, str)]
+    flags += adapter_flags
     try:
         trace, time_flags = normalize_trace(trace, now=options.now,
                                             skew_tolerance_s=options.skew_tolerance_s)
@@ -265,7 +266,8 @@ def _stage_trace(trace: dict[str, Any], sources: list[Record], known: KnownTrace
         "byte_offset": first.byte_offset,
         "dialect": (trace.get("metadata") or {}).get("dialect"),
     })
-    for flag in time_flags:
+    # Record-level flags (BOM, CRLF) were counted per line; these are per staged trace.
+    for flag in set(time_flags + adapter_flags):
         result.flags[flag] += 1
     return "staged"
 

@@ -45,11 +45,6 @@ def _truthy(value: Any) -> bool:
     return True
 
 
-def _is_record(value: Any) -> bool:
-    """A plain JSON object (JS: typeof object, not null, not an array)."""
-    return isinstance(value, dict)
-
-
 def _has(value: Any, key: str) -> bool:
     """JS ``key in value`` for the values we meet: only objects have named keys."""
     return isinstance(value, dict) and key in value
@@ -417,7 +412,7 @@ def _is_aisdk_messages(value: Any) -> bool:
     for m in value:
         if not isinstance(m, dict) or not isinstance(m.get("role"), str):
             return False
-        content = m.get("content", _ABSENT) if "content" in m else _ABSENT
+        content = m.get("content", _ABSENT)
         if content is _ABSENT or isinstance(content, str):
             continue
         if not isinstance(content, list) or not all(
@@ -757,9 +752,8 @@ def _aisdk_message(msg: Any) -> dict[str, Any]:
                 else:
                     del out["content"]
             if isinstance(out.get("content"), list):
-                results = [
-                    i for i in out["content"] if isinstance(i, dict) and i.get("type") == "tool-result"
-                ]
+                results = [i for i in out["content"]
+                           if isinstance(i, dict) and i.get("type") == "tool-result"]
                 if results and out.get("role") == "tool":
                     if len(results) == 1:
                         _set_or_drop(out, "tool_call_id", results[0].get("toolCallId"))
@@ -869,14 +863,15 @@ def _openai_message(msg: Any) -> dict[str, Any]:
         return {}
     working = msg
     if working.get("type") == "reasoning":
-        content, summary = _joined_texts(working.get("content")), _joined_texts(working.get("summary"))
+        content = _joined_texts(working.get("content"))
+        summary = _joined_texts(working.get("summary"))
         if content or summary:
             thinking = {"type": "thinking", "content": content or summary}
             if content and summary:
                 thinking["summary"] = summary
             return {"role": "assistant", "content": "", "thinking": [thinking]}
-    if working.get("type") in ("function_call", "tool_call") and isinstance(working.get("name"), str) \
-            and working["name"]:
+    name = working.get("name")
+    if working.get("type") in ("function_call", "tool_call") and isinstance(name, str) and name:
         call = {
             "id": working.get("call_id") or working.get("id") or "",
             "name": working["name"],
@@ -1108,7 +1103,8 @@ def _gemini_tool_declarations(tools: list[Any]) -> list[dict[str, Any]]:
 def _gemini_preprocess(data: Any, kind: str, ctx: dict[str, Any]) -> Any:
     if not _truthy(data):
         return data
-    if _is_gemini_raw(data) and data["candidates"] and _truthy(data["candidates"][0].get("content")):
+    candidates = data.get("candidates") if isinstance(data, dict) else None
+    if _is_gemini_raw(data) and candidates and _truthy(candidates[0].get("content")):
         others = {k: v for k, v in data.items() if k != "candidates"}
         return _gemini_message({**data["candidates"][0]["content"], **others})
     if _is_gemini_adk_output(data):
@@ -1672,17 +1668,30 @@ def _context(data: Any, metadata: Any, observation_name: str | None) -> dict[str
     }
 
 
+def _normalise(data: Any, kind: str, metadata: Any, observation_name: str | None) -> Any:
+    ctx = _context(data, metadata, observation_name)
+    preprocessed = select_adapter(ctx).preprocess(data, kind, ctx)
+    return map_to_chatml(preprocessed) if kind == "input" else map_output_to_chatml(preprocessed)
+
+
+def _safely(data: Any, kind: str, metadata: Any, observation_name: str | None) -> Any:
+    # The TypeScript adapters read missing fields of odd payloads as undefined; the Python
+    # port mirrors that where it matters, and anything it still trips over is simply not chat.
+    try:
+        return _normalise(data, kind, metadata, observation_name)
+    except (TypeError, AttributeError, KeyError, IndexError, ValueError, RecursionError):
+        return None
+
+
 def normalize_input(
     data: Any, metadata: Any = None, observation_name: str | None = None
 ) -> list[dict[str, Any]] | None:
     """ChatML messages of an observation input (already deep-parsed), or None."""
-    ctx = _context(data, metadata, observation_name)
-    return map_to_chatml(select_adapter(ctx).preprocess(data, "input", ctx))
+    return _safely(data, "input", metadata, observation_name)
 
 
 def normalize_output(
     data: Any, metadata: Any = None, observation_name: str | None = None
 ) -> list[dict[str, Any]] | None:
     """ChatML messages of an observation output (already deep-parsed), or None."""
-    ctx = _context(data, metadata, observation_name)
-    return map_output_to_chatml(select_adapter(ctx).preprocess(data, "output", ctx))
+    return _safely(data, "output", metadata, observation_name)

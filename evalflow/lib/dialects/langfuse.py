@@ -178,7 +178,8 @@ def _conversation(observation: dict[str, Any]) -> list[dict[str, Any]]:
         inputs = _fallback_messages(_payload(observation["input"]), "user")
     outputs: list[dict[str, Any]] = []
     if normalised["output"] is not None:
-        outputs = [m for m in (_canonical_message(x, "assistant") for x in normalised["output"]) if m]
+        outputs = [m for m in (_canonical_message(x, "assistant") for x in normalised["output"])
+                   if m]
     elif observation.get("output") is not None:
         outputs = _fallback_messages(_payload(observation["output"]), "assistant")
     # Agent state (LangGraph ``{messages}``, Pydantic AI runs) repeats the input in the output.
@@ -593,7 +594,9 @@ def _main_conversation(
     return chosen
 
 
-def _latency_ms(trace: dict[str, Any], start: datetime | None, end: datetime | None) -> float | None:
+def _latency_ms(
+    trace: dict[str, Any], start: datetime | None, end: datetime | None
+) -> float | None:
     if _number(trace.get("latency")) is not None:
         return round(trace["latency"] * 1000, 3)  # Langfuse reports seconds
     if start and end:

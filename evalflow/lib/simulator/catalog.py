@@ -7,7 +7,7 @@ slots as `Pii` values so their offsets are known.
 
 Slots: PII {name} (full name as the customer typed it), {first}, {email}, {phone}, {card},
 {address}, {account}, {order}, {iban}, {new_address}, {new_phone}, {new_email}, {other_name},
-{other_account}; plain {amount}, {merchant}, {city}, {currency}, {last4}, {item}, {date};
+{other_account}, {dob}; plain {amount}, {merchant}, {city}, {currency}, {last4}, {item}, {date};
 filled by tools {balance}, {txn_merchant}, {txn_amount}, {order_status}, {eta}, {ticket},
 {transfer_id}, {rate}, {converted}, {vcard}, {callback}, {branch}; and {fact} from the first
 retrieved knowledge-base chunk (a whole sentence without its final period).
@@ -462,7 +462,7 @@ FOLLOW_UPS: tuple[tuple[str, str, str | None], ...] = (
      "I'm sorry about that. I've created ticket {ticket} so a specialist can follow up.",
      "create_ticket"),
     ("ok thanks", "You're welcome! Is there anything else I can help with?", None),
-    ("It's {name}, by the way. Date of birth 14/03/1986.",
+    ("It's {name}, by the way. Date of birth {dob}.",
      "Thank you, {first}. Your identity is verified.", None),
     ("How long will that take?", "{fact}.", None),
     ("what if that doesn't work?",

@@ -23,7 +23,12 @@ DIALECTS = ("canonical", "otlp", "langfuse")
 DIALECT_WEIGHTS = (0.8, 0.1, 0.1)
 CHANNELS = ("web", "ios", "android")
 RARE_SHARE = 0.005
-ZIPF_EXPONENT = 1.07
+# Zipf-Mandelbrot over the catalog rank: a head near 16%, and a tail where the last intents
+# are damped further, so a month holds only a few dozen of each (about 0.13% of traffic).
+ZIPF_EXPONENT = 1.3
+ZIPF_OFFSET = 2
+TAIL_INTENTS = 4
+TAIL_DAMPING = 0.35
 # UTC traffic by hour: the customers are mostly in Europe and the Americas.
 HOUR_WEIGHTS = (2, 1.5, 1, 1, 1, 1.5, 2.5, 4, 5.5, 6.5, 7, 7, 7, 7.5, 8, 8, 7.5, 7, 6.5, 6, 5,
                 4, 3, 2.5)
@@ -53,8 +58,11 @@ def _day_of(ms: int) -> date:
 
 def intent_shares(multipliers: dict[str, float] | None = None) -> dict[str, float]:
     """Zipf shares over the catalog order, optionally reweighted (the intent-mix shift)."""
+    n = len(catalog.INTENTS)
     weights = {
-        intent.name: (1.0 / (rank + 1) ** ZIPF_EXPONENT) * (multipliers or {}).get(intent.name, 1.0)
+        intent.name: (1.0 / (rank + 1 + ZIPF_OFFSET) ** ZIPF_EXPONENT)
+        * (TAIL_DAMPING if rank >= n - TAIL_INTENTS else 1.0)
+        * (multipliers or {}).get(intent.name, 1.0)
         for rank, intent in enumerate(catalog.INTENTS)
     }
     total = sum(weights.values())
@@ -185,6 +193,7 @@ class Simulator:
             "address": persona.pii("address"),
             "account": persona.pii("account"),
             "order": persona.pii("order"),
+            "dob": persona.pii("dob"),
             "iban": Pii(pii.iban(rng, rng.choice(("GB", "DE", "ES", "FR"))), pii.IBAN_CODE),
             "new_address": Pii(pii.street_address(rng, persona.country), pii.STREET_ADDRESS),
             "new_phone": Pii(pii.phone_number(rng, persona.country), pii.PHONE_NUMBER),

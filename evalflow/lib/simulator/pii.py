@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from evalflow.lib.simulator.tracked import Pii
 
@@ -22,6 +22,7 @@ ACCOUNT_ID = "ACCOUNT_ID"
 ORDER_ID = "ORDER_ID"
 IBAN_CODE = "IBAN_CODE"
 IP_ADDRESS = "IP_ADDRESS"
+DATE_OF_BIRTH = "DATE_OF_BIRTH"
 
 PII_TYPES = (
     PERSON,
@@ -33,6 +34,7 @@ PII_TYPES = (
     ORDER_ID,
     IBAN_CODE,
     IP_ADDRESS,
+    DATE_OF_BIRTH,
 )
 
 # origin -> (first names, last names, countries people of that origin bank from)
@@ -276,6 +278,21 @@ def ip_address(rng: random.Random) -> str:
     return f"{first}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
 
 
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December")
+
+
+def date_of_birth(rng: random.Random, country: str) -> str:
+    year, month, day = rng.randint(1948, 2005), rng.randint(1, 12), rng.randint(1, 28)
+    if country == "US":
+        return f"{month:02d}/{day:02d}/{year}" if rng.random() < 0.6 else f"{_MONTHS[month - 1]} {day}, {year}"
+    if country in ("DE",):
+        return f"{day:02d}.{month:02d}.{year}"
+    if country == "CN":
+        return f"{year}-{month:02d}-{day:02d}"
+    return f"{day:02d}/{month:02d}/{year}" if rng.random() < 0.7 else f"{day} {_MONTHS[month - 1]} {year}"
+
+
 def account_id(rng: random.Random) -> str:
     return f"ACC-{rng.randint(10_000_000, 99_999_999)}"
 
@@ -342,13 +359,13 @@ class Persona:
     iban: str
     ip: str
     locale: str
-    extra: dict = field(default_factory=dict)
+    dob: str
 
     def pii(self, attr: str) -> Pii:
         types = {"name": PERSON, "first": PERSON, "last": PERSON, "email": EMAIL_ADDRESS,
                  "phone": PHONE_NUMBER, "card": CREDIT_CARD, "address": STREET_ADDRESS,
                  "account": ACCOUNT_ID, "order": ORDER_ID, "iban": IBAN_CODE,
-                 "ip": IP_ADDRESS}
+                 "ip": IP_ADDRESS, "dob": DATE_OF_BIRTH}
         return Pii(getattr(self, attr), types[attr])
 
 
@@ -377,4 +394,5 @@ def make_persona(seed: int, index: int) -> Persona:
         iban=iban(rng, country),
         ip=ip_address(rng),
         locale=_LOCALES[country],
+        dob=date_of_birth(rng, country),
     )
