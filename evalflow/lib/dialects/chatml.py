@@ -50,6 +50,13 @@ def _has(value: Any, key: str) -> bool:
     return isinstance(value, dict) and key in value
 
 
+def _prop(obj: Any, key: str) -> Any:
+    """JS property read ``obj.key``: undefined on non-objects, a TypeError on null."""
+    if obj is None:
+        raise TypeError(f"cannot read {key!r} of null")
+    return obj.get(key) if isinstance(obj, dict) else None
+
+
 def _coalesce(*values: Any) -> Any:
     """JS ``a ?? b``: the first value that is not None (absent keys read as None here)."""
     for value in values:
@@ -568,10 +575,10 @@ def _langgraph_tool_definitions(messages: list[Any]) -> list[dict[str, Any]]:
         if not _is_langgraph_tool_definition(msg):
             continue
         func = msg["content"]["function"]
-        tool: dict[str, Any] = {"name": func.get("name") or ""}
-        if func.get("description") is not None:
+        tool: dict[str, Any] = {"name": _prop(func, "name") or ""}
+        if _prop(func, "description") is not None:
             tool["description"] = func["description"]
-        if func.get("parameters") is not None:
+        if _prop(func, "parameters") is not None:
             tool["parameters"] = func["parameters"]
         tools.append(tool)
     return tools
@@ -906,10 +913,10 @@ def _openai_tool_definition(tool: Any) -> dict[str, Any]:
     if not isinstance(tool, dict):
         return {}
     func = tool["function"] if tool.get("function") is not None else tool
-    result = {"name": func.get("name"), "description": _coalesce(func.get("description"), "")}
+    result = {"name": _prop(func, "name"), "description": _coalesce(_prop(func, "description"), "")}
     if result["name"] is None:
         del result["name"]
-    if func.get("parameters") is not None:
+    if _prop(func, "parameters") is not None:
         result["parameters"] = func["parameters"]
     return result
 
@@ -1091,10 +1098,10 @@ def _gemini_tool_declarations(tools: list[Any]) -> list[dict[str, Any]]:
         if not isinstance(decls, list):
             continue
         for decl in decls:
-            entry: dict[str, Any] = {"name": decl.get("name") or ""}
-            if decl.get("description") is not None:
+            entry: dict[str, Any] = {"name": _prop(decl, "name") or ""}
+            if _prop(decl, "description") is not None:
                 entry["description"] = decl["description"]
-            if decl.get("parameters") is not None:
+            if _prop(decl, "parameters") is not None:
                 entry["parameters"] = decl["parameters"]
             declarations.append(entry)
     return declarations

@@ -18,8 +18,9 @@ Public functions: `detect`, `to_traces`, `observation_messages`; `DIALECT` regis
 from __future__ import annotations
 
 import ast
+import json
 import re
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from evalflow.lib.canonical import last_user_query, new_trace, stable_hash, system_prompt
@@ -265,12 +266,20 @@ def _tool_schema_hash(tools: list[dict[str, Any]]) -> str | None:
 
 
 def _parse_time(value: Any) -> datetime | None:
+    """An ISO timestamp as an aware datetime (naive ones read as UTC), else None."""
     if not isinstance(value, str):
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _times(observations: list[dict[str, Any]], key: str) -> list[tuple[datetime, str]]:
+    """(parsed, raw) pairs of one timestamp field, earliest first; unparseable ones skipped."""
+    pairs = [(t, o[key]) for o in observations if (t := _parse_time(o.get(key))) is not None]
+    return sorted(pairs)
 
 
 def _sort_key(observation: dict[str, Any]) -> tuple[str, str]:
@@ -326,12 +335,22 @@ def _usage(observation: dict[str, Any], side: str) -> float | None:
 def _cost(observation: dict[str, Any]) -> float | None:
     for value in (
         observation.get("calculatedTotalCost"),
-        (observation.get("costDetails") or {}).get("total"),
+        _nested_value(observation, "costDetails", "total"),
         observation.get("totalCost"),
     ):
         if _number(value):
             return value
     return None
+
+
+def _nested_value(obj: dict[str, Any], key: str, inner: str) -> Any:
+    value = obj.get(key)
+    return value.get(inner) if isinstance(value, dict) else None
+
+
+def _round(value: float | None) -> float | None:
+    """Drop float summation noise (0.1 + 0.2); costs are far coarser than 1e-12 USD."""
+    return round(value, 12) if value is not None else None
 
 
 def _sum(values: list[float | None]) -> float | None:
@@ -625,10 +644,8 @@ def _fold(trace: dict[str, Any], observations: list[dict[str, Any]]) -> dict[str
     main, messages = _main_conversation(observations)
     generations = sorted((o for o in observations if o.get("type") == "GENERATION"), key=_sort_key)
     innermost = _innermost_generations(observations)
-    starts = [t for t in (_parse_time(o.get("startTime")) for o in observations) if t]
-    ends = [(t, o.get("endTime")) for o in observations if (t := _parse_time(o.get("endTime")))]
-    start = _parse_time(trace.get("timestamp")) or (min(starts) if starts else None)
-    end_time = max(ends)[1] if ends else None
+    starts, ends = _times(observations, "startTime"), _times(observations, "endTime")
+    start = _parse_time(trace.get("timestamp")) or (starts[0][0] if starts else None)
     error = _error(observations)
     # a generation names the exact model version; agent spans often carry only an alias
     model = next((g["model"] for g in reversed(generations) if g.get("model")), None)
@@ -642,9 +659,8 @@ def _fold(trace: dict[str, Any], observations: list[dict[str, Any]]) -> dict[str
         trace_id=str(trace["id"]),
         session_id=trace.get("sessionId"),
         user_id=trace.get("userId"),
-        timestamp=trace.get("timestamp") or (min(o.get("startTime") for o in observations
-                                                  if o.get("startTime")) if starts else None),
-        end_time=end_time,
+        timestamp=trace.get("timestamp") or (starts[0][1] if starts else None),
+        end_time=ends[-1][1] if ends else None,
         app=trace.get("name") or trace.get("environment"),
         model=model,
         prompt_template_id=_prompt_template_id(observations),
@@ -655,17 +671,17 @@ def _fold(trace: dict[str, Any], observations: list[dict[str, Any]]) -> dict[str
         retrieved_context=_retrieved_context(observations),
         tool_calls=_tool_calls(observations),
         output=_text(trace.get("output")) or _final_assistant_text(messages),
-        latency_ms=_latency_ms(trace, start, max(t for t, _ in ends) if ends else None),
+        latency_ms=_latency_ms(trace, start, ends[-1][0] if ends else None),
         input_tokens=_sum([_usage(g, "input") for g in innermost]),
         output_tokens=_sum([_usage(g, "output") for g in innermost]),
-        cost_usd=_sum([_cost(g) for g in innermost]),
+        cost_usd=_round(_sum([_cost(g) for g in innermost])),
         status="error" if error else "ok",
         error_type=error,
         feedback=_feedback(trace.get("scores")),
         metadata={
             "dialect": DIALECT_NAME,
             "framework": _framework(observations),
-            "tags": list(trace.get("tags") or []),
+            "tags": list(trace["tags"]) if isinstance(trace.get("tags"), list) else [],
             "observation_count": len(observations),
             "environment": trace.get("environment"),
             "release": trace.get("release"),
@@ -687,13 +703,26 @@ def _fold(trace: dict[str, Any], observations: list[dict[str, Any]]) -> dict[str
 def _group_bare_observations(observations: list[dict[str, Any]]) -> list[tuple[dict, list]]:
     """A bare observation list: one pseudo-trace per traceId (no trace-level fields known)."""
     groups: dict[str, list[dict[str, Any]]] = {}
-    for obs in observations:
+    for obs in map(_clean_observation, observations):
         groups.setdefault(str(obs["traceId"]), []).append(obs)
     return [
         ({"id": trace_id, "timestamp": min((o.get("startTime") or "") for o in obs) or None},
          obs)
         for trace_id, obs in groups.items()
     ]
+
+
+_TEXT_FIELDS = ("id", "traceId", "parentObservationId", "type", "name", "level")
+
+
+def _clean_observation(observation: dict[str, Any]) -> dict[str, Any]:
+    """Ids, type, name and level as text (or None), so the tree can be indexed safely."""
+    cleaned = dict(observation)
+    for key in _TEXT_FIELDS:
+        value = cleaned.get(key)
+        if value is not None and not isinstance(value, str):
+            cleaned[key] = json.dumps(value, sort_keys=True, default=str)
+    return cleaned
 
 
 def to_traces(document: Any) -> list[dict[str, Any]]:
@@ -707,7 +736,7 @@ def to_traces(document: Any) -> list[dict[str, Any]]:
         observations = document.get("observations")
         if not isinstance(observations, list):
             raise DialectError("adapter_error", "Langfuse export without an observations list")
-        pairs = [(trace, [o for o in observations if isinstance(o, dict)])]
+        pairs = [(trace, [_clean_observation(o) for o in observations if isinstance(o, dict)])]
     try:
         return [_fold(trace, observations) for trace, observations in pairs]
     except (TypeError, ValueError, KeyError, AttributeError) as exc:

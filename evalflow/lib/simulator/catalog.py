@@ -7,7 +7,7 @@ slots as `Pii` values so their offsets are known.
 
 Slots: PII {name} (full name as the customer typed it), {first}, {email}, {phone}, {card},
 {address}, {account}, {order}, {iban}, {new_address}, {new_phone}, {new_email}, {other_name},
-{other_account}, {dob}; plain {amount}, {merchant}, {city}, {currency}, {last4}, {item}, {date};
+{other_account}, {dob}; plain {amount}, {merchant}, {city}, {currency}, {last4}, {item};
 filled by tools {balance}, {txn_merchant}, {txn_amount}, {order_status}, {eta}, {ticket},
 {transfer_id}, {rate}, {converted}, {vcard}, {callback}, {branch}; and {fact} from the first
 retrieved knowledge-base chunk (a whole sentence without its final period).

@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from evalflow.lib import reasons
 from evalflow.lib.canonical import new_trace, stable_hash
 from evalflow.lib.simulator import catalog, faults, kb, pii, tools, writers
 from evalflow.lib.simulator.tracked import Pii, Tracked, collect, join, render, text_of
@@ -571,6 +572,11 @@ def simulate(landing_dir: Path, ground_truth_dir: Path, *, days: int = 30, per_d
             data = "".join(line + "\n" for line in out_lines)
             (folder / f"{dialect}.jsonl").write_bytes(data.encode("utf-8"))
             written.append(rel)
+
+    line_of = {(t["file"], t["trace_id"]): t["line"] for t in truths}
+    for row in malformed:
+        if row["reason"] in (reasons.DUPLICATE, reasons.CONFLICT):
+            row["original_line"] = line_of[(row["file"], row["trace_id"])]
 
     ground_truth_dir.mkdir(parents=True, exist_ok=True)
     with open(ground_truth_dir / "traces.jsonl", "wb") as fh:

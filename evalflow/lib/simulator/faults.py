@@ -150,7 +150,8 @@ def make_malformed(kind: str, rng: random.Random, lines: list[str],
         cut = rng.randint(len(full) // 3, 2 * len(full) // 3)
         return Planted(kind, reason, full[:cut], position, tid, "line cut mid-record (torn write)")
     if kind == "not_json":
-        text = "2026-10-03 04:12:55,118 WARNING exporter: retry queue full, dropping 12 spans"
+        # Starts with a letter: a line starting with a digit would begin like a JSON number.
+        text = "WARNING 2026-10-03 04:12:55,118 exporter: retry queue full, dropping 12 spans"
         return Planted(kind, reason, text, position, None, "a log line in the export")
     if kind == "nul_byte":
         full = _dump(fresh)
@@ -189,9 +190,9 @@ def make_malformed(kind: str, rng: random.Random, lines: list[str],
     original = json.loads(source)
     if kind == "exact_duplicate":
         return Planted(kind, reason, source, after, original["trace_id"],
-                       f"byte-identical copy of line {source_index + 1} (before insertions)")
+                       "byte-identical copy of an earlier line (original_line)")
     conflicting = dict(original)
     conflicting["output"] = "Sorry, something went wrong on my side. (retried response)"
     conflicting["latency_ms"] = round((original.get("latency_ms") or 0) + 4321.0, 1)
     return Planted(kind, reason, _dump(conflicting), after, original["trace_id"],
-                   "same trace_id as an earlier line, different output and latency")
+                   "same trace_id as an earlier line (original_line), different output and latency")
