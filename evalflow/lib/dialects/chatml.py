@@ -279,27 +279,31 @@ def _attach_tools(messages: list[Any], tools: list[dict[str, Any]]) -> list[Any]
 
 
 def _flatten_tool_calls(tool_calls: list[Any], *, langchain_args: bool) -> list[dict[str, Any]]:
-    """OpenAI nested ``{id, function: {name, arguments}}`` -> flat ``{id, name, arguments}``."""
+    """OpenAI nested ``{id, function: {name, arguments}}`` -> flat ``{id, name, arguments}``.
+
+    A missing id or name stays missing (``None``), and the message schema then rejects the call,
+    as Langfuse's does.
+    """
     flat = []
     for tc in tool_calls:
         if not _truthy(tc) or not isinstance(tc, dict):
             continue
-        if _truthy(tc.get("function")) and isinstance(tc["function"], dict):
-            func = tc["function"]
+        func = tc.get("function")
+        if _truthy(func) and isinstance(func, (dict, list)):  # JS: any object, arrays included
             item = {
                 "id": tc.get("id"),
-                "name": func.get("name"),
-                "arguments": _stringify_args(func.get("arguments")),
+                "name": _prop(func, "name"),
+                "arguments": _stringify_args(_prop(func, "arguments")),
                 "type": tc.get("type") if _truthy(tc.get("type")) else "function",
             }
             if "index" in tc:
                 item["index"] = tc["index"]
         else:
-            args = _coalesce(tc.get("args"), tc.get("arguments")) if langchain_args else tc.get(
-                "arguments"
-            )
+            args = tc.get("arguments")
+            if langchain_args:  # LangChain names them ``args``
+                args = _coalesce(tc.get("args"), args)
             item = {**tc, "name": tc.get("name"), "arguments": _stringify_args(args)}
-        flat.append({k: v for k, v in item.items() if v is not None or k not in ("id", "name")})
+        flat.append(item)
     return flat
 
 
@@ -630,8 +634,8 @@ def _langgraph_preprocess(data: Any, kind: str, ctx: dict[str, Any]) -> Any:
     return data
 
 
-def _is_ai_sdk_meta(meta: dict[str, Any]) -> bool | None:
-    """True/False when metadata says AI SDK or not; the checks both adapters share."""
+def _is_ai_sdk_meta(meta: dict[str, Any]) -> bool:
+    """Whether metadata marks a Vercel AI SDK span (scope "ai" or an "ai.*" operation)."""
     scope = meta.get("scope")
     if meta.get("scope.name") == "ai" or (isinstance(scope, dict) and scope.get("name") == "ai"):
         return True
@@ -716,6 +720,48 @@ def _aisdk_tool_result_item(item: dict[str, Any]) -> dict[str, Any]:
         value if value is not None else "")}
 
 
+def _aisdk_content_item(item: Any) -> Any:
+    """Tool-call parts get string ``arguments``; tool-result parts get string ``content``."""
+    if not isinstance(item, dict):
+        return item
+    if item.get("type") == "tool-call":
+        cleaned = {k: v for k, v in item.items() if k != "providerOptions"}
+        return {**cleaned, "arguments": _stringify_args(_coalesce(item.get("args"),
+                                                                   item.get("input")))}
+    if item.get("type") == "tool-result":
+        return _aisdk_tool_result_item(item)
+    return item
+
+
+def _aisdk_tool_call(part: dict[str, Any]) -> dict[str, Any]:
+    call = {"id": part.get("toolCallId"), "name": part.get("toolName"),
+            "arguments": part.get("arguments"), "type": "function"}
+    return {k: v for k, v in call.items() if v is not None}  # undefined fields vanish in JS
+
+
+def _aisdk_mixed_content(out: dict[str, Any], content: list[Any]) -> None:
+    """Mixed parts: tool calls move to ``tool_calls``, a single tool result becomes content."""
+    items = [_aisdk_content_item(i) for i in content]
+    out["content"] = items
+    calls = [i for i in items if isinstance(i, dict) and i.get("type") == "tool-call"]
+    if calls:
+        out["tool_calls"] = [_aisdk_tool_call(c) for c in calls]
+        texts = [i for i in items if isinstance(i, dict) and i.get("type") == "text"]
+        if texts:
+            out["content"] = "".join(str(_coalesce(t.get("text"), "")) for t in texts)
+        else:
+            del out["content"]
+    if isinstance(out.get("content"), list):
+        results = [i for i in out["content"]
+                   if isinstance(i, dict) and i.get("type") == "tool-result"]
+        if results and out.get("role") == "tool":
+            if len(results) == 1:
+                _set_or_drop(out, "tool_call_id", results[0].get("toolCallId"))
+                _set_or_drop(out, "content", results[0].get("content"))
+            else:
+                out["content"] = results
+
+
 def _aisdk_message(msg: Any) -> dict[str, Any]:
     if not isinstance(msg, dict):
         return {}
@@ -724,49 +770,11 @@ def _aisdk_message(msg: Any) -> dict[str, Any]:
     )
     content = out.get("content")
     if isinstance(content, list) and content:
-        all_text = all(
-            isinstance(i, dict) and i.get("type") == "text" and isinstance(i.get("text"), str)
-            for i in content
-        )
-        if all_text:
+        if all(isinstance(i, dict) and i.get("type") == "text" and isinstance(i.get("text"), str)
+               for i in content):
             out["content"] = "".join(i["text"] for i in content)
         else:
-            items = []
-            for item in content:
-                if not isinstance(item, dict):
-                    items.append(item)
-                elif item.get("type") == "tool-call":
-                    cleaned = {k: v for k, v in item.items() if k != "providerOptions"}
-                    args = _coalesce(item.get("args"), item.get("input"))
-                    items.append({**cleaned, "arguments": _stringify_args(args)})
-                elif item.get("type") == "tool-result":
-                    items.append(_aisdk_tool_result_item(item))
-                else:
-                    items.append(item)
-            out["content"] = items
-            calls = [i for i in items if isinstance(i, dict) and i.get("type") == "tool-call"]
-            if calls:
-                out["tool_calls"] = [
-                    {k: v for k, v in (
-                        ("id", c.get("toolCallId")), ("name", c.get("toolName")),
-                        ("arguments", c.get("arguments")), ("type", "function"),
-                    ) if v is not None}
-                    for c in calls
-                ]
-                texts = [i for i in items if isinstance(i, dict) and i.get("type") == "text"]
-                if texts:
-                    out["content"] = "".join(str(_coalesce(t.get("text"), "")) for t in texts)
-                else:
-                    del out["content"]
-            if isinstance(out.get("content"), list):
-                results = [i for i in out["content"]
-                           if isinstance(i, dict) and i.get("type") == "tool-result"]
-                if results and out.get("role") == "tool":
-                    if len(results) == 1:
-                        _set_or_drop(out, "tool_call_id", results[0].get("toolCallId"))
-                        _set_or_drop(out, "content", results[0].get("content"))
-                    else:
-                        out["content"] = results
+            _aisdk_mixed_content(out, content)
     return _spread_tool_object_content(out)
 
 
@@ -1302,53 +1310,79 @@ MICROSOFT_AGENT = Adapter("microsoft-agent", _ms_agent_detect, _ms_agent_preproc
 # ---- Pydantic AI ----------------------------------------------------------------------------
 
 
+@dataclass
+class _PydanticParts:
+    """What a Pydantic AI ``parts`` list holds, sorted by kind."""
+
+    calls: list[dict[str, Any]]
+    responses: list[dict[str, Any]]
+    thinking: list[dict[str, Any]]
+    redacted: list[dict[str, Any]]
+    text: str
+
+
+def _pydantic_thinking(part: dict[str, Any]) -> dict[str, Any] | None:
+    content = part.get("content") if isinstance(part.get("content"), str) else (
+        part.get("thinking") if isinstance(part.get("thinking"), str) else "")
+    if not content:
+        return None
+    entry = {"type": "thinking", "content": content}
+    if isinstance(part.get("signature"), str) and part["signature"]:
+        entry["signature"] = part["signature"]
+    return entry
+
+
+def _pydantic_parts(parts: list[Any]) -> _PydanticParts:
+    found = _PydanticParts([], [], [], [], "")
+    texts = []
+    for part in parts:
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text" and isinstance(part.get("content"), str):
+            texts.append(part["content"])
+        elif kind == "thinking" and (entry := _pydantic_thinking(part)):
+            found.thinking.append(entry)
+        elif kind == "redacted_thinking" and isinstance(part.get("data"), str):
+            found.redacted.append({"type": "redacted_thinking", "data": part["data"]})
+        elif kind == "tool_call":
+            entry = {"id": part.get("id"), "name": part.get("name"),
+                     "arguments": _stringify_args(part.get("arguments")), "type": "function"}
+            found.calls.append({k: v for k, v in entry.items() if v is not None})
+        elif kind == "tool_call_response":
+            entry = {"tool_call_id": part.get("id"), "content": _stringify_result(part)}
+            found.responses.append({k: v for k, v in entry.items() if v is not None})
+    found.text = "".join(texts)
+    return found
+
+
+def _stringify_result(part: dict[str, Any]) -> str:
+    result = part.get("result")
+    return result if isinstance(result, str) else js_stringify(
+        result if result is not None else "")
+
+
 def _pydantic_message(msg: Any) -> dict[str, Any] | list[dict[str, Any]]:
+    """One Pydantic AI message; a user turn of tool responses splits into ``tool`` messages."""
     if not isinstance(msg, dict):
         return {}
     if not isinstance(msg.get("parts"), list):
         return _remove_null_fields(msg)
-    calls, responses, thinking, redacted, texts = [], [], [], [], []
-    for part in msg["parts"]:
-        if not isinstance(part, dict):
-            continue
-        kind = part.get("type")
-        if kind == "text" and isinstance(part.get("content"), str):
-            texts.append(part["content"])
-        elif kind == "thinking":
-            content = part.get("content") if isinstance(part.get("content"), str) else (
-                part.get("thinking") if isinstance(part.get("thinking"), str) else "")
-            if content:
-                entry = {"type": "thinking", "content": content}
-                if isinstance(part.get("signature"), str) and part["signature"]:
-                    entry["signature"] = part["signature"]
-                thinking.append(entry)
-        elif kind == "redacted_thinking" and isinstance(part.get("data"), str):
-            redacted.append({"type": "redacted_thinking", "data": part["data"]})
-        elif kind == "tool_call":
-            entry = {"id": part.get("id"), "name": part.get("name"),
-                     "arguments": _stringify_args(part.get("arguments")), "type": "function"}
-            calls.append({k: v for k, v in entry.items() if v is not None})
-        elif kind == "tool_call_response":
-            result = part.get("result")
-            entry = {"tool_call_id": part.get("id"), "content": result if isinstance(result, str)
-                     else js_stringify(result if result is not None else "")}
-            responses.append({k: v for k, v in entry.items() if v is not None})
-    text = "".join(texts)
+    parts = _pydantic_parts(msg["parts"])
     rest = {k: v for k, v in msg.items() if k not in ("role", "parts")}
     extra: dict[str, Any] = {}
-    if thinking:
-        extra["thinking"] = thinking
-    if redacted:
-        extra["redacted_thinking"] = redacted
-    if msg.get("role") == "assistant" and calls:
-        return _remove_null_fields(
-            {"role": "assistant", "content": text or "", "tool_calls": calls, **extra, **rest})
-    if msg.get("role") == "user" and responses:
-        messages = [_remove_null_fields({"role": "tool", **r}) for r in responses]
-        if text:
-            messages.append({"role": "user", "content": text})
+    if parts.thinking:
+        extra["thinking"] = parts.thinking
+    if parts.redacted:
+        extra["redacted_thinking"] = parts.redacted
+    if msg.get("role") == "assistant" and parts.calls:
+        return _remove_null_fields({"role": "assistant", "content": parts.text or "",
+                                    "tool_calls": parts.calls, **extra, **rest})
+    if msg.get("role") == "user" and parts.responses:
+        messages = [_remove_null_fields({"role": "tool", **r}) for r in parts.responses]
+        if parts.text:
+            messages.append({"role": "user", "content": parts.text})
         return messages
-    return _remove_null_fields({"role": msg.get("role"), "content": text or "", **extra, **rest})
+    return _remove_null_fields({"role": msg.get("role"), "content": parts.text or "",
+                                **extra, **rest})
 
 
 def _pydantic_messages(data: list[Any]) -> list[Any]:

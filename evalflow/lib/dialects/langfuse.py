@@ -4,9 +4,12 @@ A Langfuse trace is a tree of observations (SPAN, GENERATION, TOOL, AGENT, RETRI
 with its own input/output payload stored as JSON text, written by whichever framework produced
 it. We fold the tree into the canonical row:
 
-- the *main generation* (the last GENERATION whose input reads as a chat) gives ``messages``,
-  ``model`` and the prompt/tool-schema hashes; messages are read with the Langfuse-compatible
-  ChatML normaliser in `evalflow.lib.dialects.chatml`, so we see the chat Langfuse itself shows;
+- the *main conversation* gives ``messages``, ``user_query`` and the prompt hashes: usually the
+  last generation's input plus output, or an agent span's when generations log only part of
+  the chat. Messages are read with the Langfuse-compatible ChatML normaliser in
+  `evalflow.lib.dialects.chatml`, so we see the chat Langfuse itself shows, then given
+  canonical roles where frameworks blur tool turns;
+- ``model`` comes from the generations (the exact model version), not from agent spans;
 - usage and cost are summed over the innermost generations only, because frameworks such as the
   Vercel AI SDK wrap per-step generations in an outer generation that repeats their totals;
 - TOOL observations (and spans that are plainly tool executions) become ``tool_calls``;
@@ -26,7 +29,7 @@ from typing import Any
 from evalflow.lib.canonical import last_user_query, new_trace, stable_hash, system_prompt
 from evalflow.lib.dialects import Dialect, DialectError
 from evalflow.lib.dialects import chatml
-from evalflow.lib.dialects.messages import parse_role_transcript, to_text
+from evalflow.lib.dialects.messages import normalize_role, parse_role_transcript, to_text
 
 DIALECT_NAME = "langfuse"
 _ERROR_TEXT_LIMIT = 200
@@ -114,10 +117,9 @@ def observation_messages(observation: dict[str, Any]) -> dict[str, list[dict[str
 
 
 # --------------------------------------------------------------------------------------------
-# Conversation of the main generation
+# Canonical conversation of one observation
 # --------------------------------------------------------------------------------------------
 
-_ROLE_ALIASES = {"model": "assistant", "ai": "assistant", "human": "user", "Assistant": "assistant"}
 _CANONICAL_ROLES = ("system", "developer", "user", "assistant", "tool")
 
 
@@ -145,7 +147,7 @@ def _canonical_message(message: dict[str, Any], default_role: str | None) -> dic
     if role is None or (message.get("content") is None and not message.get("tool_calls")
                         and role != "assistant"):
         return None
-    out: dict[str, Any] = {"role": _ROLE_ALIASES.get(role, role), "content": message.get("content")}
+    out: dict[str, Any] = {"role": normalize_role(role) or role, "content": message.get("content")}
     for key in ("name", "tool_calls", "tool_call_id"):
         if message.get(key):
             out[key] = message[key]
@@ -471,15 +473,28 @@ def _retrieved_context(observations: list[dict[str, Any]]) -> list[dict[str, Any
     return documents
 
 
+_HUMAN_SCORE_SOURCES = ("API", "ANNOTATION")  # Langfuse's other source is EVAL (LLM judges)
+
+
+def _score_summaries(scores: Any) -> list[dict[str, Any]]:
+    keys = ("name", "value", "stringValue", "longStringValue", "source", "dataType", "comment")
+    if not isinstance(scores, list):
+        return []
+    return [{k: s.get(k) for k in keys if s.get(k) is not None}
+            for s in scores if isinstance(s, dict)]
+
+
 def _feedback(scores: Any) -> dict[str, Any] | None:
-    """Trace scores as feedback; human scores (API/annotation) win over automated evals."""
-    if not isinstance(scores, list) or not scores:
+    """The first human score (user feedback sent via the API, or an annotator's) as feedback.
+
+    Automated evaluator scores (source EVAL) are not feedback: they stay in
+    ``metadata["scores"]`` so an LLM judge's "toxicity 0.8" is never read as a user's rating.
+    """
+    human = [s for s in scores if isinstance(s, dict) and s.get("source") in _HUMAN_SCORE_SOURCES
+             and s.get("dataType") != "CORRECTION"] if isinstance(scores, list) else []
+    if not human:
         return None
-    usable = [s for s in scores if isinstance(s, dict)]
-    if not usable:
-        return None
-    human = [s for s in usable if s.get("source") in ("API", "ANNOTATION")]
-    chosen = (human or usable)[0]
+    chosen = human[0]
     value = _number(chosen.get("value"))
     thumbs = None
     name = str(chosen.get("name") or "").lower()
@@ -687,10 +702,9 @@ def _fold(trace: dict[str, Any], observations: list[dict[str, Any]]) -> dict[str
             "release": trace.get("release"),
             "version": trace.get("version"),
             "main_observation_id": (main or {}).get("id"),
-            "scores": [
-                {k: s.get(k) for k in ("name", "value", "source", "dataType", "comment")}
-                for s in trace.get("scores") or [] if isinstance(s, dict)
-            ],
+            "scores": _score_summaries(trace.get("scores")),
+            # annotators' corrected outputs: a ready-made expected answer for eval cases
+            "corrections": _score_summaries(trace.get("corrections")),
         },
     )
 
@@ -700,16 +714,20 @@ def _fold(trace: dict[str, Any], observations: list[dict[str, Any]]) -> dict[str
 # --------------------------------------------------------------------------------------------
 
 
-def _group_bare_observations(observations: list[dict[str, Any]]) -> list[tuple[dict, list]]:
+def _group_bare_observations(observations: list[Any]) -> list[tuple[dict, list]]:
     """A bare observation list: one pseudo-trace per traceId (no trace-level fields known)."""
     groups: dict[str, list[dict[str, Any]]] = {}
-    for obs in map(_clean_observation, observations):
-        groups.setdefault(str(obs["traceId"]), []).append(obs)
-    return [
-        ({"id": trace_id, "timestamp": min((o.get("startTime") or "") for o in obs) or None},
-         obs)
-        for trace_id, obs in groups.items()
-    ]
+    for obs in observations:
+        if isinstance(obs, dict) and obs.get("traceId") is not None:
+            obs = _clean_observation(obs)
+            groups.setdefault(obs["traceId"], []).append(obs)
+    if not groups:
+        raise DialectError("adapter_error", "Langfuse observation list without trace ids")
+    pairs = []
+    for trace_id, members in groups.items():
+        starts = _times(members, "startTime")
+        pairs.append(({"id": trace_id, "timestamp": starts[0][1] if starts else None}, members))
+    return pairs
 
 
 _TEXT_FIELDS = ("id", "traceId", "parentObservationId", "type", "name", "level")

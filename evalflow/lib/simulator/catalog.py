@@ -84,7 +84,6 @@ MODELS = {  # USD per 1M tokens (input, output)
     "gpt-4o-mini": (0.15, 0.60),
     "gpt-4o": (2.50, 10.00),
 }
-RESPONSE_MODEL = {"gpt-4o-mini": "gpt-4o-mini-2024-07-18", "gpt-4o": "gpt-4o-2024-08-06"}
 
 
 @dataclass(frozen=True)
@@ -391,7 +390,7 @@ INTENTS: tuple[Intent, ...] = (
         "agent please",
         "I need a human, call me at {phone}",
     ], ["An agent will call you at {phone} ({callback}). {fact}.",
-        "I've booked a callback to {phone}: {callback}."],
+        "I've booked a callback to {phone}: {callback}. {fact}."],
         tools=("schedule_callback",), kb=("complaints",)),
     _i("scam_report", [
         "I think I sent {amount} to a scammer",

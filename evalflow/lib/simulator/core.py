@@ -18,7 +18,7 @@ from typing import Any
 from evalflow.lib import reasons
 from evalflow.lib.canonical import new_trace, stable_hash
 from evalflow.lib.simulator import catalog, faults, kb, pii, tools, writers
-from evalflow.lib.simulator.tracked import Pii, Tracked, collect, join, render, text_of
+from evalflow.lib.simulator.tracked import Pii, collect, join, render
 
 DIALECTS = ("canonical", "otlp", "langfuse")
 DIALECT_WEIGHTS = (0.8, 0.1, 0.1)
@@ -276,16 +276,20 @@ class Simulator:
         plan = self.plan
         version = plan.prompt_version(ms)
         kb_version = plan.kb_version(ms)
-        model = "gpt-4o" if version == "support-v4" and intent.name in catalog.COMPLEX_INTENTS else "gpt-4o-mini"
+        routed = version == "support-v4" and intent.name in catalog.COMPLEX_INTENTS
+        model = "gpt-4o" if routed else "gpt-4o-mini"
         codes = faults.draw_faults(rng, attack=intent.attack, prompt_version=version,
-                                   has_kb=bool(intent.kb) and intent.attack is None,
+                                   # a contradiction needs an answer that states the fact
+                                   has_kb=bool(intent.kb) and intent.attack is None
+                                   and all("{fact}" in a for a in answer_templates),
                                    has_tools=bool(tool_names))
         slots.update(tools.DEFAULT_TOOL_SLOTS)
 
         retrieved = self._retrieve(intent, kb_version) if intent.kb else []
         if retrieved:
             chunk = retrieved[0][0]
-            stated = chunk.wrong if faults.CONTRADICTS_CONTEXT in codes else chunk.fact_for(kb_version)
+            contradict = faults.CONTRADICTS_CONTEXT in codes
+            stated = chunk.wrong if contradict else chunk.fact_for(kb_version)
             slots["fact"] = chunk.template.format(fact=stated).rstrip(".")
         else:
             slots["fact"] = "Let me know if there is anything else I can help with"
@@ -379,8 +383,9 @@ class Simulator:
             latency = typical * rng.uniform(0.8, 1.2)
         if faults.LATENCY_OUTLIER in codes:
             latency *= rng.uniform(8, 30)
-        latency_ms = round(latency, 1)
-        end_ms = ms + int(latency_ms)
+        # whole milliseconds, so end_time - timestamp == latency_ms in every dialect
+        end_ms = ms + max(1, round(latency))
+        latency_ms = float(end_ms - ms)
         price_in, price_out = catalog.MODELS[model]
         cost = round((input_tokens * price_in + output_tokens * price_out) / 1e6, 8)
 
@@ -493,13 +498,14 @@ def _plant_malformed(sim: Simulator, files: dict[tuple[date, str], list], plan: 
         key = (day, "canonical")
         entries = files.setdefault(key, [])
         good_lines = [text for text, _truth in entries]
-        if kind in ("exact_duplicate", "conflicting_duplicate") and len(good_lines) <= len(taken.get(key, ())):
+        copies = kind in ("exact_duplicate", "conflicting_duplicate")
+        if copies and len(good_lines) <= len(taken.get(key, ())):
             continue  # nothing left to copy in a tiny file
         start = _ms(day) + rng.randrange(DAY_MS)
         fresh = sim.session(start, sim._intent(start), 1, "canonical")[0].trace
         planted = faults.make_malformed(kind, rng, good_lines, fresh, taken.setdefault(key, set()))
         planted_by_file.setdefault(key, []).append(planted)
-    return [(key, planted) for key, planted_list in planted_by_file.items() for planted in planted_list]
+    return [(key, p) for key, planted in planted_by_file.items() for p in planted]
 
 
 def simulate(landing_dir: Path, ground_truth_dir: Path, *, days: int = 30, per_day: int = 1000,

@@ -11,7 +11,16 @@ import random
 from typing import Any, Callable
 
 from evalflow.lib.simulator import catalog
-from evalflow.lib.simulator.pii import CREDIT_CARD, Persona, card_number
+from evalflow.lib.simulator.pii import (
+    CREDIT_CARD,
+    IBAN_CODE,
+    PERSON,
+    Persona,
+    card_number,
+    full_name,
+    iban,
+    person_name,
+)
 from evalflow.lib.simulator.tracked import Pii, render
 
 Builder = Callable[[random.Random, Persona, dict[str, Any]], tuple[dict, Any]]
@@ -59,6 +68,16 @@ def _list_transactions(rng, persona, slots):
             "status": "pending" if i == 0 and rng.random() < 0.5 else "posted",
         })
     rows[0]["merchant"] = slots["merchant"]
+    if rng.random() < 0.5:  # a person-to-person payment: someone else's name and IBAN
+        first, last, origin = person_name(rng)
+        rows.append({
+            "date": f"2026-09-{rng.randint(1, 28):02d}",
+            "merchant": render("Instant transfer to {who}", {"who": Pii(full_name(first, last, origin), PERSON)}),
+            "amount": round(rng.lognormvariate(4.0, 0.9), 2),
+            "currency": currency,
+            "status": "posted",
+            "counterparty_iban": Pii(iban(rng, rng.choice(("GB", "DE", "ES", "FR"))), IBAN_CODE),
+        })
     slots["txn_merchant"] = rows[0]["merchant"]
     slots["txn_amount"] = money(rows[0]["amount"], currency)
     return {"account_id": persona.pii("account"), "days": 30}, rows

@@ -88,14 +88,6 @@ def render(template: str, slots: dict[str, Any]) -> Tracked:
     return join(parts)
 
 
-def text_of(value: Any) -> str:
-    if isinstance(value, Tracked):
-        return value.text
-    if isinstance(value, Pii):
-        return value.value
-    return value
-
-
 def collect(value: Any, path: str, found: list[dict[str, Any]]) -> Any:
     """Plain JSON for `value`; every PII occurrence is appended to `found` with its path."""
     if isinstance(value, Tracked):

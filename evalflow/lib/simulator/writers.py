@@ -152,7 +152,6 @@ def otlp_line(trace: dict[str, Any], start_ms: int, end_ms: int) -> str:
 
     for i, call in enumerate(trace["tool_calls"]):
         start, end = windows["tools"][i]
-        failed = isinstance(call["result"], dict) and "error" in call["result"]
         spans.append({
             "traceId": tid, "spanId": _span_id(tid, f"tool{i}"), "parentSpanId": root_id,
             "name": f"execute_tool {call['name']}", "kind": 1,
@@ -165,7 +164,8 @@ def otlp_line(trace: dict[str, Any], start_ms: int, end_ms: int) -> str:
                 "gen_ai.tool.call.arguments": dump(call["arguments"]),
                 "gen_ai.tool.call.result": dump(call["result"]),
             }),
-            "status": {"code": 2, "message": call["result"]["error"]} if failed else {"code": 1},
+            # the tool answered with an error payload; the span itself completed
+            "status": {"code": 1},
         })
 
     start, end = windows["chat"]
@@ -173,7 +173,7 @@ def otlp_line(trace: dict[str, Any], start_ms: int, end_ms: int) -> str:
         "gen_ai.operation.name": "chat",
         "gen_ai.provider.name": "openai",
         "gen_ai.request.model": trace["model"],
-        "gen_ai.response.model": catalog.RESPONSE_MODEL[trace["model"]],
+        "gen_ai.response.model": trace["model"],
         "gen_ai.request.temperature": 0.2,
         "gen_ai.usage.input_tokens": trace["input_tokens"],
         "gen_ai.usage.output_tokens": trace["output_tokens"],
@@ -222,7 +222,6 @@ def langfuse_line(trace: dict[str, Any], start_ms: int, end_ms: int) -> str:
     windows = _timings(start_ms, end_ms, len(trace["tool_calls"]), bool(docs))
     root_id = _span_id(tid, "root")
     error = trace["status"] == "error"
-    version_number = int(trace["prompt_template_id"].rsplit("-v", 1)[1])
     feedback = trace["feedback"]
 
     def observation(key: str, type_: str, name: str, start: int, end: int, **fields: Any):
@@ -265,7 +264,7 @@ def langfuse_line(trace: dict[str, Any], start_ms: int, end_ms: int) -> str:
     output_cost = round(trace["output_tokens"] * prices[1] / 1e6, 8)
     observations.append(observation(
         "chat", "GENERATION", f"chat {trace['model']}", start, end,
-        model=catalog.RESPONSE_MODEL[trace["model"]],
+        model=trace["model"],
         modelParameters={"temperature": 0.2},
         input=[{"role": m["role"], "content": m["content"]} for m in trace["messages"]],
         output=None if trace["output"] is None else {"role": "assistant", "content": trace["output"]},
@@ -274,10 +273,12 @@ def langfuse_line(trace: dict[str, Any], start_ms: int, end_ms: int) -> str:
         costDetails={"input": input_cost, "output": output_cost, "total": trace["cost_usd"]},
         calculatedTotalCost=trace["cost_usd"],
         totalCost=trace["cost_usd"],
-        promptName="support", promptVersion=version_number,
+        # the template id as the name, no version: adapters read "name:version" otherwise,
+        # and the same template would get two ids across dialects
+        promptName=trace["prompt_template_id"], promptVersion=None,
         level="ERROR" if error else "DEFAULT",
         statusMessage=(meta.get("error_message") or trace["error_type"]) if error else None,
-        metadata={"tools": catalog.TOOLS[trace["prompt_template_id"]]},
+        toolDefinitions=catalog.TOOLS[trace["prompt_template_id"]],
     ))
     scores = []
     if feedback:
