@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date, datetime, timezone
+from datetime import date
 from pathlib import Path
 
 import orjson
@@ -104,7 +104,7 @@ def _print_run_summary(results) -> None:
     print(f"\nWarehouse: {settings.warehouse_path}")
     print("Query it:  .venv/bin/python -c \"import duckdb; print(duckdb.connect("
           f"'{settings.warehouse_path}', read_only=True).sql('SELECT event_date, count(*) FROM raw_traces GROUP BY 1 ORDER BY 1'))\"")
-    print("Open the Dagster UI on it:  make ui   (then http://127.0.0.1:3000)")
+    print("Open the Dagster UI on it:  python3 quickstart.py ui   (then http://127.0.0.1:3000)")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

@@ -20,6 +20,9 @@ from evalflow.lib.landing import all_event_dates
 from evalflow.lib.settings import load_settings
 from evalflow.lib.warehouse import Warehouse
 
+# The progress lines are ours; Dagster's per-event DEBUG lines stay in the run's event log (the UI).
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
 DAGSTER_YAML_TEMPLATE = """storage:
   sqlite:
     base_dir: {home}/storage
@@ -64,9 +67,18 @@ def _load_definitions() -> dg.Definitions:
     return defs()
 
 
+def _unique_assets(definitions: dg.Definitions) -> list[dg.AssetsDefinition]:
+    # A module that imports an asset from another defs module makes the loader see it twice.
+    unique: dict[frozenset, dg.AssetsDefinition] = {}
+    for asset in definitions.assets or []:
+        if isinstance(asset, dg.AssetsDefinition):
+            unique.setdefault(frozenset(asset.keys), asset)
+    return list(unique.values())
+
+
 def _phases(definitions: dg.Definitions) -> list[tuple[str, list[dg.AssetsDefinition], bool]]:
     """(name, assets, partitioned) in dependency order: upstream, daily, downstream."""
-    assets = [a for a in definitions.assets or [] if isinstance(a, dg.AssetsDefinition)]
+    assets = _unique_assets(definitions)
     daily = [a for a in assets if a.partitions_def is not None]
     daily_keys = {k for a in daily for k in a.keys}
     unpartitioned = [a for a in assets if a.partitions_def is None]
@@ -88,11 +100,11 @@ def run_pipeline(
     """Materialize every asset; returns one result per phase that had something to do."""
     definitions = _load_definitions()
     resources = dict(definitions.resources or {})
-    all_assets = [a for a in definitions.assets or [] if isinstance(a, dg.AssetsDefinition)]
+    all_assets = _unique_assets(definitions)
     instance = instance or dg.DagsterInstance.get()
     settings = load_settings()
     results: list[PhaseResult] = []
-    phases = _phases(definitions)
+    phases = [phase for phase in _phases(definitions) if phase[1]]
     for index, (name, assets, partitioned) in enumerate(phases, start=1):
         if not assets:
             continue
@@ -112,7 +124,7 @@ def run_pipeline(
         progress(f"[{index}/{len(phases)}] {name}: materializing {label}{where} ...")
         started = time.perf_counter()
         outcome = dg.materialize(all_assets, selection=keys, instance=instance, resources=resources,
-                                 tags=tags, raise_on_error=False)
+                                 tags=tags, raise_on_error=False, run_config=QUIET_CONSOLE)
         seconds = time.perf_counter() - started
         failed_checks = [
             f"{e.asset_check_evaluation_data.asset_key.to_user_string()}:{e.asset_check_evaluation_data.check_name}"

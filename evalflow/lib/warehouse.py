@@ -177,7 +177,7 @@ class Warehouse:
     def query(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
         with self.connect() as con:
             # duckdb 2.x: the connection has no .pl(); go through Arrow.
-            return pl.from_arrow(con.execute(sql, params or []).to_arrow_table())
+            return pl.from_arrow(con.sql(sql, params=params or None).to_arrow_table())
 
     # ---- writes -------------------------------------------------------------------------
     def stage_file(self, result: Any, landed_at: datetime | None = None) -> None:

@@ -526,6 +526,8 @@ def simulate(landing_dir: Path, ground_truth_dir: Path, *, days: int = 30, per_d
 
     # Group into files; each file is in time order, as an exporter writes it.
     files: dict[tuple[date, str], list[tuple[str, dict | None]]] = {}
+    # trace_id -> its canonical line: what every dialect's copy must fold back to
+    expected_lines: dict[str, str] = {}
     by_file: dict[tuple[date, str], list[Record]] = {}
     for record in records:
         by_file.setdefault((record.file_day, record.dialect), []).append(record)
@@ -534,8 +536,10 @@ def simulate(landing_dir: Path, ground_truth_dir: Path, *, days: int = 30, per_d
         dialect = key[1]
         lines = []
         for r in group:
+            canonical_text = writers.canonical_line(r.trace)
+            expected_lines[r.trace["trace_id"]] = canonical_text
             if dialect == "canonical":
-                text = writers.canonical_line(r.trace)
+                text = canonical_text
             elif dialect == "otlp":
                 text = writers.otlp_line(r.trace, r.start_ms, r.end_ms)
             else:
@@ -588,6 +592,9 @@ def simulate(landing_dir: Path, ground_truth_dir: Path, *, days: int = 30, per_d
     with open(ground_truth_dir / "traces.jsonl", "wb") as fh:
         for truth in truths:
             fh.write((writers.dump(truth) + "\n").encode("utf-8"))
+    with open(ground_truth_dir / "expected_canonical.jsonl", "wb") as fh:
+        for truth in truths:
+            fh.write((expected_lines[truth["trace_id"]] + "\n").encode("utf-8"))
     with open(ground_truth_dir / "malformed.jsonl", "wb") as fh:
         for row in malformed:
             fh.write((writers.dump(row) + "\n").encode("utf-8"))
