@@ -7,6 +7,10 @@ file. The baseline does nothing else: no per-line error accounting, no validatio
 quarantine, and it aborts on the first bad line (so the file handed to it is clean). Ours parses
 line by line, validates every field, hashes content for dedup/conflicts and stages in one
 transaction. The ratio says what that safety costs.
+
+The baseline gets an explicit schema with nested fields read as JSON text: with schema
+inference, polars 2.1 cannot read this data at all ("failed to determine supertype of struct[24]
+and struct[24]": tool results differ in shape from line to line).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import argparse
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
@@ -33,7 +37,10 @@ from evalflow.lib.warehouse import Warehouse  # noqa: E402
 def canonical_file(workdir: Path, traces: int) -> Path:
     """Simulated traffic in every dialect, normalised once to one clean canonical file."""
     per_day = 1000
-    simulate(workdir / "landing", workdir / "truth", days=max(1, traces // per_day), per_day=per_day, seed=11)
+    days = max(1, traces // per_day)
+    # End yesterday: simulated days in the future would be (rightly) quarantined.
+    start = date.today() - timedelta(days=days + 1)
+    simulate(workdir / "landing", workdir / "truth", days=days, per_day=per_day, seed=11, start_date=start)
     out = workdir / "canonical.jsonl"
     known = KnownTraces()
     options = IngestOptions(now=datetime.now(timezone.utc))
@@ -55,8 +62,13 @@ def ours(path: Path, db: Path) -> int:
     return warehouse.count("staged_traces")
 
 
+NUMERIC = {"latency_ms": pl.Float64, "cost_usd": pl.Float64, "input_tokens": pl.Int64,
+           "output_tokens": pl.Int64, "payload_kept": pl.Boolean}
+BASELINE_SCHEMA = {name: NUMERIC.get(name, pl.String) for name in CANONICAL_FIELDS}
+
+
 def baseline(path: Path, db: Path) -> int:
-    frame = pl.read_ndjson(path, infer_schema_length=None)
+    frame = pl.read_ndjson(path, schema=BASELINE_SCHEMA)
     con = duckdb.connect(str(db))
     con.register("frame", frame)
     con.execute("BEGIN TRANSACTION")

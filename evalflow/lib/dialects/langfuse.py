@@ -6,14 +6,18 @@ it. We fold the tree into the canonical row:
 
 - the *main conversation* gives ``messages``, ``user_query`` and the prompt hashes: usually the
   last generation's input plus output, or an agent span's when generations log only part of
-  the chat. Messages are read with the Langfuse-compatible ChatML normaliser in
+  the chat. As in every dialect (see `evalflow.lib.canonical`), ``messages`` is what the final
+  model call saw: the conversation without its final assistant answer, which is ``output``. Messages are read with the Langfuse-compatible ChatML normaliser in
   `evalflow.lib.dialects.chatml`, so we see the chat Langfuse itself shows, then given
   canonical roles where frameworks blur tool turns;
 - ``model`` comes from the generations (the exact model version), not from agent spans;
 - usage and cost are summed over the innermost generations only, because frameworks such as the
   Vercel AI SDK wrap per-step generations in an outer generation that repeats their totals;
 - TOOL observations (and spans that are plainly tool executions) become ``tool_calls``;
-  RETRIEVER observations become ``retrieved_context``; trace scores become ``feedback``.
+  RETRIEVER observations become ``retrieved_context``; trace scores become ``feedback``;
+- ``trace.metadata`` (the application's own metadata) is merged into ``metadata``; the
+  adapter's keys (dialect, framework, tags...) win, and a colliding application key is kept as
+  ``trace.metadata.<key>``.
 
 Public functions: `detect`, `to_traces`, `observation_messages`; `DIALECT` registers the adapter.
 """
@@ -26,12 +30,21 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
-from evalflow.lib.canonical import last_user_query, new_trace, stable_hash, system_prompt
+from evalflow.lib.canonical import (
+    last_user_query,
+    merge_app_metadata,
+    new_trace,
+    stable_hash,
+    system_prompt,
+    tool_schema_hash,
+)
 from evalflow.lib.dialects import Dialect, DialectError
 from evalflow.lib.dialects import chatml
 from evalflow.lib.dialects.messages import normalize_role, parse_role_transcript, to_text
 
 DIALECT_NAME = "langfuse"
+# A trace.metadata key that collides with one of the adapter's keys is kept under this prefix.
+TRACE_METADATA_PREFIX = "trace.metadata."
 _ERROR_TEXT_LIMIT = 200
 
 
@@ -173,6 +186,14 @@ def _fallback_messages(payload: Any, role: str) -> list[dict[str, Any]]:
 
 def _conversation(observation: dict[str, Any]) -> list[dict[str, Any]]:
     """Input messages followed by the output message(s), as in Langfuse's chat view."""
+    inputs, outputs = _conversation_parts(observation)
+    return inputs + outputs
+
+
+def _conversation_parts(
+    observation: dict[str, Any],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The conversation split into (input side, output side), tool turns repaired."""
     normalised = observation_messages(observation)
     inputs: list[dict[str, Any]] = []
     if normalised["input"] is not None:
@@ -188,7 +209,22 @@ def _conversation(observation: dict[str, Any]) -> list[dict[str, Any]]:
     # Agent state (LangGraph ``{messages}``, Pydantic AI runs) repeats the input in the output.
     if inputs and outputs[: len(inputs)] == inputs:
         outputs = outputs[len(inputs):]
-    return _repair_tool_turns(inputs + outputs)
+    repaired = _repair_tool_turns(inputs + outputs)  # one message out per message in
+    return repaired[: len(inputs)], repaired[len(inputs):]
+
+
+def _split_answer(
+    observation: dict[str, Any] | None,
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """(messages the final model call saw, its answer): the conversation without its last
+    output message when that is the assistant's. An agent span's output may hold the loop's
+    intermediate tool turns; they stay in the history, as the final call saw them."""
+    if observation is None:
+        return [], None
+    inputs, outputs = _conversation_parts(observation)
+    if outputs and outputs[-1].get("role") == "assistant":
+        return inputs + outputs[:-1], outputs[-1]
+    return inputs + outputs, None
 
 
 def _parsed_json(text: Any) -> Any:
@@ -251,15 +287,6 @@ def _tool_definitions(observation: dict[str, Any]) -> list[dict[str, Any]]:
     if isinstance(declared, list):
         return declared
     return []
-
-
-def _tool_schema_hash(tools: list[dict[str, Any]]) -> str | None:
-    ordered = sorted(
-        ({"name": t.get("name"), "description": t.get("description"),
-          "parameters": t.get("parameters")} for t in tools if isinstance(t, dict)),
-        key=lambda t: str(t["name"]),
-    )
-    return stable_hash(ordered)
 
 
 # --------------------------------------------------------------------------------------------
@@ -638,11 +665,22 @@ def _latency_ms(
     return None
 
 
-def _error(observations: list[dict[str, Any]]) -> str | None:
-    for obs in sorted(observations, key=_sort_key):
-        if obs.get("level") == "ERROR":
-            return str(obs.get("statusMessage") or "error")[:_ERROR_TEXT_LIMIT]
-    return None
+def _error(observations: list[dict[str, Any]]) -> tuple[str | None, str | None]:
+    """(error_type, error message) of the ERROR-level observations, earliest first.
+
+    The type is an explicit ``error.type`` / ``exception.type`` attribute (OTel-ingested
+    observations keep their span attributes in metadata.attributes), else the status message;
+    the full message goes to metadata (it can quote user data, which the PII stage redacts).
+    """
+    failed = [o for o in sorted(observations, key=_sort_key) if o.get("level") == "ERROR"]
+    if not failed:
+        return None, None
+    typed = next((str(value) for obs in failed
+                  for value in (_attributes(_observation_metadata(obs)).get(k)
+                                for k in ("error.type", "exception.type"))
+                  if isinstance(value, str) and value), None)
+    message = next((str(o["statusMessage"]) for o in failed if o.get("statusMessage")), None)
+    return (typed or message or "error")[:_ERROR_TEXT_LIMIT], message
 
 
 def _prompt_template_id(observations: list[dict[str, Any]]) -> str | None:
@@ -656,12 +694,13 @@ def _prompt_template_id(observations: list[dict[str, Any]]) -> str | None:
 
 
 def _fold(trace: dict[str, Any], observations: list[dict[str, Any]]) -> dict[str, Any]:
-    main, messages = _main_conversation(observations)
+    main, _ = _main_conversation(observations)
+    messages, answer = _split_answer(main)
     generations = sorted((o for o in observations if o.get("type") == "GENERATION"), key=_sort_key)
     innermost = _innermost_generations(observations)
     starts, ends = _times(observations, "startTime"), _times(observations, "endTime")
     start = _parse_time(trace.get("timestamp")) or (starts[0][0] if starts else None)
-    error = _error(observations)
+    error, error_message = _error(observations)
     # a generation names the exact model version; agent spans often carry only an alias
     model = next((g["model"] for g in reversed(generations) if g.get("model")), None)
     if main is not None and main.get("type") == "GENERATION" and main.get("model"):
@@ -670,7 +709,7 @@ def _fold(trace: dict[str, Any], observations: list[dict[str, Any]]) -> dict[str
     # tools declared by the chosen observation, else by the latest generation declaring any
     tools = next((t for t in (_tool_definitions(o) for o in [main, *reversed(generations)] if o)
                   if t), [])
-    return new_trace(
+    folded = new_trace(
         trace_id=str(trace["id"]),
         session_id=trace.get("sessionId"),
         user_id=trace.get("userId"),
@@ -680,12 +719,12 @@ def _fold(trace: dict[str, Any], observations: list[dict[str, Any]]) -> dict[str
         model=model,
         prompt_template_id=_prompt_template_id(observations),
         system_prompt_hash=stable_hash(system_prompt(messages)),
-        tool_schema_hash=_tool_schema_hash(tools) if tools else None,
+        tool_schema_hash=tool_schema_hash(tools),
         messages=messages,
         user_query=last_user_query(messages) or _text(trace.get("input")),
         retrieved_context=_retrieved_context(observations),
         tool_calls=_tool_calls(observations),
-        output=_text(trace.get("output")) or _final_assistant_text(messages),
+        output=_text(trace.get("output")) or _final_assistant_text([answer] if answer else []),
         latency_ms=_latency_ms(trace, start, ends[-1][0] if ends else None),
         input_tokens=_sum([_usage(g, "input") for g in innermost]),
         output_tokens=_sum([_usage(g, "output") for g in innermost]),
@@ -707,6 +746,19 @@ def _fold(trace: dict[str, Any], observations: list[dict[str, Any]]) -> dict[str
             "corrections": _score_summaries(trace.get("corrections")),
         },
     )
+    merge_app_metadata(folded["metadata"], _trace_metadata(trace), TRACE_METADATA_PREFIX)
+    if error_message is not None:
+        folded["metadata"].setdefault("error_message", error_message)
+    return folded
+
+
+def _trace_metadata(trace: dict[str, Any]) -> dict[str, Any]:
+    """``trace.metadata``: the application's own metadata (stored as JSON text by some
+    exports; parsed one level only, so a value that is itself JSON text stays text)."""
+    metadata = chatml.parse_json_text(trace.get("metadata"))
+    if isinstance(metadata, dict):
+        return metadata
+    return {} if metadata in (None, "", []) else {"trace_metadata": metadata}
 
 
 # --------------------------------------------------------------------------------------------

@@ -4,7 +4,8 @@ The SDKs send a run twice: ``post`` when it starts (inputs, start_time) and ``pa
 ends (outputs, end_time, error). A document is the batch body ``{"post": [...], "patch": [...]}``,
 a list of runs, or one run (``{"id", "run_type", ...}``, as the read API returns them, possibly
 with nested ``child_runs``). Runs are merged by id, grouped by trace, and each trace is folded
-from its root: the LLM runs give messages/model/usage, tool runs tool_calls, retriever runs
+from its root: the last LLM run gives messages (its input: what the model saw; its answer is
+``output`` only, as in every dialect), the LLM runs model/usage, tool runs tool_calls, retriever runs
 retrieved_context, and any run's ``error`` marks the trace as failed.
 """
 
@@ -13,7 +14,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from evalflow.lib.canonical import last_user_query, new_trace, stable_hash, system_prompt
+from evalflow.lib.canonical import (
+    last_user_query,
+    new_trace,
+    stable_hash,
+    system_prompt,
+    tool_schema_hash,
+)
 from evalflow.lib.dialects import Dialect
 from evalflow.lib.dialects.messages import (
     normalize_messages,
@@ -139,9 +146,9 @@ def _fold(runs: list[dict[str, Any]]) -> dict[str, Any]:
     root = (roots or runs)[0]
     llm_runs = [r for r in runs if r.get("run_type") in ("llm", "chat")]
     last_llm = llm_runs[-1] if llm_runs else None
-    history = _llm_messages(last_llm) if last_llm else _chain_messages(root)
+    history, answer = _llm_messages(last_llm) if last_llm else _chain_messages(root)
     tool_runs = [r for r in runs if r.get("run_type") == "tool"]
-    tool_calls = [_tool_call(r) for r in tool_runs] or tool_calls_from_messages(history)
+    tool_calls = [_tool_call(r) for r in tool_runs] or tool_calls_from_messages(history + answer)
     meta = _run_metadata(root)
     trace = new_trace(
         trace_id=str(root.get("trace_id") or root["id"]),
@@ -154,7 +161,7 @@ def _fold(runs: list[dict[str, Any]]) -> dict[str, Any]:
         messages=history,
         user_query=last_user_query(history),
         # the root's own output is what the user saw when the last LLM call only asked for a tool
-        output=_output_text(history) or _output_text(normalize_output(_outputs(root))),
+        output=_output_text(answer) or _output_text(normalize_output(_outputs(root))),
         retrieved_context=[d for r in runs if r.get("run_type") == "retriever" for d in _docs(r)],
         tool_calls=tool_calls,
         latency_ms=latency_ms(root.get("start_time"), root.get("end_time")),
@@ -163,10 +170,12 @@ def _fold(runs: list[dict[str, Any]]) -> dict[str, Any]:
         cost_usd=_cost(runs),
         prompt_template_id=_prompt_template_id(runs),
         system_prompt_hash=stable_hash(system_prompt(history)),
-        tool_schema_hash=stable_hash(_tool_definitions(last_llm)) if last_llm else None,
+        tool_schema_hash=tool_schema_hash(_tool_definitions(last_llm)) if last_llm else None,
     )
     _apply_error(trace, runs)
-    trace["payload_kept"] = bool(history or tool_calls or trace["retrieved_context"])
+    trace["payload_kept"] = bool(
+        history or tool_calls or trace["retrieved_context"] or trace["output"]
+    )
     trace["metadata"] = _metadata(root, runs, last_llm)
     return trace
 
@@ -199,8 +208,8 @@ def _inputs(run: dict[str, Any]) -> dict[str, Any]:
     return _dict(parse_json_maybe(run.get("inputs")))
 
 
-def _llm_messages(run: dict[str, Any]) -> list[dict[str, Any]]:
-    """The call's input messages followed by what the model answered."""
+def _llm_messages(run: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(the call's input messages, what the model answered)."""
     inputs = _inputs(run)
     messages = normalize_messages(inputs.get("messages"))
     if not messages and isinstance(inputs.get("prompts"), list):  # completion-style LLMs
@@ -209,18 +218,18 @@ def _llm_messages(run: dict[str, Any]) -> list[dict[str, Any]]:
         messages = [{"role": "user", "content": inputs["input"]}]
     if isinstance(inputs.get("system"), str) and not any(m["role"] == "system" for m in messages):
         messages.insert(0, {"role": "system", "content": inputs["system"]})  # Anthropic wrapper
-    return messages + (normalize_output(_outputs(run)) or _streamed_output(run))
+    return messages, (normalize_output(_outputs(run)) or _streamed_output(run))
 
 
-def _chain_messages(root: dict[str, Any]) -> list[dict[str, Any]]:
-    """Runs without an LLM child (a traced function): its inputs/outputs as one exchange."""
+def _chain_messages(root: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Runs without an LLM child (a traced function): (its input messages, its answer)."""
     inputs, outputs = _inputs(root), _outputs(root)
     messages = normalize_messages(inputs.get("messages"))
     if not messages:
         texts = (inputs.get(k) for k in ("input", "question", "query"))
         question = next((t for t in texts if isinstance(t, str)), None)
         messages = [{"role": "user", "content": question}] if question else []
-    return messages + normalize_output(outputs) if messages else []
+    return (messages, normalize_output(outputs)) if messages else ([], [])
 
 
 def _streamed_output(run: dict[str, Any]) -> list[dict[str, Any]]:

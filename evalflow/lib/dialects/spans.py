@@ -4,10 +4,16 @@ OTLP, OpenInference, Vercel AI SDK and bare GenAI attribute dicts all reduce to 
 module turns the spans of one trace into ONE canonical trace (DESIGN.md, "Data model"):
 
 - the root span gives identity, start, end and latency;
-- LLM spans give model, messages (the last call's input + output) and summed usage;
+- LLM spans give model, messages (the last call's input: what the model saw), output (that
+  call's answer) and summed usage;
 - retriever spans give retrieved_context, kept apart from the prompt;
 - tool spans give tool_calls;
-- template / system / tool-definition attributes give the three stable ids.
+- template / system / tool-definition attributes give the three stable ids;
+- ``gen_ai.evaluation.result`` events named as user feedback give feedback;
+- the root span's application attributes give the application's metadata: attributes under the
+  ``app.`` namespace, prefix stripped (``app.channel`` -> ``metadata["channel"]``), and
+  OpenInference's ``metadata`` attribute (a JSON object). Semantic-convention namespaces
+  (gen_ai.*, llm.*, openinference.*, ai.*, session.*, ...) are read into fields, not copied.
 
 Timestamps stay raw (the validator normalises every dialect the same way); only latency is
 computed here, from whatever epoch unit or ISO string the root carries.
@@ -21,7 +27,14 @@ from datetime import datetime, timezone
 from typing import Any, Iterable
 
 from evalflow.lib import reasons
-from evalflow.lib.canonical import last_user_query, new_trace, stable_hash, system_prompt
+from evalflow.lib.canonical import (
+    last_user_query,
+    merge_app_metadata,
+    new_trace,
+    stable_hash,
+    system_prompt,
+    tool_schema_hash,
+)
 from evalflow.lib.dialects import Span
 from evalflow.lib.dialects.messages import (
     messages_from_indexed,
@@ -106,6 +119,14 @@ _TOOL_RESULT_KEYS = (
     "output",
 )
 _VERCEL_TELEMETRY_PREFIX = "ai.telemetry.metadata."
+# The application's own attributes on the root span: "app.<key>" -> metadata["<key>"].
+APP_ATTRIBUTE_PREFIX = "app."
+_OPENINFERENCE_METADATA_KEY = "metadata"
+_EVALUATION_EVENT = "gen_ai.evaluation.result"
+_FEEDBACK_NAME_MARKERS = ("feedback", "thumb")
+_THUMBS_UP = {"up", "thumbs_up", "thumb_up", "thumbsup", "positive", "like", "true", "good", "1"}
+_THUMBS_DOWN = {"down", "thumbs_down", "thumb_down", "thumbsdown", "negative", "dislike", "false",
+                "bad", "0"}
 
 
 # --- public ---------------------------------------------------------------------------------
@@ -132,8 +153,9 @@ def fold_trace(trace_id: str, spans: list[Span]) -> dict[str, Any]:
     source = last_llm or (root if roles[id(root)] != "tool" else None)
     messages = _span_messages(source) if source else []
     output_messages = _span_output(last_llm) if last_llm else []
-    history = _with_system_instructions(last_llm, messages) + output_messages
-    tool_calls = _tool_calls(spans, roles) or tool_calls_from_messages(history)
+    # messages = what the final call saw; its answer goes to `output` only (canonical.py)
+    history = _with_system_instructions(last_llm, messages)
+    tool_calls = _tool_calls(spans, roles) or tool_calls_from_messages(history + output_messages)
     start, end = _trace_bounds(root, spans)
 
     trace = new_trace(
@@ -156,13 +178,18 @@ def fold_trace(trace_id: str, spans: list[Span]) -> dict[str, Any]:
         cost_usd=_sum_attr(model_spans, _COST_KEYS, as_float=True),
         prompt_template_id=_prompt_template_id(spans),
         system_prompt_hash=stable_hash(system_prompt(history)),
-        tool_schema_hash=stable_hash(_tool_definitions(spans)),
+        tool_schema_hash=tool_schema_hash(_tool_definitions(spans)),
+        feedback=_feedback(spans),
     )
     _apply_status(trace, spans)
     trace["payload_kept"] = bool(
         history or trace["retrieved_context"] or tool_calls or trace["output"]
     )
     trace["metadata"] = _metadata(trace_id, root, spans, model_spans, has_time=start is not None)
+    merge_app_metadata(trace["metadata"], app_metadata(root), APP_ATTRIBUTE_PREFIX)
+    error_message = _error_message(root, spans)
+    if error_message is not None:
+        trace["metadata"].setdefault("error_message", error_message)
     return trace
 
 
@@ -581,6 +608,76 @@ def _error_type(span: Span) -> str | None:
     return span.status_message or None
 
 
+def _error_message(root: Span, spans: list[Span]) -> str | None:
+    """A failing span's status description (the root's first): OTel's error message. It can
+    quote user data, so it goes to metadata, where the PII stage looks, not to error_type."""
+    for span in [root, *spans]:
+        if span.status == "error" and span.status_message:
+            return str(span.status_message)
+    return None
+
+
+def app_metadata(root: Span) -> dict[str, Any]:
+    """The application's metadata on the root span (rule in the module docstring)."""
+    metadata: dict[str, Any] = {}
+    embedded = parse_json_maybe(root.attributes.get(_OPENINFERENCE_METADATA_KEY))
+    if isinstance(embedded, dict):
+        metadata.update(embedded)
+    prefix = APP_ATTRIBUTE_PREFIX
+    for key, value in root.attributes.items():
+        if key.startswith(prefix) and len(key) > len(prefix):
+            metadata[key[len(prefix):]] = value
+    return metadata
+
+
+def _feedback(spans: list[Span]) -> dict[str, Any] | None:
+    """The user's rating from the first ``gen_ai.evaluation.result`` event named as feedback
+    (``user_feedback``, ``thumbs``...). Other evaluations are automated judges, not users:
+    they stay in metadata["evaluations"]."""
+    for span in spans:
+        for event in span.events:
+            attrs = event.get("attributes") or {}
+            if event.get("name") != _EVALUATION_EVENT or not _is_feedback(attrs):
+                continue
+            score = _number(attrs.get("gen_ai.evaluation.score.value"))
+            comment = attrs.get("gen_ai.evaluation.explanation")
+            return {
+                "thumbs": _thumbs(attrs.get("gen_ai.evaluation.score.label"), score),
+                "score": float(score) if score is not None else None,
+                "comment": str(comment) if comment not in (None, "") else None,
+            }
+    return None
+
+
+def _is_feedback(attrs: dict[str, Any]) -> bool:
+    name = str(attrs.get("gen_ai.evaluation.name") or "").lower()
+    return any(marker in name for marker in _FEEDBACK_NAME_MARKERS)
+
+
+def _thumbs(label: Any, score: Any) -> str | None:
+    text = str(label).strip().lower().replace("-", "_").replace(" ", "_") if label else ""
+    if text in _THUMBS_UP:
+        return "up"
+    if text in _THUMBS_DOWN:
+        return "down"
+    if not text and score in (0, 1):
+        return "up" if score == 1 else "down"
+    return None
+
+
+def _evaluations(spans: list[Span]) -> list[dict[str, Any]]:
+    """Every evaluation result event, summarised (the feedback one included)."""
+    found = []
+    for span in spans:
+        for event in span.events:
+            if event.get("name") != _EVALUATION_EVENT:
+                continue
+            attrs = event.get("attributes") or {}
+            found.append({k[len("gen_ai.evaluation."):]: v for k, v in attrs.items()
+                          if k.startswith("gen_ai.evaluation.")})
+    return found
+
+
 def _metadata(
     trace_id: str, root: Span, spans: list[Span], model_spans: list[Span], has_time: bool
 ) -> dict[str, Any]:
@@ -597,6 +694,7 @@ def _metadata(
         "prompt_template_variables": _prompt_template_variables(spans),
         "tool_definitions": _tool_definitions(spans) or None,
         "telemetry_metadata": _vercel_telemetry(root),
+        "evaluations": _evaluations(spans),
     }
     metadata.update({k: v for k, v in optional.items() if v not in (None, {}, [])})
     flags = []

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from evalflow.lib import reasons
-from evalflow.lib.canonical import new_trace, stable_hash
+from evalflow.lib.canonical import new_trace, stable_hash, tool_schema_hash
 from evalflow.lib.simulator import catalog, faults, kb, pii, tools, writers
 from evalflow.lib.simulator.tracked import Pii, collect, join, render
 
@@ -144,7 +144,8 @@ class Simulator:
         self.n_users = max(20, plan.days * per_day // 5)
         self.personas: dict[int, pii.Persona] = {}
         self.system_hash = {v: stable_hash(p) for v, p in catalog.SYSTEM_PROMPTS.items()}
-        self.tool_hash = {v: stable_hash(t) for v, t in catalog.TOOLS.items()}
+        # the same function every adapter uses, so each dialect's copy gets this very id
+        self.tool_hash = {v: tool_schema_hash(t) for v, t in catalog.TOOLS.items()}
         self.end_ms = _ms(plan.start_date) + plan.days * DAY_MS
 
     # -- drawing ------------------------------------------------------------------------------

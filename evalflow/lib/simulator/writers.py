@@ -223,6 +223,9 @@ def langfuse_line(trace: dict[str, Any], start_ms: int, end_ms: int) -> str:
     root_id = _span_id(tid, "root")
     error = trace["status"] == "error"
     feedback = trace["feedback"]
+    # Langfuse has no error-type field: OTel-ingested observations keep the span's attributes,
+    # error.type included, in metadata.attributes (the message goes to statusMessage).
+    error_metadata = {"attributes": {"error.type": trace["error_type"]}} if error else {}
 
     def observation(key: str, type_: str, name: str, start: int, end: int, **fields: Any):
         base = {
@@ -241,6 +244,7 @@ def langfuse_line(trace: dict[str, Any], start_ms: int, end_ms: int) -> str:
         input=trace["user_query"], output=trace["output"],
         level="ERROR" if error else "DEFAULT",
         statusMessage=meta.get("error_message") if error else None,
+        metadata=error_metadata,
     )]
     if docs:
         start, end = windows["retrieval"]
@@ -278,6 +282,7 @@ def langfuse_line(trace: dict[str, Any], start_ms: int, end_ms: int) -> str:
         promptName=trace["prompt_template_id"], promptVersion=None,
         level="ERROR" if error else "DEFAULT",
         statusMessage=(meta.get("error_message") or trace["error_type"]) if error else None,
+        metadata=error_metadata,
         toolDefinitions=catalog.TOOLS[trace["prompt_template_id"]],
     ))
     scores = []
