@@ -185,9 +185,10 @@ def test_pydantic_ai_tools_trace_values():
     assert trace["metadata"]["framework"] == "pydantic-ai"
     assert trace["metadata"]["tags"] == ["example", "joke-generator"]
     assert trace["tool_schema_hash"] and trace["system_prompt_hash"]
+    # what the final generation saw; its answer is only in output (canonical convention)
     roles = [m["role"] for m in trace["messages"]]
-    assert roles == ["system", "user", "assistant", "tool", "tool", "tool", "assistant", "user",
-                     "assistant"]
+    assert roles == ["system", "user", "assistant", "tool", "tool", "tool", "assistant", "user"]
+    assert trace["output"] not in [m["content"] for m in trace["messages"]]
     requested = [c["name"] for c in trace["messages"][2]["tool_calls"]]
     assert requested == [c["name"] for c in trace["tool_calls"]]
 
@@ -203,8 +204,8 @@ def test_framework_quirks_get_canonical_roles():
     )}
     adk = by_name["google-adk-2025-08-28.trace.json"]
     assert adk["user_query"] == "hi"
-    assert [m["role"] for m in adk["messages"]] == ["system", "user", "assistant", "tool",
-                                                    "assistant"]
+    assert [m["role"] for m in adk["messages"]] == ["system", "user", "assistant", "tool"]
+    assert adk["output"]  # the final answer, kept out of messages
     koog = by_name["koog-2025-08-26.trace.json"]
     assert [c["name"] for m in koog["messages"] for c in m.get("tool_calls", [])] == [
         "HelloTool", "ByeTool"]
@@ -233,6 +234,7 @@ def test_detect_accepts_exports_and_bare_observation_lists_only():
     [trace] = langfuse.to_traces([observation])
     assert trace["trace_id"] == "t1" and trace["timestamp"] == "2025-01-01T00:00:00Z"
     assert trace["user_query"] == "hi" and trace["output"] == "hello" and trace["model"] == "m"
+    assert trace["messages"] == [{"role": "user", "content": "hi"}]  # the answer: output only
 
 
 def test_error_level_sets_status_and_truncated_error_type():
@@ -282,3 +284,68 @@ def test_retriever_observations_become_retrieved_context():
         {"doc_id": "faq.md", "text": "Shipping is free.", "score": None},
     ]
     assert trace["timestamp"] == "2025-01-01T00:00:00Z"  # no trace timestamp: earliest start
+
+
+def _generation(obs_id, start, messages, output, **fields):
+    return {"id": obs_id, "traceId": "t1", "type": "GENERATION", "name": "chat", "model": "m",
+            "startTime": start, "endTime": start, "input": json.dumps(messages),
+            "output": None if output is None else json.dumps(output), **fields}
+
+
+def test_trace_metadata_is_merged_without_clobbering_the_adapters_keys():
+    document = {
+        "trace": {"id": "t1", "timestamp": "2025-01-01T00:00:00Z", "environment": "production",
+                  "metadata": {
+                      "channel": "ios", "turn": 2, "customer_email": "ana@example.com",
+                      "environment": "staging",  # collides with the adapter's own key
+                      # Langfuse's OTel envelope: telemetry, only app.* attributes are taken
+                      "attributes": {"app.locale": "en-GB", "input.value": "the whole payload"},
+                      "resourceAttributes": {"service.name": "bot"},
+                      "scope": {"name": "langfuse-sdk"},
+                  }},
+        "observations": [],
+    }
+    [trace] = langfuse.to_traces(document)
+    metadata = trace["metadata"]
+    assert {k: metadata[k] for k in ("channel", "turn", "customer_email", "locale")} == {
+        "channel": "ios", "turn": 2, "customer_email": "ana@example.com", "locale": "en-GB"}
+    assert metadata["dialect"] == "langfuse" and metadata["framework"] == "langfuse-sdk"
+    assert metadata["environment"] == "production"
+    assert metadata["trace.metadata.environment"] == "staging"
+    assert not {"attributes", "resourceAttributes", "scope"} & metadata.keys()
+    document["trace"]["metadata"] = json.dumps({"channel": "web"})  # stored as JSON text
+    assert langfuse.to_traces(document)[0]["metadata"]["channel"] == "web"
+
+
+def test_error_type_attribute_wins_over_the_status_message():
+    failed = _generation("g1", "2025-01-01T00:00:01Z", [{"role": "user", "content": "hi"}], None,
+                         level="ERROR", statusMessage="Rate limit reached for m",
+                         metadata={"attributes": {"error.type": "RateLimitError"}})
+    [trace] = langfuse.to_traces({"trace": {"id": "t1"}, "observations": [failed]})
+    assert (trace["status"], trace["error_type"]) == ("error", "RateLimitError")
+    assert trace["metadata"]["error_message"] == "Rate limit reached for m"
+
+
+def test_a_failed_turn_has_no_output_even_with_earlier_answers_in_its_history():
+    history = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"},
+               {"role": "assistant", "content": "hello"}, {"role": "user", "content": "and?"}]
+    failed = _generation("g1", "2025-01-01T00:00:01Z", history, None, level="ERROR",
+                         statusMessage="timeout")
+    [trace] = langfuse.to_traces({"trace": {"id": "t1"}, "observations": [failed]})
+    assert trace["output"] is None  # "hello" answered an earlier turn
+    assert trace["messages"] == history and trace["user_query"] == "and?"
+
+
+def test_tool_schema_hash_reads_openai_tool_definitions():
+    def trace_with(tools):
+        generation = _generation("g1", "2025-01-01T00:00:01Z", [{"role": "user", "content": "hi"}],
+                                 {"role": "assistant", "content": "hello"}, toolDefinitions=tools)
+        return langfuse.to_traces({"trace": {"id": "t1"}, "observations": [generation]})[0]
+
+    def tool(name, description):
+        return {"type": "function", "function": {"name": name, "description": description,
+                                                 "parameters": {"type": "object"}}}
+
+    first = trace_with([tool("a", "A"), tool("b", "B")])
+    assert first["tool_schema_hash"] == trace_with([tool("b", "B"), tool("a", "A")])["tool_schema_hash"]
+    assert first["tool_schema_hash"] != trace_with([tool("a", "A"), tool("b", "other")])["tool_schema_hash"]

@@ -258,6 +258,79 @@ def test_deprecated_prompt_and_completion_json_strings():
     assert (result["input_tokens"], result["output_tokens"]) == (5, 3)
 
 
+# --- application metadata and user feedback -------------------------------------------------
+
+
+def evaluation_event(name, score=None, label=None, explanation=None):
+    values = {"gen_ai.evaluation.name": name, "gen_ai.evaluation.score.value": score,
+              "gen_ai.evaluation.score.label": label, "gen_ai.evaluation.explanation": explanation}
+    return {"timeUnixNano": str(T0 + 20_000_000), "name": "gen_ai.evaluation.result",
+            "attributes": attrs({k: v for k, v in values.items() if v is not None})}
+
+
+def test_root_app_attributes_become_metadata_with_the_prefix_stripped():
+    root = {
+        "gen_ai.operation.name": "invoke_agent",
+        "session.id": "s-1",
+        "app.channel": "ios",
+        "app.turn": 2,
+        "app.customer_email": "ana@example.com",
+        "app.dialect": "mine",  # collides with the adapter's own key
+        "http.route": "/chat",  # another semantic-convention namespace: not metadata
+    }
+    chat = {"gen_ai.operation.name": "chat", "app.ignored": "only the root's count"}
+    (result,) = fold(request(span(TRACE_A, "a1", "agent", 0, 10, root),
+                             span(TRACE_A, "a2", "chat", 1, 9, chat, parent="a1")))
+
+    metadata = result["metadata"]
+    assert {k: metadata[k] for k in ("channel", "turn", "customer_email")} == {
+        "channel": "ios", "turn": 2, "customer_email": "ana@example.com"}
+    assert metadata["dialect"] == "otlp" and metadata["app.dialect"] == "mine"
+    assert not {"route", "http.route", "session.id", "ignored"} & metadata.keys()
+
+
+def test_error_status_message_is_kept_as_error_message():
+    root = span(TRACE_A, "a1", "agent", 0, 10, {"error.type": "ToolExecutionError"},
+                status={"code": 2, "message": "lookup failed for ACC-12345678"})
+    (result,) = fold(request(root))
+
+    assert (result["status"], result["error_type"]) == ("error", "ToolExecutionError")
+    assert result["metadata"]["error_message"] == "lookup failed for ACC-12345678"
+    app_says = span(TRACE_A, "a1", "agent", 0, 10, {"app.error_message": "the app's own"},
+                    status={"code": 2, "message": "status text"})
+    (result,) = fold(request(app_says))
+    assert result["metadata"]["error_message"] == "the app's own"
+
+
+@pytest.mark.parametrize(
+    "event, expected",
+    [
+        (evaluation_event("user_feedback", 1.0, "thumbs_up", "quick and helpful"),
+         {"thumbs": "up", "score": 1.0, "comment": "quick and helpful"}),
+        (evaluation_event("user_feedback", 0.0, "thumbs_down"),
+         {"thumbs": "down", "score": 0.0, "comment": None}),
+        (evaluation_event("thumbs", 1), {"thumbs": "up", "score": 1.0, "comment": None}),
+        (evaluation_event("user_feedback", 4.0, "helpful"),
+         {"thumbs": None, "score": 4.0, "comment": None}),
+    ],
+)
+def test_feedback_evaluation_event_becomes_feedback(event, expected):
+    (result,) = fold(request(span(TRACE_A, "a1", "agent", 0, 10, {}, events=[event])))
+
+    assert result["feedback"] == expected
+    assert result["metadata"]["evaluations"][0]["name"] == event["attributes"][0]["value"]["stringValue"]
+
+
+def test_an_automated_evaluation_is_not_user_feedback():
+    judge = evaluation_event("Relevance", 0.2, "irrelevant", "off topic")
+    (result,) = fold(request(span(TRACE_A, "a1", "agent", 0, 10, {}, events=[judge])))
+
+    assert result["feedback"] is None
+    assert result["metadata"]["evaluations"] == [
+        {"name": "Relevance", "score.value": 0.2, "score.label": "irrelevant",
+         "explanation": "off topic"}]
+
+
 # --- status, grouping, ids ------------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ quarantine row of their own (scope "trace"), so nothing disappears without a rea
 
 from __future__ import annotations
 
+import gc
 import hashlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -173,6 +174,19 @@ def _fill_inferred_time(trace: dict[str, Any], fallback_time: datetime) -> None:
 
 def ingest_file(path: Path, known: KnownTraces, options: IngestOptions,
                 display_path: str | None = None) -> FileResult:
+    # Parsing allocates millions of small dicts and lists, none of them cyclic; the cyclic
+    # garbage collector's passes over them cost a third of the time (measured), so pause it.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _ingest_file(path, known, options, display_path)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _ingest_file(path: Path, known: KnownTraces, options: IngestOptions,
+                 display_path: str | None) -> FileResult:
     result = FileResult(path=display_path or str(path), file_sha256=file_sha256(path),
                         size_bytes=path.stat().st_size)
     fallback_time = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)

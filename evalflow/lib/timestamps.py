@@ -45,10 +45,8 @@ def _from_string(value: str) -> tuple[datetime, list[str]]:
     text = value.strip()
     if not text:
         raise TimestampError(reasons.MISSING_TIMESTAMP, "empty timestamp")
-    try:
+    if text.lstrip("-").replace(".", "", 1).isdigit():  # a numeric string: epoch in some unit
         return _from_epoch(float(text))
-    except ValueError:
-        pass  # not a number: an ISO string
     iso = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
     try:
         parsed = datetime.fromisoformat(iso)

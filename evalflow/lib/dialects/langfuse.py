@@ -6,10 +6,11 @@ it. We fold the tree into the canonical row:
 
 - the *main conversation* gives ``messages``, ``user_query`` and the prompt hashes: usually the
   last generation's input plus output, or an agent span's when generations log only part of
-  the chat. As in every dialect (see `evalflow.lib.canonical`), ``messages`` is what the final
-  model call saw: the conversation without its final assistant answer, which is ``output``. Messages are read with the Langfuse-compatible ChatML normaliser in
+  the chat. Messages are read with the Langfuse-compatible ChatML normaliser in
   `evalflow.lib.dialects.chatml`, so we see the chat Langfuse itself shows, then given
-  canonical roles where frameworks blur tool turns;
+  canonical roles where frameworks blur tool turns. As in every dialect (see
+  `evalflow.lib.canonical`), ``messages`` is what the final model call saw: the conversation
+  without its final assistant answer, which is ``output`` only;
 - ``model`` comes from the generations (the exact model version), not from agent spans;
 - usage and cost are summed over the innermost generations only, because frameworks such as the
   Vercel AI SDK wrap per-step generations in an outer generation that repeats their totals;
@@ -17,7 +18,8 @@ it. We fold the tree into the canonical row:
   RETRIEVER observations become ``retrieved_context``; trace scores become ``feedback``;
 - ``trace.metadata`` (the application's own metadata) is merged into ``metadata``; the
   adapter's keys (dialect, framework, tags...) win, and a colliding application key is kept as
-  ``trace.metadata.<key>``.
+  ``trace.metadata.<key>``. Langfuse's OTel envelope there (attributes, resourceAttributes,
+  scope) is telemetry, not application metadata: only its ``app.*`` attributes are taken.
 
 Public functions: `detect`, `to_traces`, `observation_messages`; `DIALECT` registers the adapter.
 """
@@ -41,10 +43,13 @@ from evalflow.lib.canonical import (
 from evalflow.lib.dialects import Dialect, DialectError
 from evalflow.lib.dialects import chatml
 from evalflow.lib.dialects.messages import normalize_role, parse_role_transcript, to_text
+from evalflow.lib.dialects.spans import APP_ATTRIBUTE_PREFIX
 
 DIALECT_NAME = "langfuse"
 # A trace.metadata key that collides with one of the adapter's keys is kept under this prefix.
 TRACE_METADATA_PREFIX = "trace.metadata."
+# What Langfuse's OTel ingestion adds to trace.metadata next to the application's own keys.
+_OTEL_ENVELOPE_KEYS = ("attributes", "resourceAttributes", "scope")
 _ERROR_TEXT_LIMIT = 200
 
 
@@ -753,12 +758,24 @@ def _fold(trace: dict[str, Any], observations: list[dict[str, Any]]) -> dict[str
 
 
 def _trace_metadata(trace: dict[str, Any]) -> dict[str, Any]:
-    """``trace.metadata``: the application's own metadata (stored as JSON text by some
-    exports; parsed one level only, so a value that is itself JSON text stays text)."""
+    """The application's own metadata in ``trace.metadata`` (JSON text in some exports: parsed
+    one level only, so a value that is itself JSON text stays text).
+
+    Langfuse's OTel ingestion also stores the root span's ``attributes``, ``resourceAttributes``
+    and ``scope`` there: telemetry, not application metadata (the attributes can hold the whole
+    payload as input.value). Of those only the application's ``app.*`` attributes are taken,
+    prefix stripped, by the same rule as the OTLP fold (`spans.APP_ATTRIBUTE_PREFIX`).
+    """
     metadata = chatml.parse_json_text(trace.get("metadata"))
-    if isinstance(metadata, dict):
-        return metadata
-    return {} if metadata in (None, "", []) else {"trace_metadata": metadata}
+    if not isinstance(metadata, dict):
+        return {} if metadata in (None, "", [], {}) else {"trace_metadata": metadata}
+    app = {k: v for k, v in metadata.items() if k not in _OTEL_ENVELOPE_KEYS}
+    attributes = chatml.parse_json_text(metadata.get("attributes"))
+    if isinstance(attributes, dict):
+        prefix = APP_ATTRIBUTE_PREFIX
+        app.update({k[len(prefix):]: v for k, v in attributes.items()
+                    if isinstance(k, str) and k.startswith(prefix) and len(k) > len(prefix)})
+    return app
 
 
 # --------------------------------------------------------------------------------------------

@@ -5,8 +5,8 @@ ends (outputs, end_time, error). A document is the batch body ``{"post": [...], 
 a list of runs, or one run (``{"id", "run_type", ...}``, as the read API returns them, possibly
 with nested ``child_runs``). Runs are merged by id, grouped by trace, and each trace is folded
 from its root: the last LLM run gives messages (its input: what the model saw; its answer is
-``output`` only, as in every dialect), the LLM runs model/usage, tool runs tool_calls, retriever runs
-retrieved_context, and any run's ``error`` marks the trace as failed.
+``output`` only, as in every dialect), the LLM runs model/usage, tool runs tool_calls,
+retriever runs retrieved_context, and any run's ``error`` marks the trace as failed.
 """
 
 from __future__ import annotations

@@ -18,6 +18,12 @@ Ground truth (never read by the pipeline):
   see `resolve_path`); start/end are str offsets into that string, and ``value`` is exactly
   the text there. For OTLP and Langfuse lines the path names the same field of the canonical
   form the simulator built; the value appears verbatim in the written line.
+- ``expected_canonical.jsonl``: for every good trace of every dialect, in the order of
+  traces.jsonl, the canonical trace the simulator meant (the line it writes for canonical
+  traffic). Every dialect's copy must fold back to these values; Langfuse and OTLP lines carry
+  the same interaction (messages: what the model saw, answer in ``output`` only; metadata: as
+  ``app.*`` root-span attributes in OTLP, ``trace.metadata`` in Langfuse; feedback: an OTel
+  ``gen_ai.evaluation.result`` event or a Langfuse score).
 - ``malformed.jsonl``: file, line, kind, reason (a code from `evalflow.lib.reasons`),
   trace_id, note, and original_line for duplicates and conflicts.
 - ``events.json``: the planted prompt-template change, model switch, knowledge-base change and

@@ -514,8 +514,9 @@ def simulate(landing_dir: Path, ground_truth_dir: Path, *, days: int = 30, per_d
     """Write `days` days of traffic to landing_dir/<date>/{canonical,otlp,langfuse}.jsonl.
 
     The same arguments give byte-identical files. Ground truth goes to ground_truth_dir:
-    traces.jsonl (one line per good trace), malformed.jsonl (one line per planted bad line) and
-    events.json (the planted changes and the intent shares).
+    traces.jsonl (one line per good trace), expected_canonical.jsonl (the canonical trace meant by
+    each good trace, whatever dialect carried it), malformed.jsonl (one line per planted bad line)
+    and events.json (the planted changes and the intent shares).
     """
     if days < 1 or per_day < 1:
         raise ValueError(f"days and per_day must be at least 1, got days={days}, per_day={per_day}")

@@ -102,6 +102,8 @@ def otlp_line(trace: dict[str, Any], start_ms: int, end_ms: int) -> str:
         "user.id": trace["user_id"],
         "llm.prompt_template.version": trace["prompt_template_id"],
     }
+    # the application's metadata as app.* attributes (the fold strips the prefix); the error
+    # message travels as the status description instead, where the fold reads it back
     root_attrs.update({f"app.{k}": v for k, v in meta.items() if k != "error_message"})
     if error:
         root_attrs["error.type"] = trace["error_type"]
