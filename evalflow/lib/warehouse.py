@@ -16,6 +16,7 @@ from typing import Any, Iterator
 import duckdb
 import orjson
 import polars as pl
+import pyarrow as pa
 
 from evalflow.lib.canonical import CANONICAL_FIELDS
 
@@ -102,33 +103,38 @@ def _json(value: Any) -> str | None:
     return orjson.dumps(value, default=str).decode("utf-8")
 
 
+_ARROW_TYPES = {
+    "event_date": pa.date32(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+    "end_time": pa.timestamp("us", tz="UTC"),
+    "latency_ms": pa.float64(),
+    "cost_usd": pa.float64(),
+    "input_tokens": pa.int64(),
+    "output_tokens": pa.int64(),
+    "payload_kept": pa.bool_(),
+    "flags": pa.list_(pa.string()),
+    "line_no": pa.int64(),
+    "byte_offset": pa.int64(),
+}
+
+
+def _column(name: str, rows: list[dict[str, Any]]) -> pa.Array:
+    values = [row.get(name) for row in rows]
+    if name in _JSON_FIELDS:
+        values = [_json(v) for v in values]
+    elif name in ("timestamp", "end_time"):
+        values = [datetime.fromisoformat(v) if v is not None else None for v in values]
+    return pa.array(values, type=_ARROW_TYPES.get(name, pa.string()))
+
+
 def traces_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
-    """Staged trace dicts as a typed frame (nested fields as JSON text)."""
-    columns: dict[str, list[Any]] = {name: [] for name in TRACE_COLUMN_NAMES}
-    for row in rows:
-        for name in TRACE_COLUMN_NAMES:
-            value = row.get(name)
-            if name in _JSON_FIELDS:
-                value = _json(value)
-            elif name in ("timestamp", "end_time") and value is not None:
-                value = datetime.fromisoformat(value)
-            columns[name].append(value)
-    schema = {
-        "event_date": pl.Date,
-        "timestamp": pl.Datetime("us", "UTC"),
-        "end_time": pl.Datetime("us", "UTC"),
-        "latency_ms": pl.Float64,
-        "cost_usd": pl.Float64,
-        "input_tokens": pl.Int64,
-        "output_tokens": pl.Int64,
-        "payload_kept": pl.Boolean,
-        "flags": pl.List(pl.String),
-        "line_no": pl.Int64,
-        "byte_offset": pl.Int64,
-    }
-    return pl.DataFrame(
-        columns, schema={n: schema.get(n, pl.String) for n in TRACE_COLUMN_NAMES}
-    )
+    """Staged trace dicts as a typed frame (nested fields as JSON text).
+
+    Built column by column through Arrow: polars' row-wise constructor builds a Series per
+    list cell (the flags), which was most of the staging time.
+    """
+    table = pa.table({name: _column(name, rows) for name in TRACE_COLUMN_NAMES})
+    return pl.from_arrow(table)
 
 
 class Warehouse:
