@@ -57,8 +57,11 @@ def canonical_file(workdir: Path, traces: int) -> Path:
 def ours(path: Path, db: Path) -> int:
     warehouse = Warehouse(db)
     warehouse.ensure_schema()
+    started = time.perf_counter()
     result = ingest_file(path, KnownTraces(), IngestOptions(now=datetime.now(timezone.utc)))
+    parsed = time.perf_counter()
     warehouse.stage_file(result)
+    print(f"  evalflow split: parse+validate {parsed - started:.2f}s, stage {time.perf_counter() - parsed:.2f}s")
     return warehouse.count("staged_traces")
 
 

@@ -16,6 +16,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import orjson
 
 
@@ -159,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"evalflow: error: {exc}", file=sys.stderr)
         return 1
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, duckdb.Error) as exc:
         # Missing folders, a warehouse locked by another process, a malformed setting.
         print(f"evalflow: error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
               file=sys.stderr)

@@ -103,3 +103,31 @@ def test_normalize_fails_when_nothing_can_be_read(tmp_path, capsys):
     bad.write_text("not json\n{also not\n")
     assert cli.main(["normalize", str(bad), "-o", str(tmp_path / "o.jsonl")]) == 1
     assert "nothing could be read" in capsys.readouterr().err
+
+
+def test_a_locked_warehouse_is_one_line_not_a_traceback(tmp_path, monkeypatch, capsys):
+    """DuckDB lets one process write a file; a second `evalflow run` meanwhile must say so plainly."""
+    import subprocess
+    import sys
+
+    data_dir = tmp_path / "data"
+    monkeypatch.setenv("EVALFLOW_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    (data_dir / "warehouse").mkdir(parents=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(60)",
+         str(data_dir / "warehouse" / "evalflow.duckdb")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        (data_dir / "landing").mkdir()
+        (data_dir / "landing" / "a.jsonl").write_text(
+            '{"trace_id": "t1", "timestamp": "2026-10-05T10:00:00Z", "output": "x"}\n')
+        code = cli.main(["run"])
+    finally:
+        holder.kill()
+        holder.wait()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert len(err) == 1 and err[0].startswith("evalflow: error:")
+    assert "lock" in err[0].lower()

@@ -19,6 +19,7 @@ import polars as pl
 import pyarrow as pa
 
 from evalflow.lib.canonical import CANONICAL_FIELDS
+from evalflow.lib.gcpause import paused_gc
 
 _JSON_FIELDS = ("messages", "retrieved_context", "tool_calls", "feedback", "metadata", "truncated_fields")
 
@@ -189,7 +190,8 @@ class Warehouse:
     def stage_file(self, result: Any, landed_at: datetime | None = None) -> None:
         """A parsed landing file: its traces, its quarantine and its accounting, atomically."""
         landed_at = landed_at or datetime.now(timezone.utc)
-        traces = traces_frame(result.traces)
+        with paused_gc():
+            traces = traces_frame(result.traces)
         quarantine = pl.DataFrame(
             [{**row, "quarantined_at": landed_at} for row in result.quarantine],
             schema={
