@@ -20,8 +20,9 @@ from evalflow.lib.landing import all_event_dates
 from evalflow.lib.settings import load_settings
 from evalflow.lib.warehouse import Warehouse
 
-# The progress lines are ours; Dagster's per-event DEBUG lines stay in the run's event log (the UI).
-QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# The progress lines and the one-line error are ours; Dagster's event lines, tracebacks
+# included, stay in the run's event log, where the UI shows them.
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 DAGSTER_YAML_TEMPLATE = """storage:
   sqlite:

@@ -113,6 +113,7 @@ def test_a_locked_warehouse_is_one_line_not_a_traceback(tmp_path, monkeypatch, c
     data_dir = tmp_path / "data"
     monkeypatch.setenv("EVALFLOW_DATA_DIR", str(data_dir))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     (data_dir / "warehouse").mkdir(parents=True)
     holder = subprocess.Popen(
         [sys.executable, "-c",
