@@ -98,13 +98,14 @@ def _print_run_summary(results) -> None:
     from evalflow.runner import warehouse_counts
 
     settings = load_settings()
-    counts = warehouse_counts(settings.warehouse_path)
     print("\nBuilt:")
-    for table, rows in counts.items():
-        print(f"  {table:<24} {rows:>8} rows")
-    print(f"\nWarehouse: {settings.warehouse_path}")
+    for label, path in (("warehouse", settings.warehouse_path), ("raw store", settings.raw_store_path)):
+        for table, rows in warehouse_counts(path).items():
+            print(f"  {label:<10} {table:<24} {rows:>8} rows")
+    print(f"\nWarehouse (no raw text; for analysts, annotators, reports): {settings.warehouse_path}")
+    print(f"Raw store (PII; ingestion and redaction only):             {settings.raw_store_path}")
     print("Query it:  .venv/bin/python -c \"import duckdb; print(duckdb.connect("
-          f"'{settings.warehouse_path}', read_only=True).sql('SELECT event_date, count(*) FROM raw_traces GROUP BY 1 ORDER BY 1'))\"")
+          f"'{settings.warehouse_path}', read_only=True).sql('SELECT reason, count(*) FROM quarantine GROUP BY 1'))\"")
     print("Open the Dagster UI on it:  python3 quickstart.py ui   (then http://127.0.0.1:3000)")
 
 

@@ -113,7 +113,7 @@ def run_pipeline(
         tags: dict[str, str] = {}
         span = None
         if partitioned:
-            days = all_event_dates(Warehouse(settings.warehouse_path))
+            days = all_event_dates(Warehouse(settings.raw_store_path))
             if not days:
                 progress(f"[{index}/{len(phases)}] {name}: no traces staged, nothing to partition")
                 continue

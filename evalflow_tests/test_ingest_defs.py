@@ -73,7 +73,7 @@ def test_landing_then_partitions_with_accounting_metadata(data_dir):
     # Again, over the same days: the warehouse does not grow.
     materialize([landed_traces], data_dir, instance)
     materialize([raw_traces], data_dir, instance, tags=range_tags("2026-10-05", "2026-10-06"))
-    assert Warehouse(data_dir / "warehouse" / "evalflow.duckdb").count("raw_traces") == 100
+    assert Warehouse(data_dir / "raw" / "raw.duckdb").count("raw_traces") == 100
 
 
 def test_reject_rate_check_fails_and_blocks_above_threshold(data_dir, monkeypatch):

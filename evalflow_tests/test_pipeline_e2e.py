@@ -30,9 +30,13 @@ def demo_dir(tmp_path_factory) -> Path:
     return data_dir
 
 
-def query(data_dir: Path, sql: str):
-    with duckdb.connect(str(data_dir / "warehouse" / "evalflow.duckdb"), read_only=True) as con:
+def query(data_dir: Path, sql: str, store: str = "warehouse/evalflow.duckdb"):
+    with duckdb.connect(str(data_dir / store), read_only=True) as con:
         return con.execute(sql).fetchall()
+
+
+def query_raw(data_dir: Path, sql: str):
+    return query(data_dir, sql, store="raw/raw.duckdb")
 
 
 def ground_truth(data_dir: Path, name: str) -> list[dict]:
@@ -41,7 +45,7 @@ def ground_truth(data_dir: Path, name: str) -> list[dict]:
 
 def test_every_good_trace_lands_once_in_its_day(demo_dir):
     truth = ground_truth(demo_dir, "traces.jsonl")
-    rows = dict(query(demo_dir, "SELECT trace_id, CAST(event_date AS VARCHAR) FROM raw_traces"))
+    rows = dict(query_raw(demo_dir, "SELECT trace_id, CAST(event_date AS VARCHAR) FROM raw_traces"))
     assert len(rows) == len(truth)  # nothing lost, nothing doubled by the second run
     assert {t["trace_id"] for t in truth} == set(rows)
 
@@ -64,7 +68,7 @@ def test_accounting_adds_up_over_the_landing_folder(demo_dir):
 
 
 def test_all_simulated_dialects_reach_the_warehouse(demo_dir):
-    dialects = dict(query(demo_dir, "SELECT dialect, count(*) FROM raw_traces GROUP BY 1"))
+    dialects = dict(query_raw(demo_dir, "SELECT dialect, count(*) FROM raw_traces GROUP BY 1"))
     assert set(dialects) == {"canonical", "otlp", "langfuse"}
 
 

@@ -43,7 +43,7 @@ def test_relanding_the_same_files_adds_no_row(settings):
     (settings.landing_dir / "copy.jsonl").write_bytes((settings.landing_dir / "a.jsonl").read_bytes())
     second = land_new_files(settings, now=NOW)
 
-    warehouse = Warehouse(settings.warehouse_path)
+    warehouse = Warehouse(settings.raw_store_path)
     assert (first.files_new, first.traces_staged) == (1, 50)
     assert (second.files_new, second.files_already_landed, second.traces_staged) == (0, 2, 0)
     assert warehouse.count("staged_traces") == 50
@@ -54,7 +54,7 @@ def test_replacing_a_partition_twice_gives_the_same_rows(settings):
     write_traces(settings.landing_dir / "a.jsonl", 30, day="2026-10-05")
     write_traces(settings.landing_dir / "b.jsonl", 20, day="2026-10-06", prefix="u")
     land_new_files(settings, now=NOW)
-    warehouse = Warehouse(settings.warehouse_path)
+    warehouse = Warehouse(settings.raw_store_path)
 
     first = warehouse.replace_partitions([date(2026, 10, 5)])
     again = warehouse.replace_partitions([date(2026, 10, 5)])
@@ -72,13 +72,13 @@ def test_landing_totals_add_up(settings):
         handle.write("not json\n")
         handle.write(path.read_text().splitlines()[0] + "\n")  # exact duplicate
     land_new_files(settings, now=NOW)
-    totals = landing_totals(Warehouse(settings.warehouse_path))
+    totals = landing_totals(Warehouse(settings.raw_store_path))
     assert totals["lines_read"] == 12
     assert (totals["ingested"], totals["quarantined"], totals["deduplicated"]) == (10, 1, 1)
 
 
 def test_a_failed_write_rolls_back_everything_in_it(settings):
-    warehouse = Warehouse(settings.warehouse_path)
+    warehouse = Warehouse(settings.raw_store_path)
     warehouse.ensure_schema()
     with pytest.raises(RuntimeError, match="boom"):
         with warehouse.transaction() as con:
@@ -103,13 +103,13 @@ KILL_CHILD = textwrap.dedent(
 def test_killing_a_writer_mid_write_leaves_the_previous_state(settings):
     write_traces(settings.landing_dir / "a.jsonl", 20_000)
     land_new_files(settings, now=NOW)
-    warehouse = Warehouse(settings.warehouse_path)
+    warehouse = Warehouse(settings.raw_store_path)
     warehouse.replace_partitions([date(2026, 10, 5)])
     assert warehouse.count("raw_traces") == 20_000
 
     # Kill at several moments so that some land between the DELETE and the INSERT.
     for delay_s in (0.05, 0.2, 0.35, 0.5, 0.65, 0.8, 0.95, 1.1):
-        child = subprocess.Popen([sys.executable, "-c", KILL_CHILD, str(settings.warehouse_path)],
+        child = subprocess.Popen([sys.executable, "-c", KILL_CHILD, str(settings.raw_store_path)],
                                  stdout=subprocess.PIPE, text=True)
         assert child.stdout.readline().strip() == "ready"
         time.sleep(delay_s)
@@ -120,3 +120,17 @@ def test_killing_a_writer_mid_write_leaves_the_previous_state(settings):
         # Every write replaces the partition with the same 20,000 rows, so any other count
         # means a torn write (for example a DELETE that committed without its INSERT).
         assert warehouse.count("raw_traces") == 20_000, f"torn write after a kill at {delay_s}s"
+
+
+def test_accounting_reaches_the_warehouse_but_traces_stay_in_the_raw_store(settings):
+    write_traces(settings.landing_dir / "a.jsonl", 5)
+    with (settings.landing_dir / "a.jsonl").open("a") as handle:
+        handle.write("{broken\n")
+    land_new_files(settings, now=NOW)
+    warehouse = Warehouse(settings.warehouse_path)
+    with warehouse.connect(read_only=True) as con:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    assert tables == {"landed_files", "quarantine"}
+    assert warehouse.count("quarantine") == 1
+    assert warehouse.count("landed_files", "lines_read = 6") == 1
+    assert Warehouse(settings.raw_store_path).count("staged_traces") == 5

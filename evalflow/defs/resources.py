@@ -6,6 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from evalflow.lib.landing import analyst_warehouse, raw_store
 from evalflow.lib.settings import Settings, load_settings
 from evalflow.lib.warehouse import Warehouse
 
@@ -15,7 +16,11 @@ WAREHOUSE_POOL = "duckdb_warehouse"
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """Where the data lives. Empty data_dir means EVALFLOW_DATA_DIR (default ./data)."""
+    """Where the data lives. Empty data_dir means EVALFLOW_DATA_DIR (default ./data).
+
+    Two DuckDB files: the raw store (data/raw/raw.duckdb) and the warehouse
+    (data/warehouse/evalflow.duckdb). Raw text never reaches the warehouse.
+    """
 
     data_dir: str = ""
 
@@ -25,10 +30,13 @@ class WarehouseResource(dg.ConfigurableResource):
             settings = replace(settings, data_dir=Path(self.data_dir).expanduser().resolve())
         return settings
 
+    def raw_store(self) -> Warehouse:
+        """Traces as they arrived, PII included: only ingestion and redaction open it."""
+        return raw_store(self.settings())
+
     def warehouse(self) -> Warehouse:
-        warehouse = Warehouse(self.settings().warehouse_path)
-        warehouse.ensure_schema()
-        return warehouse
+        """What analysts, annotators, reports and the UI read: no raw text."""
+        return analyst_warehouse(self.settings())
 
 
 @dg.definitions

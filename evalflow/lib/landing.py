@@ -15,7 +15,7 @@ from typing import Any
 from evalflow.lib.ingest import IngestOptions, KnownTraces, file_sha256, ingest_file, iter_landing_files
 from evalflow.lib.reader import ReadLimits
 from evalflow.lib.settings import Settings
-from evalflow.lib.warehouse import Warehouse
+from evalflow.lib.warehouse import WAREHOUSE_SCHEMA, Warehouse, publish_accounting
 
 
 @dataclass
@@ -47,9 +47,27 @@ def ingest_options(settings: Settings, now: datetime | None = None) -> IngestOpt
     )
 
 
-def land_new_files(settings: Settings, now: datetime | None = None) -> LandingSummary:
-    warehouse = Warehouse(settings.warehouse_path)
+def raw_store(settings: Settings) -> Warehouse:
+    store = Warehouse(settings.raw_store_path)
+    store.ensure_schema()
+    return store
+
+
+def analyst_warehouse(settings: Settings) -> Warehouse:
+    warehouse = Warehouse(settings.warehouse_path, schema=WAREHOUSE_SCHEMA)
     warehouse.ensure_schema()
+    return warehouse
+
+
+def land_new_files(settings: Settings, now: datetime | None = None) -> LandingSummary:
+    """Stage new landing files into the raw store; copy the accounting to the warehouse."""
+    summary = _land(settings, now)
+    publish_accounting(raw_store(settings), analyst_warehouse(settings))
+    return summary
+
+
+def _land(settings: Settings, now: datetime | None) -> LandingSummary:
+    warehouse = raw_store(settings)
     landed = warehouse.landed_file_hashes()
     known = KnownTraces(hashes=warehouse.staged_trace_hashes())
     options = ingest_options(settings, now)

@@ -1,9 +1,10 @@
 """Configuration from the environment, read once per call so tests can point it elsewhere.
 
 One setting decides where everything lives: EVALFLOW_DATA_DIR (default ./data) holds
-landing/ (incoming trace files), warehouse/evalflow.duckdb (the live writer file), exports/
-(published copies for readers) and ground_truth/ (the simulator's answers, never read by the
-pipeline).
+landing/ (incoming trace files), raw/raw.duckdb (the raw store: traces as they arrived, PII
+included, opened only by ingestion and redaction), warehouse/evalflow.duckdb (the warehouse
+analysts, annotators, reports and the Dagster UI read: no raw text), exports/ (published
+copies for readers) and ground_truth/ (the simulator's answers, never read by the pipeline).
 """
 
 from __future__ import annotations
@@ -45,10 +46,17 @@ class Settings:
     # A timestamp up to this far in the future is clock skew (kept, flagged); beyond, rejected.
     clock_skew_tolerance_s: float = 3600.0
     partitions_start: str = "2024-01-01"
+    # Raw partitions older than this (by event day) are deleted from the raw store once they
+    # have been redacted: raw text is kept only as long as re-redaction may need it.
+    raw_retention_days: int = 90
 
     @property
     def landing_dir(self) -> Path:
         return self.data_dir / "landing"
+
+    @property
+    def raw_store_path(self) -> Path:
+        return self.data_dir / "raw" / "raw.duckdb"
 
     @property
     def warehouse_path(self) -> Path:
@@ -78,4 +86,5 @@ def load_settings() -> Settings:
         max_json_depth=_int("EVALFLOW_MAX_JSON_DEPTH", 64),
         clock_skew_tolerance_s=_float("EVALFLOW_CLOCK_SKEW_TOLERANCE_S", 3600.0),
         partitions_start=os.environ.get("EVALFLOW_PARTITIONS_START", "2024-01-01"),
+        raw_retention_days=_int("EVALFLOW_RAW_RETENTION_DAYS", 90),
     )

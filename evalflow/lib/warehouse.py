@@ -59,7 +59,7 @@ TRACE_COLUMNS = """
     byte_offset BIGINT
 """
 
-SCHEMA = f"""
+ACCOUNTING_SCHEMA = """
 CREATE TABLE IF NOT EXISTS landed_files (
     file_sha256 VARCHAR PRIMARY KEY,
     path VARCHAR,
@@ -75,9 +75,6 @@ CREATE TABLE IF NOT EXISTS landed_files (
     flags JSON,
     dialects JSON
 );
--- Every good trace, parsed once, with its event date; daily partitions select from here.
-CREATE TABLE IF NOT EXISTS staged_traces ({TRACE_COLUMNS}, PRIMARY KEY (trace_id));
-CREATE TABLE IF NOT EXISTS raw_traces ({TRACE_COLUMNS}, PRIMARY KEY (trace_id));
 -- Bad lines: where they are and why, never what they said (they may hold PII).
 CREATE TABLE IF NOT EXISTS quarantine (
     file_sha256 VARCHAR NOT NULL,
@@ -94,6 +91,17 @@ CREATE TABLE IF NOT EXISTS quarantine (
     quarantined_at TIMESTAMPTZ
 );
 """
+
+# The raw store holds traces as they arrived (PII included) and the ingest accounting; only
+# ingestion and redaction open it. Accounting tables carry no content and are copied to the
+# warehouse for everyone else.
+RAW_SCHEMA = ACCOUNTING_SCHEMA + f"""
+-- Every good trace, parsed once, with its event date; daily partitions select from here.
+CREATE TABLE IF NOT EXISTS staged_traces ({TRACE_COLUMNS}, PRIMARY KEY (trace_id));
+CREATE TABLE IF NOT EXISTS raw_traces ({TRACE_COLUMNS}, PRIMARY KEY (trace_id));
+"""
+
+WAREHOUSE_SCHEMA = ACCOUNTING_SCHEMA
 
 TRACE_COLUMN_NAMES = [line.split()[0] for line in TRACE_COLUMNS.strip().splitlines()]
 
@@ -139,8 +147,11 @@ def traces_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
 
 
 class Warehouse:
-    def __init__(self, path: Path):
+    """One DuckDB file and its schema: the raw store (RAW_SCHEMA) or the warehouse."""
+
+    def __init__(self, path: Path, schema: str = RAW_SCHEMA):
         self.path = Path(path)
+        self.schema = schema
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -166,7 +177,7 @@ class Warehouse:
 
     def ensure_schema(self) -> None:
         with self.transaction() as con:
-            con.execute(SCHEMA)
+            con.execute(self.schema)
 
     # ---- reads --------------------------------------------------------------------------
     def landed_file_hashes(self) -> set[str]:
@@ -240,3 +251,19 @@ class Warehouse:
 
 def canonical_columns() -> list[str]:
     return list(CANONICAL_FIELDS)
+
+
+ACCOUNTING_TABLES = ("landed_files", "quarantine")
+
+
+def publish_accounting(raw: Warehouse, warehouse: Warehouse) -> None:
+    """Copy the ingest accounting (no content) from the raw store to the warehouse, atomically.
+
+    A full refresh: small tables, and a crash between the raw write and this copy heals on the
+    next landing.
+    """
+    with warehouse.transaction() as con:
+        con.execute(f"ATTACH '{raw.path}' AS raw_store (READ_ONLY)")
+        for table in ACCOUNTING_TABLES:
+            con.execute(f"DELETE FROM {table}")
+            con.execute(f"INSERT INTO {table} SELECT * FROM raw_store.{table}")

@@ -19,12 +19,13 @@ CONTRACT_CHECK = "canonical_trace_contract"
     kinds={"duckdb", "python"},
     pool=WAREHOUSE_POOL,
     description="Every file in the landing folder parsed once (by content hash) into a stage of "
-    "canonical traces; every bad line quarantined with a reason.",
+    "canonical traces in the raw store; every bad line quarantined with a reason (the accounting "
+    "is copied to the warehouse).",
 )
 def landed_traces(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     settings = warehouse.settings()
     summary = land_new_files(settings)
-    totals = landing_totals(warehouse.warehouse())
+    totals = landing_totals(warehouse.raw_store())
     context.log.info(
         f"{summary.files_new} new file(s), {summary.files_already_landed} already landed; "
         f"{summary.lines_read} lines: {summary.ingested} ingested, {summary.quarantined} quarantined, "
@@ -45,7 +46,7 @@ def landed_traces(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
         "event_dates": dg.MetadataValue.json(sorted(d.isoformat() for d in summary.event_dates)),
         "quarantine_reasons": dg.MetadataValue.md(markdown_table(
             ["reason", "lines"], sorted(summary.reasons.items()))),
-        "warehouse": dg.MetadataValue.path(str(settings.warehouse_path)),
+        "raw_store": dg.MetadataValue.path(str(settings.raw_store_path)),
     })
 
 
@@ -64,13 +65,14 @@ def landed_traces(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
                           description="Great Expectations suite: schema, non-null ids and times, "
                           "unique trace_id per partition, allowed status, non-negative numbers."),
     ],
-    description="Canonical traces by event day (UTC), rebuilt from the stage in one transaction.",
+    description="Canonical traces by event day (UTC), rebuilt from the stage in one transaction. "
+    "Lives in the raw store (PII included); downstream assets read redacted_traces instead.",
 )
 def raw_traces(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     from evalflow.lib.contract import run_trace_contract  # GX is heavy: import only here
 
     days = [date.fromisoformat(key) for key in context.partition_keys]
-    store = warehouse.warehouse()
+    store = warehouse.raw_store()
     rows_by_day = store.replace_partitions(days)
     totals = landing_totals(store)
     yield dg.MaterializeResult(metadata={
