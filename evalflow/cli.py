@@ -2,6 +2,7 @@
 
   evalflow simulate [--days D] [--per-day N] [--seed S]   demo traffic into the landing folder
   evalflow normalize INPUT... -o traces.jsonl             any dialect -> canonical JSONL
+  evalflow redact INPUT.jsonl -o OUTPUT.jsonl [--traces]  PII out of a file before sharing it
   evalflow run                                            materialize the whole asset graph
   evalflow demo                                           simulate, then run
 
@@ -128,6 +129,39 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return _cmd_run(args)
 
 
+def _cmd_redact(args: argparse.Namespace) -> int:
+    from evalflow.lib.pii.detect import DetectorConfig, PiiDetector
+    from evalflow.lib.pii.files import redact_text_file, redact_trace_file
+    from evalflow.lib.pii.pseudonym import KEY_ENV, OPERATORS_ENV, Pseudonymizer, load_key, parse_operators
+    from evalflow.lib.pii.redact import TraceRedactor
+    from evalflow.lib.landing import ingest_options
+    from evalflow.lib.settings import load_settings
+    import os
+
+    source, output = Path(args.input), Path(args.output)
+    if not source.is_file():
+        raise UserError(f"no such file: {args.input}")
+    settings = load_settings()
+    key, key_source = load_key(settings.data_dir, create=True)
+    if key_source == "created":
+        print(f"evalflow: created a local pseudonym key in {settings.data_dir} (set {KEY_ENV} to use your own)",
+              file=sys.stderr)
+    pseudonymizer = Pseudonymizer(key=key, operators=parse_operators(os.environ.get(OPERATORS_ENV)))
+    detector = PiiDetector(DetectorConfig())
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if args.traces:
+        summary = redact_trace_file(source, output, TraceRedactor(detector.detect_batch, pseudonymizer),
+                                    ingest_options(settings))
+    else:
+        summary = redact_text_file(source, output, detector.detect_batch, pseudonymizer)
+    print(f"wrote {summary.written} redacted records to {output} ({summary.entities} entities replaced); "
+          f"{summary.quarantined} held back" + (f" {summary.reasons}" if summary.reasons else "")
+          + f"; report: {output.name}.quarantine.jsonl", file=sys.stderr)
+    if summary.written == 0 and summary.quarantined:
+        raise UserError("nothing could be redacted (see the quarantine report)")
+    return 0
+
+
 def _add_simulate_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--days", type=int, default=30, help="days of traffic (default 30)")
     parser.add_argument("--per-day", type=int, default=1000, help="traces per day (default 1000)")
@@ -146,6 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
     normalize.add_argument("inputs", nargs="+", help="files or folders")
     normalize.add_argument("-o", "--output", required=True, help="canonical JSONL to write")
     normalize.set_defaults(handler=_cmd_normalize)
+    redact = sub.add_parser("redact", help="redact PII in a JSONL file before sharing it")
+    redact.add_argument("input", help='JSONL with {"id", "text"} lines (or canonical traces with --traces)')
+    redact.add_argument("-o", "--output", required=True, help="redacted JSONL to write")
+    redact.add_argument("--traces", action="store_true", help="the input is trace JSONL: redact field by field")
+    redact.set_defaults(handler=_cmd_redact)
     run = sub.add_parser("run", help="materialize the whole asset graph over the landing folder")
     run.set_defaults(handler=_cmd_run)
     demo = sub.add_parser("demo", help="simulate, then run")

@@ -101,7 +101,36 @@ CREATE TABLE IF NOT EXISTS staged_traces ({TRACE_COLUMNS}, PRIMARY KEY (trace_id
 CREATE TABLE IF NOT EXISTS raw_traces ({TRACE_COLUMNS}, PRIMARY KEY (trace_id));
 """
 
-WAREHOUSE_SCHEMA = ACCOUNTING_SCHEMA
+REDACTION_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS redacted_traces ({TRACE_COLUMNS}, PRIMARY KEY (trace_id));
+-- How much PII each field of each day held: counts only, never values.
+CREATE TABLE IF NOT EXISTS pii_audit (
+    event_date DATE NOT NULL,
+    field VARCHAR NOT NULL,
+    entity_type VARCHAR NOT NULL,
+    detections BIGINT NOT NULL
+);
+-- Traces whose redaction failed: held back (fail closed), with the reason, never the text.
+CREATE TABLE IF NOT EXISTS redaction_quarantine (
+    event_date DATE NOT NULL,
+    trace_id_sha256 VARCHAR,
+    reason VARCHAR NOT NULL,
+    detail VARCHAR,
+    quarantined_at TIMESTAMPTZ
+);
+-- Which detector redacted each day: later snapshot manifests cite it.
+CREATE TABLE IF NOT EXISTS redaction_runs (
+    event_date DATE NOT NULL,
+    redacted_at TIMESTAMPTZ NOT NULL,
+    presidio_analyzer VARCHAR,
+    spacy VARCHAR,
+    spacy_model VARCHAR,
+    spacy_model_version VARCHAR
+);
+"""
+
+# The warehouse: what analysts, annotators, reports and the Dagster UI read. No raw text.
+WAREHOUSE_SCHEMA = ACCOUNTING_SCHEMA + REDACTION_SCHEMA
 
 TRACE_COLUMN_NAMES = [line.split()[0] for line in TRACE_COLUMNS.strip().splitlines()]
 

@@ -1,0 +1,44 @@
+"""The redaction resource: one tuned detector per process, and the pseudonym key."""
+
+from pathlib import Path
+
+import dagster as dg
+
+from evalflow.lib.pii.pseudonym import OPERATORS_ENV, KEY_ENV, Pseudonymizer, load_key, parse_operators
+
+
+class RedactionResource(dg.ConfigurableResource):
+    """Empty values mean: read the environment (EVALFLOW_PII_OPERATORS) or use the defaults."""
+
+    operators: str = ""
+    n_process: int = 1
+
+    def redactor(self, data_dir: Path, log=None):
+        import os
+
+        from evalflow.lib.pii.redact import TraceRedactor
+
+        key, source = load_key(data_dir, create=True)
+        if source == "created" and log is not None:
+            log.warning(f"created a local pseudonym key in {data_dir} (gitignored); "
+                        f"set {KEY_ENV} to use your own")
+        pseudonymizer = Pseudonymizer(key=key, operators=parse_operators(self.operators or os.environ.get(OPERATORS_ENV)))
+        detector = _detector(self.n_process)
+        return TraceRedactor(detector.detect_batch, pseudonymizer), detector.versions()
+
+
+_DETECTORS: dict = {}
+
+
+def _detector(n_process: int):
+    # Loading spaCy and building the recognizers takes seconds: once per process.
+    if n_process not in _DETECTORS:
+        from evalflow.lib.pii.detect import DetectorConfig, PiiDetector
+
+        _DETECTORS[n_process] = PiiDetector(DetectorConfig(n_process=n_process))
+    return _DETECTORS[n_process]
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    return dg.Definitions(resources={"redaction": RedactionResource()})

