@@ -130,7 +130,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_redact(args: argparse.Namespace) -> int:
-    from evalflow.lib.pii.detect import DetectorConfig, PiiDetector
+    from evalflow.lib.pii.config import detector_config_from_env
+    from evalflow.lib.pii.detect import PiiDetector
     from evalflow.lib.pii.files import redact_text_file, redact_trace_file
     from evalflow.lib.pii.pseudonym import KEY_ENV, OPERATORS_ENV, Pseudonymizer, load_key, parse_operators
     from evalflow.lib.pii.redact import TraceRedactor
@@ -147,7 +148,7 @@ def _cmd_redact(args: argparse.Namespace) -> int:
         print(f"evalflow: created a local pseudonym key in {settings.data_dir} (set {KEY_ENV} to use your own)",
               file=sys.stderr)
     pseudonymizer = Pseudonymizer(key=key, operators=parse_operators(os.environ.get(OPERATORS_ENV)))
-    detector = PiiDetector(DetectorConfig())
+    detector = PiiDetector(detector_config_from_env())
     output.parent.mkdir(parents=True, exist_ok=True)
     if args.traces:
         summary = redact_trace_file(source, output, TraceRedactor(detector.detect_batch, pseudonymizer),

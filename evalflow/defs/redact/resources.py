@@ -8,10 +8,10 @@ from evalflow.lib.pii.pseudonym import OPERATORS_ENV, KEY_ENV, Pseudonymizer, lo
 
 
 class RedactionResource(dg.ConfigurableResource):
-    """Empty values mean: read the environment (EVALFLOW_PII_OPERATORS) or use the defaults."""
+    """Empty values mean: read the environment (EVALFLOW_PII_OPERATORS, and the detector
+    settings of evalflow.lib.pii.config) or use the defaults."""
 
     operators: str = ""
-    n_process: int = 1
 
     def redactor(self, data_dir: Path, log=None):
         import os
@@ -23,20 +23,22 @@ class RedactionResource(dg.ConfigurableResource):
             log.warning(f"created a local pseudonym key in {data_dir} (gitignored); "
                         f"set {KEY_ENV} to use your own")
         pseudonymizer = Pseudonymizer(key=key, operators=parse_operators(self.operators or os.environ.get(OPERATORS_ENV)))
-        detector = _detector(self.n_process)
+        detector = _detector()
         return TraceRedactor(detector.detect_batch, pseudonymizer), detector.versions()
 
 
 _DETECTORS: dict = {}
 
 
-def _detector(n_process: int):
-    # Loading spaCy and building the recognizers takes seconds: once per process.
-    if n_process not in _DETECTORS:
-        from evalflow.lib.pii.detect import DetectorConfig, PiiDetector
+def _detector():
+    # Loading spaCy and building the recognizers takes seconds: once per process and config.
+    from evalflow.lib.pii.config import detector_config_from_env
+    from evalflow.lib.pii.detect import PiiDetector
 
-        _DETECTORS[n_process] = PiiDetector(DetectorConfig(n_process=n_process))
-    return _DETECTORS[n_process]
+    config = detector_config_from_env()
+    if config not in _DETECTORS:
+        _DETECTORS[config] = PiiDetector(config)
+    return _DETECTORS[config]
 
 
 @dg.definitions
