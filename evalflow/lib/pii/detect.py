@@ -72,6 +72,7 @@ class DetectorConfig:
     phone_regions: tuple[str, ...] | None = None  # None = recognizers.DEFAULT_PHONE_REGIONS
     id_patterns: tuple[tuple[str, str], ...] = ()  # extra (entity_type, regex) id formats
     context_suffix_count: int = 2  # context words after a value count too ("... 12 34 56 office")
+    ner_window_chars: int | None = 60  # NER on this much text around candidate words; None = all
 
     def wanted_entities(self) -> tuple[str, ...]:
         if self.entities is not None:
@@ -263,23 +264,12 @@ class PiiDetector:
                 if _worth_scanning(chunk):
                     pieces.append((i, offset, _unescaped_view(chunk), ctx))
 
-        nlp_texts = [p[2] for p in pieces]
-        variant_of: dict[int, int] = {}
-        if cfg.case_variants and ("PERSON" in self.entities or "LOCATION" in self.entities):
-            from evalflow.lib.pii.names import case_variant
-
-            for k, chunk in enumerate(nlp_texts[: len(pieces)]):
-                variant = case_variant(chunk)
-                if variant is not None:
-                    variant_of[k] = len(nlp_texts)
-                    nlp_texts.append(variant)
-        docs = self._pipe(nlp_texts)
+        entities_per_piece, variants_per_piece = self._ner([p[2] for p in pieces])
 
         found: list[list[Detection]] = [[] for _ in distinct]
         with self._lock:  # Presidio's engine and recognizers are not documented as thread-safe
             for k, (i, offset, chunk, ctx) in enumerate(pieces):
-                variant_doc = docs[variant_of[k]] if k in variant_of else None
-                artifacts = self._artifacts(docs[k], variant_doc, ctx)
+                artifacts = self._artifacts(chunk, entities_per_piece[k], variants_per_piece[k], ctx)
                 for r in self.analyzer.analyze(chunk, language="en", nlp_artifacts=artifacts,
                                                entities=list(self.entities),
                                                score_threshold=cfg.score_threshold,
@@ -291,39 +281,53 @@ class PiiDetector:
                                               round(float(r.score), 4)))
         return [_resolve(dets) for dets in found]
 
-    def _pipe(self, texts: list[str]) -> list:
-        if not texts:
-            return []
-        # Texts without letters need no NER: the tokenizer alone gives Presidio its tokens.
-        needs_ner = [k for k, t in enumerate(texts) if _has_letters(t)]
-        docs: list = [None] * len(texts)
-        ner_texts = [texts[k] for k in needs_ner]
-        n_process = self.config.n_process if len(ner_texts) >= 4 * self.config.batch_size else 1
-        for k, doc in zip(needs_ner, self.nlp.pipe(ner_texts, batch_size=self.config.batch_size,
-                                                   n_process=n_process)):
-            docs[k] = doc
-        for k, t in enumerate(texts):
-            if docs[k] is None:
-                docs[k] = self.nlp.make_doc(t)
-        return docs
+    def _ner(self, chunks: list[str]) -> tuple[list[list[tuple[int, int, str]]], list[list[tuple[int, int, str]]]]:
+        """NER entities (start, end, label) per chunk, and those of its case-normalised copy.
 
-    def _artifacts(self, doc, variant_doc, ctx: tuple[str, ...]):
-        from presidio_analyzer.nlp_engine import NlpArtifacts
+        spaCy runs only where it can matter: on windows of `ner_window_chars` around capitalised
+        words that are not function words or sentence-initial dictionary words (a passage of
+        prose without such words gets no NER at all), batched through one `nlp.pipe`.
+        """
+        cfg = self.config
+        ents: list[list[tuple[int, int, str]]] = [[] for _ in chunks]
+        variant_ents: list[list[tuple[int, int, str]]] = [[] for _ in chunks]
+        if not ({"PERSON", "LOCATION"} & set(self.entities)):
+            return ents, variant_ents
+        from evalflow.lib.pii.names import case_variant, ner_windows
 
-        entities = list(doc.ents)
-        artifacts = NlpArtifacts(
-            entities=entities,
-            tokens=doc,
-            tokens_indices=[t.idx for t in doc],
-            # no lemmatizer is loaded: lower-cased tokens stand in for lemmas (Presidio matches
-            # context words as substrings, so "numbers" still contains "number")
-            lemmas=[t.lower_ for t in doc],
-            nlp_engine=self._nlp_engine,
-            language="en",
-            scores=[0.85] * len(entities),
-        )
-        artifacts.evalflow_variant_entities = (
-            [(e.start_char, e.end_char, e.label_) for e in variant_doc.ents] if variant_doc is not None else [])
+        jobs: list[tuple[int, int, bool]] = []  # (chunk index, offset, is variant)
+        texts: list[str] = []
+        for k, chunk in enumerate(chunks):
+            windows = ner_windows(chunk, self.lexicon, cfg.ner_window_chars)
+            if not windows:
+                continue
+            variant = case_variant(chunk) if cfg.case_variants else None
+            for start, end in windows:
+                jobs.append((k, start, False))
+                texts.append(chunk[start:end])
+                if variant is not None and variant[start:end] != chunk[start:end]:
+                    jobs.append((k, start, True))
+                    texts.append(variant[start:end])
+        n_process = cfg.n_process if len(texts) >= 4 * cfg.batch_size else 1
+        for (k, offset, is_variant), doc in zip(jobs, self.nlp.pipe(texts, batch_size=cfg.batch_size,
+                                                                      n_process=n_process)):
+            target = variant_ents[k] if is_variant else ents[k]
+            target.extend((e.start_char + offset, e.end_char + offset, e.label_) for e in doc.ents)
+        return ents, variant_ents
+
+    def _artifacts(self, chunk: str, entities, variant_entities, ctx: tuple[str, ...]):
+        doc = self.nlp.make_doc(chunk)  # tokens for Presidio's context words; NER ran on windows
+        spans = []
+        for start, end, label in entities:
+            span = doc.char_span(start, end, label=label, alignment_mode="expand")
+            if span is not None:
+                spans.append(span)
+        if spans:
+            from spacy.util import filter_spans
+
+            doc.set_ents(filter_spans(spans))
+        artifacts = _LazyArtifacts(doc, self._nlp_engine)
+        artifacts.evalflow_variant_entities = list(variant_entities)
         artifacts.evalflow_context = ctx
         return artifacts
 
@@ -349,6 +353,67 @@ def _has_letters(text: str) -> bool:
 def _worth_scanning(text: str) -> bool:
     """Every PII type we find holds at least one letter or digit."""
     return any(c.isalnum() for c in text)
+
+
+def _lazy_artifacts_class():
+    from presidio_analyzer.nlp_engine import NlpArtifacts
+
+    class LazyArtifacts(NlpArtifacts):
+        """NlpArtifacts whose lemmas and keywords are computed only if a recognizer result asks
+        for context words; most texts have no such result, and building them walks every token."""
+
+        def __init__(self, doc, nlp_engine):  # noqa: D107 - no super().__init__: all lazy
+            self.entities = list(doc.ents)
+            self.tokens = doc
+            self.nlp_engine = nlp_engine
+            self.scores = [0.85] * len(self.entities)
+            self._lemmas = None
+            self._keywords = None
+            self._indices = None
+
+        @property
+        def lemmas(self):
+            if self._lemmas is None:
+                # no lemmatizer is loaded: lower-cased tokens stand in for lemmas (Presidio
+                # matches context words as substrings, so "numbers" still contains "number")
+                self._lemmas = [t.lower_ for t in self.tokens]
+            return self._lemmas
+
+        @lemmas.setter
+        def lemmas(self, value):
+            self._lemmas = value
+
+        @property
+        def tokens_indices(self):
+            if self._indices is None:
+                self._indices = [t.idx for t in self.tokens]
+            return self._indices
+
+        @tokens_indices.setter
+        def tokens_indices(self, value):
+            self._indices = value
+
+        @property
+        def keywords(self):
+            if self._keywords is None:
+                self._keywords = NlpArtifacts.set_keywords(self.nlp_engine, self.lemmas, "en")
+            return self._keywords
+
+        @keywords.setter
+        def keywords(self, value):
+            self._keywords = value
+
+    return LazyArtifacts
+
+
+_LAZY_ARTIFACTS = None
+
+
+def _LazyArtifacts(doc, nlp_engine):  # noqa: N802 - a cached class, built on first use
+    global _LAZY_ARTIFACTS
+    if _LAZY_ARTIFACTS is None:
+        _LAZY_ARTIFACTS = _lazy_artifacts_class()
+    return _LAZY_ARTIFACTS(doc, nlp_engine)
 
 
 class _PreloadedSpacyEngine:

@@ -120,6 +120,45 @@ def case_variant(text: str) -> str | None:
         lambda m: re.sub(r"[^\W\d_]+", lambda w: _same_length_title(w.group()), m.group()), text)
 
 
+_CANDIDATE = re.compile(r"(?<![\w\-])[^\W\d_][^\W\d_'’\-]+")
+
+
+def _at_sentence_start(text: str, pos: int) -> bool:
+    before = text[max(0, pos - 3):pos].rstrip(" \t\"'“(")
+    return not before or before[-1] in ".!?:\n>" or before.endswith("\\n")
+
+
+def ner_windows(text: str, lexicon: Lexicon, window: int | None) -> list[tuple[int, int]]:
+    """Where spaCy's NER can add something: around capitalised words that are neither function
+    words nor sentence-initial verbs/adjectives ("What", "Please", "Replacement" are skipped;
+    "Carmen", "Spain", "Grace" are not). Windows of `window` chars each side, cut at spaces and
+    merged; None means the whole text whenever it has one such word."""
+    windows: list[list[int]] = []
+    for m in _CANDIDATE.finditer(text):
+        word = m.group()
+        if not word[0].isupper() or (word.isupper() and len(word) <= 3):
+            continue
+        lower = word.lower()
+        if lexicon.is_stop(lower) or lower in NEVER_NAMES or lower in ORG_WORDS:
+            continue
+        if _at_sentence_start(text, m.start()) and not lexicon.name_compatible(word):
+            continue
+        if window is None:
+            return [(0, len(text))]
+        start, end = max(0, m.start() - window), min(len(text), m.end() + window)
+        if start > 0:
+            cut = text.rfind(" ", start, m.start())
+            start = cut + 1 if cut >= 0 else start
+        if end < len(text):
+            cut = text.rfind(" ", m.end(), end)
+            end = cut if cut > m.end() else end
+        if windows and start <= windows[-1][1]:
+            windows[-1][1] = max(windows[-1][1], end)
+        else:
+            windows.append([start, end])
+    return [(s, e) for s, e in windows]
+
+
 class NameRecognizer(LocalRecognizer):
     """PERSON (and LOCATION) from NER entities in the NlpArtifacts plus the text itself."""
 
