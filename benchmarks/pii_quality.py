@@ -65,7 +65,6 @@ LABEL_SCOPE: dict[str, str | None] = {
     "ORDER_ID": "ORDER_ID",
     "DATE_OF_BIRTH": "DATE_OF_BIRTH",
 }
-CORE_TYPES = ("EMAIL_ADDRESS", "CREDIT_CARD", "US_SSN", "IBAN_CODE", "IP_ADDRESS")
 
 # Top-level trace fields that are structure, not content: ids are pseudonymized separately and
 # hashes/timestamps carry no free text.

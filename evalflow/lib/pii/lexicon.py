@@ -51,11 +51,13 @@ july august september october november december today tomorrow yesterday
 
 @lru_cache(maxsize=4)
 def _wordnet(model_path: str | None) -> frozenset[str]:
-    return frozenset(w for words in _wordnet_by_pos(model_path).values() for w in words)
+    return frozenset(w for words in _wordnet_by_pos(model_path, True).values() for w in words)
 
 
-@lru_cache(maxsize=4)
-def _wordnet_by_pos(model_path: str | None) -> dict[str, frozenset[str]]:
+@lru_cache(maxsize=8)
+def _wordnet_by_pos(model_path: str | None, with_exceptions: bool = False) -> dict[str, frozenset[str]]:
+    """WordNet lemmas by part of speech; with the irregular forms (lemma_exc) when asked, which
+    are right for "is this a word" but noisy for "which part of speech" ("oliver" as an adj)."""
     by_pos: dict[str, set[str]] = {"noun": set(), "verb": set(), "adj": set(), "adv": set()}
     if model_path:
         lookups_dir = Path(model_path) / "lemmatizer" / "lookups"
@@ -63,7 +65,7 @@ def _wordnet_by_pos(model_path: str | None) -> dict[str, frozenset[str]]:
             from spacy.lookups import Lookups
 
             lookups = Lookups().from_disk(lookups_dir)
-            for table_name in ("lemma_index", "lemma_exc"):
+            for table_name in ("lemma_index", "lemma_exc") if with_exceptions else ("lemma_index",):
                 if lookups.has_table(table_name):
                     table = lookups.get_table(table_name)
                     for pos in ("noun", "verb", "adj", "adv"):
@@ -88,6 +90,7 @@ class Lexicon:
         by_pos = _wordnet_by_pos(model_path)
         self._not_nouns = by_pos["verb"] | by_pos["adj"] | by_pos["adv"]
         self._verbs = by_pos["verb"]
+        self._nouns = by_pos["noun"]
         self.stop_words = frozenset(STOP_WORDS)
         self._cache: dict[str, bool] = {}
 
@@ -114,12 +117,15 @@ class Lexicon:
         return w not in self._not_nouns and w not in self.stop_words and w not in NEVER_NAMES
 
     def is_verb_form(self, word: str) -> bool:
-        """A past tense or third-person form of a dictionary verb: shouted, lives, transfers."""
+        """A past tense of a dictionary verb (shouted), or a third-person form of one that is not
+        also a plural noun (writes, but not cards or transfers)."""
         w = word.lower()
         for suffix, repl in (("ied", "y"), ("ed", ""), ("ed", "e"), ("es", ""), ("s", ""), ("ies", "y")):
             if w.endswith(suffix) and len(w) - len(suffix) >= 2:
                 stem = w[: len(w) - len(suffix)] + repl
-                if stem in self._verbs or (len(stem) > 3 and stem[-1] == stem[-2] and stem[:-1] in self._verbs):
+                is_verb = stem in self._verbs or (len(stem) > 3 and stem[-1] == stem[-2]
+                                                  and stem[:-1] in self._verbs)
+                if is_verb and (suffix.endswith("d") or stem not in self._nouns):
                     return True
         return False
 

@@ -1,21 +1,26 @@
 """Person names (and places) in any letter case, from spaCy's entities plus text evidence.
 
 spaCy's small English model finds Title-case English names but misses all-caps and lower-case
-names and tags many unfamiliar names as ORG or GPE ("Funmilayo Adeyemi" -> ORG). This recognizer
-combines five signals, each one general rather than a list of names:
+names and tags many unfamiliar names as ORG or GPE ("Funmilayo Adeyemi" -> ORG). The signals
+combined here are general, not lists of names (none is shipped or downloaded):
 
-1. spaCy PERSON entities, from the text and from a case-normalised copy when the text has
-   all-caps or lower-case runs (see `case_variant`);
-2. other spaCy entities (ORG, GPE, ...) that are name-shaped: capitalised words, no organisation
-   word (Inc, Bank, Store, ...), at least one word that is not an English dictionary word;
-3. capitalised runs spaCy did not tag, on the same test;
-4. trigger phrases in any case ("my name is", "Mr", "dear", "this is", "transfer to", ...)
-   followed by name-like words: after a strong trigger any non-function words, after a weak
-   one only when a word is not a dictionary word;
-5. a whole text that is only a name (a structured field's value), with the field name as a
-   context word ("holder_name" -> "holder", "name") or an unfamiliar word in it.
+- the word itself: most name words (Funmilayo, Okonkwo, Pérez) are not English dictionary
+  words, while capitalised words that are not PII nearly all are (`lexicon.Lexicon`, built from
+  the WordNet index inside the spaCy model);
+- spaCy's entities: PERSON (also from a copy with all-caps runs in Title case), and ORG/GPE/...
+  entities that are name-shaped (capitalised, no organisation word such as Inc or Bank, one
+  unfamiliar word);
+- position and neighbours: triggers in any case ("my name is", "Mr", "hi", "this is",
+  "transfer ... to", "my landlord"), a vocative (", Felix."), a possessive (Sumaya's), a
+  sentence-initial unfamiliar word followed by a verb ("Leiva began"), a speaker label
+  ("Eve: ..."), a list in which most items are names, a later mention of a found name;
+- structure: the value of a name-like key in JSON or key=value text ("beneficiary_name":
+  "andrés hernández"), a whole text that is only a name with a name-like field as context;
+- negative evidence: shop positions ("payment to Zara", "the Netflix charge"), brands before a
+  noun ("Northwind cards"), identifiers (TCK-5677, ToolExecutionError), determiners.
 
-GPE/LOC/FAC entities that are not names become LOCATION when that entity is wanted.
+GPE/LOC/FAC entities that are not names, and capitalised words after "in", "from", "moved to"
+and the like, become LOCATION when that entity is wanted.
 """
 
 from __future__ import annotations
@@ -46,10 +51,11 @@ _PERSONAL_TRIGGER = re.compile(
     r"\bthank\s+you|\bof\s+course|\bdone|\bupdated|\bsorry|\bsure|\bok|\bokay|\bwelcome|\bbye|"
     r"\bcheers|\bcustomer|\bclient|\bmother|\bfather|\bmom|\bmum|\bdad|\bwife|\bhusband|\bson|"
     r"\bdaughter|\bbrother|\bsister|\bfriend|\blandlord|\blandlady|\bcolleague|\bpartner|\btold|"
-    r"\bsaid|\bsays|\basked|\bmet|\bmeet|\bcontact|\btransfer(?:red|ring)?\b(?:[^.!?\n]|\.(?=\d)){0,30}\bto|"
-    r"\bsen[dt]\s+(?:money\s+)?to|"
+    r"\bsaid|\bsays|\basked|\bmet|\bmeet|\bcontact|"
+    r"\btransfer(?:red|ring)?\b(?:[^.!?\n]|\.(?=\d)){0,30}\bto|\bsen[dt]\s+(?:money\s+)?to|"
     r"\bwire\s+to|\bpay|\bpaid|\bassistant\s+to|\bspeak\s+to|\btalk\s+to|\bguardian|\badd|"
-    r"\bnamed(?:\s+(?:him|her|them))?|\bcalled(?:\s+(?:him|her|them))?|\bkid|\bchild|\bbaby|\bgrand(?:son|daughter|mother|father|ma|pa)|\baunt|\buncle|"
+    r"\bnamed(?:\s+(?:him|her|them))?|\bcalled(?:\s+(?:him|her|them))?|\bkid|\bchild|\bbaby|"
+    r"\bgrand(?:son|daughter|mother|father|ma|pa)|\baunt|\buncle|"
     r"\bcousin|\bnephew|\bniece|\bboss|\bmanager|\bneighbou?r|\broommate|\btenant|\bfianc[ée]e?)"
     r"[\s,:]+$", re.IGNORECASE)
 # Prepositions: a name may follow, but so may a shop or a product ("payment to Netflix").
@@ -60,7 +66,8 @@ _LOCATION_TRIGGER = re.compile(
     r"\bcity\s+of|\btown\s+of|\bto|\bfrom|\bat|\bflew\s+to|\breturned\s+to)\s+$", re.IGNORECASE)
 # "holder_name": "Funmilayo Adeyemi" / name=Olivia Smith / 'customer_name': 'X'
 _KEY_VALUE = re.compile(
-    r"""["']?(?P<key>[A-Za-z][\w\-]{0,40})["']?\s*[:=]\s*(?P<q>["'])?(?P<value>[^"'\n,;{}\[\]<>=]{1,60}?)(?(q)(?P=q)|(?=[,;\n}]|$))""")
+    r"""["']?(?P<key>[A-Za-z][\w\-]{0,40})["']?\s*[:=]\s*(?P<q>["'])?"""
+    r"""(?P<value>[^"'\n,;{}\[\]<>=]{1,60}?)(?(q)(?P=q)|(?=[,;\n}]|$))""")
 _KEY_BEFORE = re.compile(r"""["']([A-Za-z][\w\-]{0,40})["']\s*:\s*["']$|\b([A-Za-z][\w\-]{0,40})=["']?$""")
 _NOT_NAME_KEYS = frozenset(("file", "filename", "user", "username", "host", "hostname", "model", "tool",
                             "function", "app", "product", "merchant", "bank", "company", "org", "field",
@@ -93,7 +100,7 @@ NAME_HINTS = frozenset(("name", "names", "holder", "beneficiary", "payee", "reci
                         "contact", "person", "owner", "signatory", "cardholder", "first", "last",
                         "surname", "given", "full", "fullname", "firstname", "lastname", "author",
                         "sender", "assignee", "reporter", "patient", "employee", "guardian",
-                        "nominee", "attorney", "spouse", "merchant_name", "display"))
+                        "nominee", "attorney", "spouse", "display"))
 
 _NER_OTHER = {"ORG", "GPE", "LOC", "FAC", "NORP", "PRODUCT", "WORK_OF_ART", "EVENT", "LANGUAGE",
               "LAW", "PERSON"}
@@ -401,7 +408,8 @@ class NameRecognizer(LocalRecognizer):
                         or (raw.isupper() and len(raw) <= 3)
                         or (len(words) == 1 and self._sentence_start(text, start)
                             and self._plural_common(words[0]))
-                        or (len(words) == 1 and _MERCHANT_CONTEXT.search(text, max(0, start - 50), start))):
+                        or (len(words) == 1 and _MERCHANT_CONTEXT.search(text, max(0, start - 50), start))
+                        or (len(words) == 1 and self._brand_before_noun(text, end))):
                     continue
                 locations.append((start, end, 0.6))
 
@@ -552,7 +560,10 @@ class NameRecognizer(LocalRecognizer):
             if self._function(word) or word.lower().strip(".") in NAME_TITLES:
                 i += 1
                 continue
-            strength = self._trigger(text, ts)
+            if self._capitalised(word) or self.lexicon.name_compatible(word):
+                strength = self._trigger(text, ts)
+            else:  # a verb or adjective starts a name only right after "my name is" and the like
+                strength = "strong" if _STRONG_TRIGGER.search(text[max(0, ts - 40):ts]) else None
             if strength is None:
                 i += 1
                 continue
@@ -581,8 +592,7 @@ class NameRecognizer(LocalRecognizer):
                     i += 1
                     continue
                 score = 0.5
-            elif strength == "personal" and len(run) >= 2 and all(
-                    self.lexicon.name_compatible(t[2]) for t in run[:2]) and (
+            elif strength == "personal" and len(run) >= 2 and self.lexicon.name_compatible(run[1][2]) and (
                     unknown or re.match(r"[ \t]*(?:[,.;:!?)$€£¥₹₦]|$)", text[run[1][1]:run[1][1] + 2])):
                 # "it's harry smith, by the way", "pay oliver williams $60": two noun-like words
                 # set off after a personal trigger

