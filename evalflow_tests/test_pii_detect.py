@@ -62,11 +62,18 @@ def test_finds_each_entity_type(detector, text, expected):
     ["+44 20 7946 0958", "+44 7700 900123", "07700 900123", "+49 151 12345678", "0151 12345678",
      "+91 98765 43210", "+34 612 345 678", "+234 803 123 4567", "0803 123 4567", "+86 138 1234 5678",
      "+971 50 123 4567", "+33 6 55 00 98 23", "(212) 555-0198", "212-458-8373", "212.458.8373",
-     "+1 212 458 8373", "001-420-335-7509x38548"],
+     "+1 212 458 8373", "001-420-335-7509x38548", "(07700) 150 624", "+41 (0)84 871 05 79"],
 )
 def test_phone_numbers_in_international_and_national_formats(detector, phone):
     text = f"You can call me on {phone} after six."
     assert ("PHONE_NUMBER", phone) in found(detector, text)
+
+
+def test_phone_numbers_labelled_after_the_number(detector):
+    text = r"Desk: 974.125.9555x4378\n68 21 97 office\n02775761418 mobile"
+    result = found(detector, text)
+    assert {("PHONE_NUMBER", "974.125.9555x4378"), ("PHONE_NUMBER", "68 21 97"),
+            ("PHONE_NUMBER", "02775761418")} <= result
 
 
 def test_phone_number_score_is_not_dropped_by_the_default_threshold(detector):
@@ -118,6 +125,8 @@ def test_a_bare_name_field_is_a_person_with_or_without_its_field_name(detector):
 def test_names_inside_json_text_follow_their_keys(detector):
     text = '{"beneficiary_name": "andrés hernández", "merchant": "Zara", "amount": 500.0}'
     assert found(detector, text) == {("PERSON", "andrés hernández")}
+    text = '{"to_iban": "x", "beneficiary_name": "olivia o\'connor", "currency": "USD"}'
+    assert found(detector, text) == {("PERSON", "olivia o'connor")}
 
 
 def test_entity_straddling_a_json_escaped_newline(detector):

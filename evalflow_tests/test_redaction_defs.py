@@ -75,13 +75,22 @@ def test_redaction_materializes_audit_versions_and_passes_the_leak_check(data_di
     assert len(ids) == 6 and all(i.startswith("user_") and "user-" not in i for i in ids)
 
 
-def test_an_allow_listed_email_leaks_and_the_blocking_check_fails(data_dir, monkeypatch):
-    monkeypatch.setenv("EVALFLOW_PII_ALLOW_LIST", EMAIL)  # a misconfiguration the check must catch
+def test_a_detector_configured_too_narrowly_leaks_and_the_blocking_check_fails(data_dir, monkeypatch):
+    monkeypatch.setenv("EVALFLOW_PII_ENTITIES", "PERSON")  # a misconfiguration the check must catch
     result = run(data_dir)
     evaluation = [e for e in result.get_asset_check_evaluations() if e.check_name == LEAK_CHECK][0]
     assert evaluation.passed is False
-    assert evaluation.metadata["hits"].value == 18
-    assert EMAIL not in str(evaluation.metadata)  # counts by field and type, never the value
+    assert evaluation.metadata["hits"].value == 36  # 18 emails + 18 phones
+    assert EMAIL not in str(evaluation.metadata) and PHONE not in str(evaluation.metadata)
+
+
+def test_allow_listed_values_are_kept_and_do_not_fail_the_check(data_dir, monkeypatch):
+    monkeypatch.setenv("EVALFLOW_PII_ALLOW_LIST", EMAIL)  # e.g. the support desk's own address
+    result = run(data_dir)
+    evaluation = [e for e in result.get_asset_check_evaluations() if e.check_name == LEAK_CHECK][0]
+    assert evaluation.passed is True
+    warehouse = Warehouse(data_dir / "warehouse" / "evalflow.duckdb", schema=WAREHOUSE_SCHEMA)
+    assert warehouse.count("redacted_traces", "user_query LIKE ?", [f"%{EMAIL}%"]) == 6
 
 
 def test_raw_partitions_past_retention_are_purged_once_redacted(data_dir):

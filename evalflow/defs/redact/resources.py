@@ -27,6 +27,12 @@ class RedactionResource(dg.ConfigurableResource):
         return TraceRedactor(detector.detect_batch, pseudonymizer), detector.versions()
 
 
+    def allow_list(self) -> tuple[str, ...]:
+        from evalflow.lib.pii.config import detector_config_from_env
+
+        return detector_config_from_env().allow_list
+
+
 _DETECTORS: dict = {}
 
 

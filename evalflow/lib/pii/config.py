@@ -6,6 +6,7 @@
   EVALFLOW_PII_ALLOW_LIST       comma-separated values never redacted (e.g. the bot's own name)
   EVALFLOW_PII_DENY_LIST        semicolon-separated TYPE:term pairs always redacted
   EVALFLOW_PII_N_PROCESS        spaCy processes (default 1)
+  EVALFLOW_PII_ENTITIES         comma-separated entity types to detect (default: all supported)
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ def detector_config_from_env() -> DetectorConfig:
         n_process = int(os.environ.get("EVALFLOW_PII_N_PROCESS", defaults.n_process))
     except ValueError as exc:
         raise ValueError("EVALFLOW_PII_SCORE_THRESHOLD must be a number and EVALFLOW_PII_N_PROCESS an integer") from exc
+    entities = tuple(e.strip().upper() for e in os.environ.get("EVALFLOW_PII_ENTITIES", "").split(",") if e.strip())
     return DetectorConfig(
+        entities=entities or None,
         model_name=os.environ.get("EVALFLOW_PII_MODEL", defaults.model_name),
         score_threshold=threshold,
         allow_list=allow,

@@ -66,8 +66,8 @@ _LOCATION_TRIGGER = re.compile(
     r"\bcity\s+of|\btown\s+of|\bto|\bfrom|\bat|\bflew\s+to|\breturned\s+to)\s+$", re.IGNORECASE)
 # "holder_name": "Funmilayo Adeyemi" / name=Olivia Smith / 'customer_name': 'X'
 _KEY_VALUE = re.compile(
-    r"""["']?(?P<key>[A-Za-z][\w\-]{0,40})["']?\s*[:=]\s*(?P<q>["'])?"""
-    r"""(?P<value>[^"'\n,;{}\[\]<>=]{1,60}?)(?(q)(?P=q)|(?=[,;\n}]|$))""")
+    r"""["']?(?P<key>[A-Za-z][\w\-]{0,40})["']?\s*[:=]\s*"""
+    r"""(?:"(?P<dq>[^"\n\\]{1,60})"|'(?P<sq>[^'\n\\]{1,60})'|(?P<bare>[^"'\n,;{}\[\]<>=]{1,60}?)(?=[,;\n}]|$))""")
 _KEY_BEFORE = re.compile(r"""["']([A-Za-z][\w\-]{0,40})["']\s*:\s*["']$|\b([A-Za-z][\w\-]{0,40})=["']?$""")
 _NOT_NAME_KEYS = frozenset(("file", "filename", "user", "username", "host", "hostname", "model", "tool",
                             "function", "app", "product", "merchant", "bank", "company", "org", "field",
@@ -446,8 +446,9 @@ class NameRecognizer(LocalRecognizer):
             key_words = set(re.findall(r"[a-z]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", m.group("key")).lower()))
             if not key_words & NAME_HINTS or key_words & _NOT_NAME_KEYS:
                 continue
-            tokens = self._tokens(text, m.start("value"), m.end("value"))
-            rest = re.sub(r"[\s.\-'’,]", "", _TOKEN.sub("", m.group("value")))
+            group = "dq" if m.group("dq") is not None else "sq" if m.group("sq") is not None else "bare"
+            tokens = self._tokens(text, m.start(group), m.end(group))
+            rest = re.sub(r"[\s.\-'’,]", "", _TOKEN.sub("", m.group(group)))
             if tokens and not rest and len(tokens) <= 5:
                 persons.append((tokens[0][0], tokens[-1][1], 0.85, "value of a name field"))
 
