@@ -3,6 +3,8 @@
   evalflow simulate [--days D] [--per-day N] [--seed S]   demo traffic into the landing folder
   evalflow normalize INPUT... -o traces.jsonl             any dialect -> canonical JSONL
   evalflow redact INPUT.jsonl -o OUTPUT.jsonl [--traces]  PII out of a file before sharing it
+  evalflow embed INPUT.jsonl -o OUTPUT.parquet             vectors for {id, text} lines (cached)
+  evalflow cluster INPUT.jsonl -o OUTPUT.jsonl            intents for {id, text} lines
   evalflow run                                            materialize the whole asset graph
   evalflow demo                                           simulate, then run
 
@@ -163,6 +165,79 @@ def _cmd_redact(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_id_texts(path: Path) -> list[tuple[object, str]]:
+    if not path.is_file():
+        raise UserError(f"no such file: {path}")
+    records, bad = [], 0
+    for raw in path.read_bytes().splitlines():
+        if not raw.strip():
+            continue
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            bad += 1
+            continue
+        if isinstance(obj, dict) and isinstance(obj.get("text"), str):
+            records.append((obj.get("id"), obj["text"]))
+        else:
+            bad += 1
+    if bad:
+        print(f"evalflow: skipped {bad} line(s) that are not {{\"id\", \"text\"}} JSON", file=sys.stderr)
+    if not records:
+        raise UserError(f"no {{\"id\", \"text\"}} lines in {path}")
+    return records
+
+
+def _embed_records(records, settings):
+    from evalflow.lib.embed import Embedder, EmbedderConfig, embed_with_cache
+    from evalflow.lib.landing import analyst_warehouse
+
+    embedder = Embedder(EmbedderConfig(model_dir=settings.model_dir))
+    vectors, stats = embed_with_cache([t for _, t in records], embedder, analyst_warehouse(settings).path)
+    return embedder, vectors, stats
+
+
+def _cmd_embed(args: argparse.Namespace) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from evalflow.lib.embed import text_sha256
+    from evalflow.lib.settings import load_settings
+
+    records = _read_id_texts(Path(args.input))
+    embedder, vectors, stats = _embed_records(records, load_settings())
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.table({
+        "id": pa.array([str(i) if i is not None else None for i, _ in records]),
+        "text_sha256": pa.array([text_sha256(t) for _, t in records]),
+        "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1), type=pa.float32()), vectors.shape[1]),
+    })
+    tmp = output.with_name(output.name + ".tmp")
+    pq.write_table(table, tmp)
+    tmp.replace(output)
+    print(f"wrote {len(records)} vectors ({embedder.model_name}, {embedder.backend}) to {output}; "
+          f"{stats.hits} from the cache, {stats.misses} embedded now", file=sys.stderr)
+    return 0
+
+
+def _cmd_cluster(args: argparse.Namespace) -> int:
+    from evalflow.lib.intents import cluster_texts_for_cli
+    from evalflow.lib.settings import load_settings
+
+    records = _read_id_texts(Path(args.input))
+    _, vectors, _ = _embed_records(records, load_settings())
+    rows = cluster_texts_for_cli([i for i, _ in records], [t for _, t in records], vectors)
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(output.name + ".tmp")
+    tmp.write_bytes(b"".join(orjson.dumps(row) + b"\n" for row in rows))
+    tmp.replace(output)
+    intents = {r["intent_id"] for r in rows if r["intent_id"] is not None}
+    print(f"wrote {len(rows)} assignments to {output}: {len(intents)} intents", file=sys.stderr)
+    return 0
+
+
 def _add_simulate_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--days", type=int, default=30, help="days of traffic (default 30)")
     parser.add_argument("--per-day", type=int, default=1000, help="traces per day (default 1000)")
@@ -186,6 +261,14 @@ def build_parser() -> argparse.ArgumentParser:
     redact.add_argument("-o", "--output", required=True, help="redacted JSONL to write")
     redact.add_argument("--traces", action="store_true", help="the input is trace JSONL: redact field by field")
     redact.set_defaults(handler=_cmd_redact)
+    embed = sub.add_parser("embed", help="embed {id, text} lines (through the warehouse's cache)")
+    embed.add_argument("input")
+    embed.add_argument("-o", "--output", required=True, help="Parquet file: id, text_sha256, vector")
+    embed.set_defaults(handler=_cmd_embed)
+    cluster = sub.add_parser("cluster", help="group {id, text} lines into intents")
+    cluster.add_argument("input")
+    cluster.add_argument("-o", "--output", required=True, help="JSONL: id, intent_id, intent_name, confidence")
+    cluster.set_defaults(handler=_cmd_cluster)
     run = sub.add_parser("run", help="materialize the whole asset graph over the landing folder")
     run.set_defaults(handler=_cmd_run)
     demo = sub.add_parser("demo", help="simulate, then run")

@@ -63,6 +63,12 @@ class Settings:
         return self.data_dir / "warehouse" / "evalflow.duckdb"
 
     @property
+    def model_dir(self) -> Path:
+        """Exported/quantized models (built once from packaged weights); EVALFLOW_MODEL_DIR moves it."""
+        override = os.environ.get("EVALFLOW_MODEL_DIR")
+        return Path(override).expanduser().resolve() if override else self.data_dir / "models"
+
+    @property
     def exports_dir(self) -> Path:
         return self.data_dir / "exports"
 
