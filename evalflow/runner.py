@@ -84,8 +84,21 @@ def _phases(definitions: dg.Definitions) -> list[tuple[str, list[dg.AssetsDefini
     daily_keys = {k for a in daily for k in a.keys}
     unpartitioned = [a for a in assets if a.partitions_def is None]
 
+    def dep_keys(asset: dg.AssetsDefinition) -> set:
+        return {dep.asset_key for spec in asset.specs for dep in spec.deps}
+
+    # Unpartitioned assets downstream of a daily one, directly or through each other.
+    after_daily: set = set()
+    changed = True
+    while changed:
+        changed = False
+        for asset in unpartitioned:
+            if not set(asset.keys) <= after_daily and dep_keys(asset) & (daily_keys | after_daily):
+                after_daily |= set(asset.keys)
+                changed = True
+
     def upstream_of_daily(asset: dg.AssetsDefinition) -> bool:
-        return not any(dep.asset_key in daily_keys for dep in asset.specs_by_key[next(iter(asset.keys))].deps)
+        return not set(asset.keys) & after_daily
 
     return [
         ("landing", [a for a in unpartitioned if upstream_of_daily(a)], False),

@@ -17,7 +17,9 @@ import polars as pl
 
 from evalflow.lib.warehouse import Warehouse
 
-TEXT_MODES = ("query_with_previous", "query", "query_and_output")
+# What a trace is about (EVALFLOW_EMBED_TEXT): the query with the user turn before it (the
+# default), with the session's first user turn, or the query alone.
+TEXT_MODES = {"query_with_previous": "previous", "query_with_first": "first", "query": "none"}
 
 INTENT_SCHEMA = """
 CREATE TABLE IF NOT EXISTS trace_embeddings (
@@ -60,21 +62,16 @@ CREATE TABLE IF NOT EXISTS intent_events (
 def text_mode() -> str:
     mode = os.environ.get("EVALFLOW_EMBED_TEXT", "query_with_previous")
     if mode not in TEXT_MODES:
-        raise ValueError(f"EVALFLOW_EMBED_TEXT must be one of {TEXT_MODES}")
+        raise ValueError(f"EVALFLOW_EMBED_TEXT must be one of {sorted(TEXT_MODES)}")
     return mode
 
 
 def embedding_text(trace: dict[str, Any], mode: str = "query_with_previous") -> str:
-    """What a trace is about: the user's query, by default with the previous user turn."""
-    query = trace.get("user_query") or ""
-    if mode == "query":
-        return query
-    if mode == "query_and_output":
-        return f"{query}\n{trace.get('output') or ''}".strip()
-    users = [m.get("content") for m in trace.get("messages") or [] if m.get("role") == "user" and m.get("content")]
-    # messages end with the current user turn (the query); the turn before it is the context.
-    previous = users[-2] if len(users) >= 2 else None
-    return f"{previous}\n{query}" if previous else query
+    """The text embedded for a trace; placeholder digests are dropped (<PERSON_1a2b> -> <PERSON>)
+    so two customers' names don't pull the same request apart."""
+    from evalflow.lib.intents.text import trace_intent_text
+
+    return trace_intent_text(trace.get("messages") or [], trace.get("user_query"), context=TEXT_MODES[mode])
 
 
 def read_redacted(warehouse: Warehouse, days: Sequence[date] | None = None,
@@ -114,12 +111,12 @@ def load_window_vectors(warehouse: Warehouse, since: date) -> tuple[list[dict[st
     from evalflow.lib.embed import CACHE_TABLE
 
     with warehouse.connect(read_only=True) as con:
-        table = con.execute(
+        table = con.sql(
             f"SELECT e.trace_id, e.event_date, r.timestamp, r.user_query, r.messages, r.output, c.vector "
             f"FROM trace_embeddings e JOIN {CACHE_TABLE} c ON c.text_sha256 = e.text_sha256 "
             f"AND c.model_version = e.model_version AND c.backend = e.backend "
             f"JOIN redacted_traces r ON r.trace_id = e.trace_id "
-            f"WHERE e.event_date >= ? ORDER BY e.trace_id", [since]).to_arrow_table()
+            f"WHERE e.event_date >= ? ORDER BY e.trace_id", params=[since]).to_arrow_table()
     traces = [{"trace_id": t, "event_date": d, "timestamp": ts, "user_query": q,
                "messages": orjson.loads(m) if m else [], "output": o}
               for t, d, ts, q, m, o in zip(*(table.column(i).to_pylist() for i in range(6)))]

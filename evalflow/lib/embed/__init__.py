@@ -7,11 +7,14 @@ embedded once, ever.
     vectors, stats = embed_with_cache(texts, embedder, warehouse_path)
 """
 
-from evalflow.lib.embed.cache import CACHE_TABLE, EmbeddingStats, embed_with_cache, text_sha256
+from evalflow.lib.embed.cache import (
+    CACHE_TABLE, EmbeddingStats, embed_with_cache, ensure_cache_table, text_sha256,
+)
 from evalflow.lib.embed.encoder import BACKENDS, Embedder, EmbedderConfig
 from evalflow.lib.embed.model import DIMENSION, MAX_SEQ_LENGTH, MODEL_NAME, model_version
 
 __all__ = [
     "BACKENDS", "CACHE_TABLE", "DIMENSION", "MAX_SEQ_LENGTH", "MODEL_NAME", "Embedder",
-    "EmbedderConfig", "EmbeddingStats", "embed_with_cache", "model_version", "text_sha256",
+    "EmbedderConfig", "EmbeddingStats", "embed_with_cache", "ensure_cache_table", "model_version",
+    "text_sha256",
 ]

@@ -69,7 +69,8 @@ def _to_matrix(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
         column = column.combine_chunks()
     if len(column) == 0:
         return np.empty((0, DIMENSION), dtype=np.float32)
-    return column.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False).reshape(-1, DIMENSION)
+    flat = column.flatten().to_numpy(zero_copy_only=False)
+    return flat.astype(np.float32, copy=False).reshape(-1, DIMENSION)
 
 
 def ensure_cache_table(warehouse: Warehouse) -> None:
@@ -77,7 +78,9 @@ def ensure_cache_table(warehouse: Warehouse) -> None:
         con.execute(CACHE_SCHEMA)
 
 
-def embed_with_cache(texts: Sequence[str], embedder, warehouse_path: Path | Warehouse) -> tuple[np.ndarray, EmbeddingStats]:
+def embed_with_cache(
+    texts: Sequence[str], embedder, warehouse_path: Path | Warehouse,
+) -> tuple[np.ndarray, EmbeddingStats]:
     """Vectors for `texts` (float32 (n, 384), input order), embedding only texts not cached yet.
 
     `embedder` is an Embedder (anything with encode(), model_name, model_version, backend).

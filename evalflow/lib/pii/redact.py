@@ -13,12 +13,15 @@ quarantines it. user_id and session_id are replaced by keyed pseudonyms so they 
 from __future__ import annotations
 
 import copy
+import datetime
+import decimal
 import hashlib
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
+from evalflow.lib.gcpause import paused_gc
 from evalflow.lib.pii.detect import Detection
 from evalflow.lib.pii.pseudonym import Pseudonymizer
 
@@ -71,25 +74,62 @@ def report_field(path: str) -> str:
     return f"{head}.{second}"
 
 
-def _walk(value: Any, path: str, trace_index: int, write: Callable[[Any], None]) -> Iterator[Slot]:
-    """Slots for every string (and long number) in value; dict keys included."""
+# What a slot's write does with the redacted text: set holder[key], rename the dict key, or
+# (a long number scanned as text) set holder[key] back to the number when nothing was found.
+_SET, _RENAME, _NUMBER = 0, 1, 2
+
+
+def _gather(value: Any, path: str, trace_index: int, holder: Any, key: Any, out: list) -> None:
+    """(trace_index, path, text, holder, key, how) for every string (and long number) in value,
+    dict keys included, in the order the slots are written back (a dict's values before its
+    keys, so a rename never strands a pending write)."""
     if isinstance(value, str):
-        yield Slot(trace_index, path, value, write)
+        out.append((trace_index, path, value, holder, key, _SET))
     elif isinstance(value, bool) or value is None:
         return
-    elif isinstance(value, int) and abs(value) >= _LONG_NUMBER:
-        yield Slot(trace_index, path, str(value), lambda new, w=write, old=value: w(old if new == str(old) else new))
+    elif isinstance(value, int):
+        if abs(value) >= _LONG_NUMBER:
+            out.append((trace_index, path, str(value), holder, key, _NUMBER))
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            yield from _walk(item, f"{path}[{i}]", trace_index, lambda new, v=value, i=i: v.__setitem__(i, new))
+            if type(item) is str:
+                out.append((trace_index, f"{path}[{i}]", item, value, i, _SET))
+            else:
+                _gather(item, f"{path}[{i}]", trace_index, value, i, out)
     elif isinstance(value, dict):
-        for key in list(value.keys()):
-            yield from _walk(value[key], f"{path}.{key}" if isinstance(key, str) else path,
-                             trace_index, lambda new, d=value, k=key: d.__setitem__(k, new))
-        for key in list(value.keys()):
-            if isinstance(key, str):
-                yield Slot(trace_index, f"{path}{{key}}", key,
-                           lambda new, d=value, k=key: _rename_key(d, k, new))
+        keys = list(value.keys())
+        for k in keys:
+            item = value[k]
+            item_path = f"{path}.{k}" if isinstance(k, str) else path
+            if type(item) is str:
+                out.append((trace_index, item_path, item, value, k, _SET))
+            else:
+                _gather(item, item_path, trace_index, value, k, out)
+        key_path = f"{path}{{key}}"
+        for k in keys:
+            if isinstance(k, str):
+                out.append((trace_index, key_path, k, value, k, _RENAME))
+
+
+def _gather_trace(trace: dict[str, Any], trace_index: int) -> list[tuple]:
+    out: list[tuple] = []
+    for name in TEXT_FIELDS:
+        if name in trace and trace[name] is not None:
+            _gather(trace[name], name, trace_index, trace, name, out)
+    return out
+
+
+def _write(holder: Any, key: Any, how: int, old: str, new: str) -> None:
+    if how == _SET:
+        holder[key] = new
+    elif how == _RENAME:
+        _rename_key(holder, key, new)
+    else:
+        holder[key] = holder[key] if new == old else new
+
+
+def _writer(holder: Any, key: Any, how: int, old: str) -> Callable[[str], None]:
+    return lambda new: _write(holder, key, how, old, new)
 
 
 def _rename_key(mapping: dict, old: str, new: str) -> None:
@@ -102,12 +142,34 @@ def _rename_key(mapping: dict, old: str, new: str) -> None:
 
 
 def trace_slots(trace: dict[str, Any], trace_index: int) -> list[Slot]:
-    slots: list[Slot] = []
-    for name in TEXT_FIELDS:
-        if name in trace and trace[name] is not None:
-            slots.extend(_walk(trace[name], name, trace_index,
-                               lambda new, t=trace, n=name: t.__setitem__(n, new)))
-    return slots
+    """Every string of the trace's text fields (at any depth, dict keys included) as a Slot."""
+    return [Slot(index, path, text, _writer(holder, key, how, text))
+            for index, path, text, holder, key, how in _gather_trace(trace, trace_index)]
+
+
+# Immutable leaf types a trace copy can share with its original.
+_ATOMIC = frozenset((str, int, float, bool, type(None), bytes, complex, datetime.datetime, datetime.date,
+                     datetime.time, datetime.timedelta, decimal.Decimal))
+
+
+def _copy(value: Any) -> Any:
+    """copy.deepcopy for JSON-like values (dicts, lists, immutable leaves), a few times faster;
+    anything else goes through copy.deepcopy."""
+    kind = type(value)
+    if kind is dict:
+        return {k: v if type(v) in _ATOMIC else _copy(v) for k, v in value.items()}
+    if kind is list:
+        return [v if type(v) in _ATOMIC else _copy(v) for v in value]
+    if kind in _ATOMIC:
+        return value
+    return copy.deepcopy(value)
+
+
+def _copy_trace(trace: Any) -> Any:
+    try:
+        return _copy(trace)
+    except RecursionError:  # a cyclic structure: deepcopy keeps the cycle (the walk rejects it)
+        return copy.deepcopy(trace)
 
 
 def apply_detections(text: str, detections: Sequence[Detection], pseudonymizer: Pseudonymizer) -> str:
@@ -137,12 +199,19 @@ class TraceRedactor:
 
     def redact(self, traces: Sequence[dict[str, Any]]) -> BatchResult:
         """Redacted copies of the traces; the input is not modified."""
-        copies = [copy.deepcopy(trace) for trace in traces]
+        # A batch builds hundreds of thousands of small tuples and strings, none cyclic: with
+        # the cyclic collector on, its full passes over the growing heap cost more than the
+        # walk itself (see evalflow.lib.gcpause).
+        with paused_gc():
+            return self._redact(traces)
+
+    def _redact(self, traces: Sequence[dict[str, Any]]) -> BatchResult:
+        copies = [_copy_trace(trace) for trace in traces]
         result = BatchResult(traces=list(copies))
-        slots_by_trace: dict[int, list[Slot]] = {}
+        slots_by_trace: dict[int, list[tuple]] = {}
         for index, trace in enumerate(copies):
             try:
-                slots_by_trace[index] = trace_slots(trace, index)
+                slots_by_trace[index] = _gather_trace(trace, index)
             except Exception as exc:  # an odd structure: quarantine, never pass through
                 self._fail(result, index, traces[index], "unwalkable", exc)
         try:
@@ -164,20 +233,25 @@ class TraceRedactor:
                 trace[name] = self.pseudonymizer.identifier(kind, str(value)) if value is not None else None
         return result
 
-    def _redact_slots(self, result: BatchResult, slots: list[Slot]) -> None:
-        live = [s for s in slots if result.traces[s.trace_index] is not None]
+    def _redact_slots(self, result: BatchResult, slots: list[tuple]) -> None:
+        traces = result.traces
+        live = [s for s in slots if traces[s[0]] is not None]
         # The path is context for the detector: a string under "holder_name" or "email" is
         # more likely a name or an address than the same string in free text.
-        detections = self.detect_batch([s.text for s in live], [s.path for s in live])
+        detections = self.detect_batch([s[2] for s in live], [s[1] for s in live])
         if len(detections) != len(live):
             raise RuntimeError("detector returned a different number of results than texts")
         counted: Counter = Counter()
-        for slot, found in zip(live, detections):
+        fields: dict[str, str] = {}
+        for (trace_index, path, text, holder, key, how), found in zip(live, detections):
             if not found:
                 continue
-            slot.write(apply_detections(slot.text, found, self.pseudonymizer))
+            _write(holder, key, how, text, apply_detections(text, found, self.pseudonymizer))
+            field_name = fields.get(path)
+            if field_name is None:
+                field_name = fields[path] = report_field(path)
             for detection in found:
-                counted[(slot.trace_index, report_field(slot.path), detection.entity_type)] += 1
+                counted[(trace_index, field_name, detection.entity_type)] += 1
         result.trace_counts.update(counted)
         for (_, field_name, entity), n in counted.items():
             result.entity_counts[(field_name, entity)] += n

@@ -1,0 +1,93 @@
+"""trace_embeddings (daily, cached by text hash) and the intent catalog over a rolling window."""
+
+from datetime import date
+
+import dagster as dg
+
+from evalflow.defs.partitions import daily_partitions
+from evalflow.defs.resources import WAREHOUSE_POOL, WarehouseResource
+from evalflow.lib.intent_stage import (
+    embedding_text,
+    load_window_vectors,
+    read_catalog,
+    read_redacted,
+    text_mode,
+    utcnow,
+    window_start,
+    write_clustering,
+    write_trace_embeddings,
+)
+from evalflow.lib.report import markdown_table
+
+
+class IntentConfig(dg.Config):
+    window_days: int = 28  # the window ends at the newest embedded day
+
+
+@dg.asset(
+    group_name="intents", kinds={"duckdb", "onnx"}, deps=["redacted_traces"],
+    partitions_def=daily_partitions, backfill_policy=dg.BackfillPolicy.single_run(), pool=WAREHOUSE_POOL,
+    description="all-MiniLM-L6-v2 vectors of each redacted trace's text (default: the query with the "
+    "previous user turn); each distinct text embedded once, ever (cache keyed by content hash).",
+)
+def trace_embeddings(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    from evalflow.lib.embed import Embedder, EmbedderConfig, embed_with_cache, text_sha256
+
+    days = [date.fromisoformat(key) for key in context.partition_keys]
+    store = warehouse.warehouse()
+    traces = read_redacted(store, days=days)
+    mode = text_mode()
+    texts = [embedding_text(t, mode) for t in traces]
+    embedder = Embedder(EmbedderConfig(model_dir=warehouse.settings().model_dir))
+    _, stats = embed_with_cache(texts, embedder, store.path)
+    write_trace_embeddings(store, days, [
+        {"trace_id": t["trace_id"], "event_date": t["event_date"], "text_sha256": text_sha256(x),
+         "model_version": embedder.model_version, "backend": embedder.backend} for t, x in zip(traces, texts)])
+    return dg.MaterializeResult(metadata={
+        "traces": len(traces), "distinct_texts": stats.distinct, "cache_hits": stats.hits,
+        "embedded_now": stats.misses, "seconds": round(stats.seconds, 2), "text": mode,
+        "model": embedder.model_name, "model_version": embedder.model_version,
+        "backend": embedder.backend, "device": embedder.device,
+    })
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec("intent_clusters", deps=[trace_embeddings], group_name="intents", kinds={"hdbscan"},
+                     description="Every trace of the window assigned to an intent (HDBSCAN over reduced "
+                     "embeddings, parameters chosen from the data), with ids kept stable across runs."),
+        dg.AssetSpec("intent_catalog", deps=["intent_clusters"], group_name="intents", kinds={"duckdb"},
+                     description="Intents a person recognises: id, c-TF-IDF name and keywords, examples, "
+                     "size and share, first and last seen, centroid. Births, merges, splits and deaths "
+                     "go to intent_events."),
+    ],
+    pool=WAREHOUSE_POOL,
+)
+def intent_discovery(context: dg.AssetExecutionContext, config: IntentConfig, warehouse: WarehouseResource):
+    from evalflow.lib.intents import discover_intents
+
+    store = warehouse.warehouse()
+    since = window_start(store, config.window_days)
+    if since is None:
+        raise dg.Failure("no trace embeddings yet: materialize trace_embeddings first")
+    traces, vectors = load_window_vectors(store, since)
+    mode = text_mode()
+    result = discover_intents(vectors, [embedding_text(t, mode) for t in traces],
+                              previous=read_catalog(store), now=utcnow())
+    written = write_clustering(store, traces, result, utcnow())
+    events = [(kind, ", ".join(f) or "—", ", ".join(t) or "—", detail) for kind, f, t, detail in written.events
+              if kind != "continue"]
+    yield dg.MaterializeResult(asset_key="intent_clusters", metadata={
+        "traces": written.assigned, "window_start": since.isoformat(), "intents": written.intents,
+        "noise_share": round(written.noise_share, 4),
+        "params": dg.MetadataValue.json({k: (v if isinstance(v, (int, float, str, bool)) or v is None else str(v))
+                                         for k, v in result.params.items()}),
+        "events": dg.MetadataValue.md(markdown_table(["event", "from", "to", "detail"], events)),
+    })
+    yield dg.MaterializeResult(asset_key="intent_catalog", metadata={
+        "intents": written.intents,
+        "catalog": dg.MetadataValue.md(markdown_table(
+            ["intent", "name", "size", "share", "example"],
+            [(e.intent_id, e.name, e.size, f"{e.share:.1%}", (e.examples[0][:80] if e.examples else ""))
+             for e in sorted(result.catalog, key=lambda e: -e.size)])),
+    })

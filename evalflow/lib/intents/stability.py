@@ -1,0 +1,143 @@
+"""Stable intent ids: match this run's clusters to the previous catalog by centroid similarity.
+
+Centroids live in the original embedding space (unit length), so they compare across runs
+whatever reduction each run fitted. S[i, j] is the cosine similarity of new cluster i and old
+intent j; a pair counts only when S >= threshold.
+
+1. One-to-one: the Hungarian assignment (scipy's linear_sum_assignment) over the pairs above the
+   threshold maximises total similarity; a matched new cluster keeps the old id.
+2. A new cluster left unmatched whose best old intent (above the threshold) went to another new
+   cluster is part of a split: it gets a fresh id, and a "split" event records old -> [old, new...].
+3. An old intent left unmatched whose best new cluster (above the threshold) kept another id was
+   merged into it: a "merge" event records [kept, absorbed...] -> kept. The absorbed id ends.
+4. Anything else: a new cluster with nothing similar is a "birth" (fresh id); an old intent with
+   nothing similar is a "death".
+Matched pairs that are in neither a split nor a merge give "continue" events.
+
+Fresh ids continue the numbering after the highest id in the previous catalog, so an id is never
+given to two intents while the catalog is carried from run to run.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from evalflow.lib.intents.models import CatalogEntry, IntentEvent
+
+ID_PREFIX = "intent-"
+ID_PATTERN = re.compile(r"(\d+)$")
+
+
+def format_id(number: int) -> str:
+    return f"{ID_PREFIX}{number:04d}"
+
+
+def id_number(intent_id: str) -> int:
+    match = ID_PATTERN.search(intent_id)
+    return int(match.group(1)) if match else 0
+
+
+@dataclass
+class Matching:
+    ids: list[str]              # one id per new cluster
+    events: list[IntentEvent]
+    inherited: list[list[str]]  # per new cluster: the old ids it continues (for first_seen)
+
+
+def match_clusters(centroids: np.ndarray, previous: list[CatalogEntry] | None,
+                   threshold: float) -> Matching:
+    """Ids and events for new clusters (rows of ``centroids``, largest cluster first)."""
+    k = len(centroids)
+    previous = list(previous or [])
+    next_number = max((id_number(e.intent_id) for e in previous), default=0) + 1
+
+    def fresh() -> str:
+        nonlocal next_number
+        new_id = format_id(next_number)
+        next_number += 1
+        return new_id
+
+    if not previous:
+        ids = [fresh() for _ in range(k)]
+        events = [IntentEvent("birth", [], [i], "first catalog") for i in ids]
+        return Matching(ids, events, [[] for _ in range(k)])
+
+    old = np.array([e.centroid for e in previous], dtype=np.float64)
+    old /= np.maximum(np.linalg.norm(old, axis=1, keepdims=True), 1e-12)
+    new = np.asarray(centroids, dtype=np.float64)
+    if k == 0:
+        return Matching([], [IntentEvent("death", [e.intent_id], [], "no clusters this run")
+                             for e in previous], [])
+    new = new / np.maximum(np.linalg.norm(new, axis=1, keepdims=True), 1e-12)
+    sim = new @ old.T
+    allowed = sim >= threshold
+    # Pairs below the threshold must never be chosen: give them a cost the solver avoids.
+    cost = np.where(allowed, -sim, 1e6)
+    rows, cols = linear_sum_assignment(cost)
+    new_to_old = {int(r): int(c) for r, c in zip(rows, cols) if allowed[r, c]}
+    old_to_new = {c: r for r, c in new_to_old.items()}
+
+    ids: list[str | None] = [None] * k
+    inherited: list[list[str]] = [[] for _ in range(k)]
+    for r, c in new_to_old.items():
+        ids[r] = previous[c].intent_id
+        inherited[r].append(previous[c].intent_id)
+
+    split_children: dict[int, list[int]] = {}
+    births = []
+    for r in range(k):
+        if r in new_to_old:
+            continue
+        ids[r] = fresh()
+        best = int(np.argmax(sim[r]))
+        if allowed[r, best] and best in old_to_new:
+            split_children.setdefault(best, []).append(r)
+            inherited[r].append(previous[best].intent_id)
+        else:
+            births.append(r)
+
+    merged_into: dict[int, list[int]] = {}
+    deaths = []
+    for c in range(len(previous)):
+        if c in old_to_new:
+            continue
+        best = int(np.argmax(sim[:, c]))
+        if allowed[best, c] and best in new_to_old:
+            merged_into.setdefault(best, []).append(c)
+            inherited[best].append(previous[c].intent_id)
+        else:
+            deaths.append(c)
+
+    events: list[IntentEvent] = []
+    for r, c in sorted(new_to_old.items()):
+        kept = previous[c].intent_id
+        if c in split_children or r in merged_into:
+            continue
+        events.append(IntentEvent("continue", [kept], [kept], "matched the previous centroid",
+                                  round(float(sim[r, c]), 4)))
+    for c, children in sorted(split_children.items()):
+        kept = previous[c].intent_id
+        to = [kept] + [ids[r] for r in children]
+        sims = ", ".join(f"{ids[r]} {sim[r, c]:.3f}" for r in [old_to_new[c], *children])
+        events.append(IntentEvent("split", [kept], to, f"{kept} split in {len(to)}: {sims}",
+                                  round(float(sim[old_to_new[c], c]), 4)))
+    for r, absorbed in sorted(merged_into.items()):
+        kept = ids[r]
+        frm = [kept] + [previous[c].intent_id for c in absorbed]
+        sims = ", ".join(f"{previous[c].intent_id} {sim[r, c]:.3f}" for c in [new_to_old[r], *absorbed])
+        events.append(IntentEvent("merge", frm, [kept], f"{len(frm)} intents merged into {kept}: {sims}",
+                                  round(float(sim[r, new_to_old[r]]), 4)))
+    for r in births:
+        best = float(sim[r].max())
+        events.append(IntentEvent("birth", [], [ids[r]], f"nearest previous intent "
+                                  f"{previous[int(np.argmax(sim[r]))].intent_id} at {best:.3f}",
+                                  round(best, 4)))
+    for c in deaths:
+        best = float(sim[:, c].max())
+        events.append(IntentEvent("death", [previous[c].intent_id], [], f"nearest cluster now at "
+                                  f"{best:.3f}", round(best, 4)))
+    return Matching([str(i) for i in ids], events, inherited)
