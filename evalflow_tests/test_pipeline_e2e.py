@@ -136,3 +136,23 @@ def test_a_locked_warehouse_is_one_line_not_a_traceback(tmp_path, monkeypatch, c
     assert code == 1
     assert len(err) == 1 and err[0].startswith("evalflow: error:")
     assert "lock" in err[0].lower()
+
+
+def test_intents_are_discovered_named_and_kept_stable_across_runs(demo_dir):
+    ((redacted,),) = query(demo_dir, "SELECT count(*) FROM redacted_traces WHERE payload_kept")
+    ((embedded,),) = query(demo_dir, "SELECT count(*) FROM trace_embeddings")
+    assert embedded == redacted
+    catalog = query(demo_dir, "SELECT intent_id, name, size, share FROM intent_catalog")
+    assert len(catalog) >= 3
+    assert all(name and size > 0 for _, name, size, _ in catalog)
+    assert abs(sum(share for *_, share in catalog) - 1.0) < 1e-6
+    ((unassigned,),) = query(demo_dir, "SELECT count(*) FROM intent_assignments WHERE intent_id IS NULL")
+    assert unassigned == 0
+    # The fixture ran `evalflow run` twice over the same data: the second clustering must keep
+    # every intent id (only "continue" events in its batch).
+    batches = query(demo_dir, "SELECT clustered_at, list(DISTINCT kind) FROM intent_events GROUP BY 1 ORDER BY 1")
+    assert len(batches) == 2
+    assert batches[1][1] == ["continue"]
+    # Names and examples are built from redacted text only.
+    examples = " ".join(" ".join(r[0]) for r in query(demo_dir, "SELECT examples FROM intent_catalog"))
+    assert "@" not in examples
