@@ -1,0 +1,71 @@
+"""`evalflow embed` and `evalflow cluster` on an ad-hoc set of prompts."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from evalflow import cli
+
+PROMPTS = {
+    "card": ["my card was declined at the shop", "why was my card declined", "card got declined again today",
+             "payment declined on my debit card", "the terminal declined my card", "declined card at checkout",
+             "card declined even though I have money", "my visa card keeps getting declined"],
+    "password": ["I forgot my password", "how do I reset my password", "password reset link not working",
+                 "can't remember my password", "reset my login password please", "I need a new password",
+                 "my password expired how to change it", "locked out, forgot password"],
+    "refund": ["where is my refund", "refund has not arrived yet", "when will I get my refund",
+               "I am still waiting for a refund", "status of my refund please", "refund for my order is late",
+               "how long does a refund take", "my refund is missing"],
+}
+
+
+@pytest.fixture
+def prompts_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("EVALFLOW_DATA_DIR", str(tmp_path / "data"))
+    rows = [{"id": f"{topic}-{i}", "text": text} for topic, texts in PROMPTS.items() for i, text in enumerate(texts)]
+    path = tmp_path / "prompts.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+def test_embed_writes_ids_hashes_and_vectors_through_the_cache(prompts_file, tmp_path, capsys):
+    out = tmp_path / "vectors.parquet"
+    assert cli.main(["embed", str(prompts_file), "-o", str(out)]) == 0
+    first = capsys.readouterr().err
+    assert cli.main(["embed", str(prompts_file), "-o", str(out)]) == 0
+    second = capsys.readouterr().err
+
+    table = pq.read_table(out)
+    assert table.num_rows == 24
+    assert table.column("id")[0].as_py() == "card-0"
+    assert len(table.column("vector")[0].as_py()) == 384
+    assert "0 from the cache, 24 embedded now" in first
+    assert "24 from the cache, 0 embedded now" in second
+
+
+def test_cluster_groups_prompts_by_intent(prompts_file, tmp_path):
+    out = tmp_path / "intents.jsonl"
+    assert cli.main(["cluster", str(prompts_file), "-o", str(out)]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 24
+    assert set(rows[0]) >= {"id", "intent_id", "intent_name", "confidence"}
+    by_topic = {}
+    for row in rows:
+        by_topic.setdefault(row["id"].split("-")[0], []).append(row["intent_id"])
+    # Each topic's prompts mostly share one intent, and the topics get different intents.
+    majority = {topic: max(set(ids), key=ids.count) for topic, ids in by_topic.items()}
+    assert len(set(majority.values())) == 3
+    for topic, ids in by_topic.items():
+        assert ids.count(majority[topic]) >= 6, (topic, ids)
+
+
+def test_lines_without_text_are_skipped_with_a_note(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("EVALFLOW_DATA_DIR", str(tmp_path / "data"))
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"id": 1}\nnot json\n')
+    assert cli.main(["embed", str(path), "-o", str(tmp_path / "v.parquet")]) == 1
+    err = capsys.readouterr().err
+    assert "skipped 2 line(s)" in err and "evalflow: error: no {\"id\", \"text\"} lines" in err
