@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from evalflow.lib.embed import Embedder, EmbedderConfig, EmbeddingStats, embed_with_cache, text_sha256
+from evalflow.lib.embed.encoder import plan_batches
 from evalflow.lib.embed.onnx_export import CHECK_SENTENCES, ensure_onnx_export
 from evalflow.lib.warehouse import WAREHOUSE_SCHEMA, Warehouse
 
@@ -134,6 +135,17 @@ def test_order_preserved_with_mixed_lengths(model_dir, int8):
     nonempty = np.array([bool(text.strip()) for text in texts])
     assert cosine[nonempty].min() >= 0.97, cosine[nonempty].min()
     assert cosine.min() >= 0.95, cosine.min()
+
+
+def test_batches_cover_every_text_once_with_little_padding():
+    lengths = np.random.default_rng(3).integers(3, 120, size=1000)
+    batches = plan_batches(lengths, 64)
+    joined = np.concatenate(batches)
+    assert sorted(joined.tolist()) == list(range(1000))
+    assert max(len(batch) for batch in batches) <= 64
+    padded = sum(len(batch) * lengths[batch].max() for batch in batches)
+    assert padded / lengths.sum() < 1.1
+    assert plan_batches(np.array([], dtype=np.int64), 64) == []
 
 
 def test_cache_second_call_is_all_hits(int8, tmp_path):

@@ -13,10 +13,11 @@ c * sqrt(n), c chosen per run among 0.25/0.3/0.35/0.45 by bootstrap stability (`
 noise and unsampled rows to the nearest intent -> centroids in the original space -> c-TF-IDF
 names (`naming`) -> ids matched to the previous catalog (`stability`).
 
-Noise policy: nearest intent with a low-confidence flag, not an "unclustered" bucket. Every row
-gets the intent that most of its nearest clustered neighbours have; rows HDBSCAN called noise
-(and unsampled rows whose neighbours disagree or are noise themselves) get confidence < 0.5 and
-``low_confidence`` True. ``noise_share`` is the share of such rows. Why: coverage sampling
+Noise policy: nearest intent with a low-confidence flag, not an "unclustered" bucket. Rows
+HDBSCAN called noise get the intent whose centroid (original space) is nearest; they, rows far
+below their intent's typical similarity to its centroid (UMAP glues even unrelated vectors to
+some cluster), and unsampled rows whose nearest fitted neighbours disagree or are noise get
+confidence < 0.5 and ``low_confidence`` True. ``noise_share`` is the share of such rows. Why: coverage sampling
 stratifies by intent, and a catch-all bucket would be one large, incoherent stratum that hides
 rare intents' borderline cases inside it; with nearest-intent assignment every trace counts
 towards an intent a person can read, and a sampler that wants the odd ones out (novel requests,

@@ -21,7 +21,7 @@ given to two intents while the catalog is carried from run to run.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -29,6 +29,11 @@ from scipy.optimize import linear_sum_assignment
 from evalflow.lib.intents.models import CatalogEntry, IntentEvent
 
 ID_PREFIX = "intent-"
+# Hysteresis for structural changes (see `reconcile`).
+MERGE_MIN_SIMILARITY = 0.9
+SPLIT_MAX_SIMILARITY = 0.7
+KEEP_APART_SHARE = 0.25
+KEEP_APART_MIN_ROWS = 5
 ID_PATTERN = re.compile(r"(\d+)$")
 
 
@@ -46,6 +51,9 @@ class Matching:
     ids: list[str]              # one id per new cluster
     events: list[IntentEvent]
     inherited: list[list[str]]  # per new cluster: the old ids it continues (for first_seen)
+    new_to_old: dict[int, int] = field(default_factory=dict)          # one-to-one pairs
+    split_children: dict[int, list[int]] = field(default_factory=dict)  # old -> extra new
+    merged_into: dict[int, list[int]] = field(default_factory=dict)     # new -> extra old
 
 
 def match_clusters(centroids: np.ndarray, previous: list[CatalogEntry] | None,
@@ -140,4 +148,83 @@ def match_clusters(centroids: np.ndarray, previous: list[CatalogEntry] | None,
         best = float(sim[:, c].max())
         events.append(IntentEvent("death", [previous[c].intent_id], [], f"nearest cluster now at "
                                   f"{best:.3f}", round(best, 4)))
-    return Matching([str(i) for i in ids], events, inherited)
+    return Matching([str(i) for i in ids], events, inherited, new_to_old, split_children,
+                    merged_into)
+
+
+def weighted_centroids(vectors: np.ndarray, weights: np.ndarray, labels: np.ndarray,
+                       k: int | None = None) -> np.ndarray:
+    """Unit-length mean vector per label 0..k-1 (rows with label < 0 ignored)."""
+    labels = np.asarray(labels)
+    k = int(labels.max()) + 1 if k is None else k
+    keep = labels >= 0
+    sums = np.zeros((k, vectors.shape[1]))
+    np.add.at(sums, labels[keep], vectors[keep].astype(np.float64) * np.asarray(weights)[keep, None])
+    return sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+
+
+def reconcile(vectors: np.ndarray, weights: np.ndarray, labels: np.ndarray,
+              previous: list[CatalogEntry] | None, threshold: float, *,
+              merge_min: float | None = None, split_max: float | None = None) -> tuple[np.ndarray, dict]:
+    """Undo merges, absorptions and splits that only a re-fit produced (hysteresis).
+
+    A re-fit on 10% more data redraws some boundaries: on Banking77 test it merged four pairs of
+    previous intents whose centroids were 0.55-0.80 apart and split two (children 0.67-0.79
+    apart); on the simulator it swallowed four intents into neighbours so thoroughly that they
+    matched nothing (deaths). Each cost rows their id although the traffic had not changed. So
+    a structural change needs stronger evidence than a continuation:
+
+    - an old intent left without a one-to-one match is kept apart if the data still hold it: the
+      rows whose nearest previous centroid is its centroid weigh at least KEEP_APART_SHARE of
+      what its previous share predicts (and at least KEEP_APART_MIN_ROWS). Those rows get it
+      back. Exception: a merge into an intent it was already alike (centroid cosine >=
+      merge_min) is accepted. An intent whose rows are gone dies.
+    - a split is accepted only if the parts are unlike each other (centroid cosine <
+      split_max); otherwise the parts are joined again under the old id.
+
+    ``labels``: 0..k-1 per row (no -1); returned relabelled 0..k'-1.
+    """
+    merge_min = MERGE_MIN_SIMILARITY if merge_min is None else merge_min
+    split_max = SPLIT_MAX_SIMILARITY if split_max is None else split_max
+    labels = np.asarray(labels, dtype=np.int64).copy()
+    weights = np.asarray(weights, dtype=np.float64)
+    info = {"kept_apart": 0, "splits_undone": 0}
+    if not previous or len(labels) == 0 or labels.max() < 0:
+        return labels, info
+    old = np.array([e.centroid for e in previous], dtype=np.float64)
+    old /= np.maximum(np.linalg.norm(old, axis=1, keepdims=True), 1e-12)
+    nearest_old = (vectors.astype(np.float64) @ old.T).argmax(axis=1)
+    total = float(weights.sum())
+    for _ in range(3):
+        k = int(labels.max()) + 1
+        centroids = weighted_centroids(vectors, weights, labels, k)
+        m = match_clusters(centroids, previous, threshold)
+        changed = False
+        old_to_new = {o: r for r, o in m.new_to_old.items()}
+        for c, children in m.split_children.items():
+            kept = old_to_new[c]
+            for child in children:
+                if float(centroids[kept] @ centroids[child]) >= split_max:
+                    labels[labels == child] = kept
+                    info["splits_undone"] += 1
+                    changed = True
+        next_label = int(labels.max()) + 1
+        for c in range(len(previous)):
+            if c in old_to_new:
+                continue
+            sims = centroids @ old[c]
+            best = int(np.argmax(sims))
+            if sims[best] >= threshold and best in m.new_to_old and \
+                    float(old[c] @ old[m.new_to_old[best]]) >= merge_min:
+                continue  # a merge of intents that were already alike
+            rows = np.flatnonzero(nearest_old == c)
+            expected = float(previous[c].share) * total
+            if len(rows) and weights[rows].sum() >= max(KEEP_APART_MIN_ROWS, KEEP_APART_SHARE * expected):
+                labels[rows] = next_label
+                next_label += 1
+                info["kept_apart"] += 1
+                changed = True
+        if not changed:
+            break
+        labels = np.unique(labels, return_inverse=True)[1].astype(np.int64)  # 0..k-1 again
+    return labels, info

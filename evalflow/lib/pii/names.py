@@ -192,6 +192,7 @@ class NameRecognizer(LocalRecognizer):
         self.person_score = person_score
         self.mid_sentence_unknown = True
         self._function_cache: dict[str, bool] = {}
+        self._name_only_memo: tuple = (None, None)
         super().__init__(supported_entities=list(entities), name="EvalflowNameRecognizer")
 
     def load(self) -> None:  # noqa: D102
@@ -352,15 +353,19 @@ class NameRecognizer(LocalRecognizer):
     def _name_only_tokens(self, text: str):
         """The tokens of a text that is only a short name-shaped value (at most four words, no
         function words, nothing but letters and name punctuation), else None."""
+        memo = self._name_only_memo  # context_sensitive() and analyze() ask about one text in turn
+        if memo[0] == text:
+            return memo[1]
         stripped = text.strip()
-        if not stripped or len(stripped) > 60:
-            return None
-        offset = text.index(stripped[0])
-        tokens = self._tokens(text, offset, offset + len(stripped))
-        rest = _NAME_PUNCT.sub("", _TOKEN.sub("", stripped))
-        if tokens and not rest and len(tokens) <= 4 and not any(self._function(t[2]) for t in tokens):
-            return tokens
-        return None
+        found = None
+        if stripped and len(stripped) <= 60:
+            offset = text.index(stripped[0])
+            tokens = self._tokens(text, offset, offset + len(stripped))
+            rest = _NAME_PUNCT.sub("", _TOKEN.sub("", stripped))
+            if tokens and not rest and len(tokens) <= 4 and not any(self._function(t[2]) for t in tokens):
+                found = tokens
+        self._name_only_memo = (text, found)
+        return found
 
     def context_sensitive(self, text: str) -> bool:
         """Whether the field context (`evalflow_context` of the artifacts) can change what
@@ -576,11 +581,9 @@ class NameRecognizer(LocalRecognizer):
         if not words:
             return []
         out = []
-        pattern = re.compile(r"(?<![\w])(?:" + "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
-                             + r")(?![\w])")
-        for m in pattern.finditer(text):
-            if not any(ps <= m.start() and m.end() <= pe for ps, pe, _sc, _w in persons):
-                out.append((m.start(), m.end(), 0.5, "same name again"))
+        for start, end in _whole_word_matches(text, words):
+            if not any(ps <= start and end <= pe for ps, pe, _sc, _w in persons):
+                out.append((start, end, 0.5, "same name again"))
         return out
 
     def _location_trigger(self, text: str, tokens) -> bool:
@@ -661,6 +664,36 @@ class NameRecognizer(LocalRecognizer):
                 recognizer=self.name, original_score=score, textual_explanation=why),
             recognition_metadata={RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
                                   RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id})
+
+
+def _whole_word_matches(text: str, words) -> list[tuple[int, int]]:
+    """The spans `re.finditer(r"(?<![\\w])(?:w1|w2|...)(?![\\w])", text)` gives with the words
+    longest first: at each position the longest word standing alone there, scanning on after
+    each match. By str.find instead of a regex compiled per text: with a different set of
+    names in every text, those compilations thrash the re module's cache (phonenumbers'
+    patterns live there too) and cost more than the search."""
+    longest: dict[int, int] = {}  # start -> end of the longest whole-word occurrence there
+    size = len(text)
+    for word in words:
+        n = len(word)
+        i = text.find(word)
+        while i >= 0:
+            end = i + n
+            if (i == 0 or not _is_word_char(text[i - 1])) and (end == size or not _is_word_char(text[end])):
+                if longest.get(i, -1) < end:
+                    longest[i] = end
+            i = text.find(word, i + 1)
+    out = []
+    pos = 0
+    for start in sorted(longest):
+        if start >= pos:
+            out.append((start, longest[start]))
+            pos = longest[start]
+    return out
+
+
+def _is_word_char(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"  # what re's \w matches in a str pattern
 
 
 def _norm(word: str) -> str:

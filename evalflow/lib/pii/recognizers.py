@@ -138,6 +138,7 @@ class PhoneRecognizer(LocalRecognizer):
                  context: Sequence[str] = PHONE_CONTEXT, high_precision_only: bool = False):
         self.regions = tuple(regions)
         self.high_precision_only = high_precision_only
+        self._scores: dict[str, float] = {}
         super().__init__(supported_entities=[self.ENTITY], name="EvalflowPhoneRecognizer",
                          context=list(context))
 
@@ -145,6 +146,16 @@ class PhoneRecognizer(LocalRecognizer):
         pass
 
     def score(self, body: str) -> float:
+        # a pure function of the body (and the regions): the same number recurs in many texts,
+        # and trying it against every region with libphonenumber is the costly part
+        known = self._scores.get(body)
+        if known is None:
+            known = self._score(body)
+            if len(self._scores) < 100_000:
+                self._scores[body] = known
+        return known
+
+    def _score(self, body: str) -> float:
         digits = re.sub(r"\D", "", body)
         compact = body.strip()
         if len(digits) == 6 and not self.high_precision_only and re.fullmatch(r"\d{2,3}(?:[ .\-]\d{2,3}){1,2}", compact):

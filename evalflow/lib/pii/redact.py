@@ -186,6 +186,21 @@ def apply_detections(text: str, detections: Sequence[Detection], pseudonymizer: 
     return "".join(pieces)
 
 
+class _MemoPlaceholders:
+    """The pseudonymizer's placeholders, each (type, value) computed once per batch."""
+
+    def __init__(self, pseudonymizer: Pseudonymizer):
+        self._pseudonymizer = pseudonymizer
+        self._memo: dict[tuple[str, str], str] = {}
+
+    def placeholder(self, entity_type: str, value: str) -> str:
+        key = (entity_type, value)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = self._pseudonymizer.placeholder(entity_type, value)
+        return found
+
+
 def _trace_id_hash(trace: dict[str, Any]) -> str | None:
     tid = trace.get("trace_id")
     return hashlib.sha256(str(tid).encode()).hexdigest() if tid not in (None, "") else None
@@ -243,10 +258,11 @@ class TraceRedactor:
             raise RuntimeError("detector returned a different number of results than texts")
         counted: Counter = Counter()
         fields: dict[str, str] = {}
+        placeholders = _MemoPlaceholders(self.pseudonymizer)  # a value recurs across slots
         for (trace_index, path, text, holder, key, how), found in zip(live, detections):
             if not found:
                 continue
-            _write(holder, key, how, text, apply_detections(text, found, self.pseudonymizer))
+            _write(holder, key, how, text, apply_detections(text, found, placeholders))
             field_name = fields.get(path)
             if field_name is None:
                 field_name = fields[path] = report_field(path)

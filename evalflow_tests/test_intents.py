@@ -1,0 +1,299 @@
+"""Intent discovery: clusters without k, noise policy, stable ids and events, names, catalog."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from evalflow.lib.intents import (
+    CatalogEntry,
+    cluster_texts_for_cli,
+    discover_intents,
+    normalize_placeholders,
+    trace_intent_text,
+)
+from evalflow.lib.intents.naming import ctfidf_keywords, name_from_keywords
+from evalflow.lib.intents.stability import match_clusters
+
+DIM = 32
+PER_BLOB = 40
+T0 = datetime(2026, 10, 1, tzinfo=timezone.utc)
+T1 = datetime(2026, 10, 8, tzinfo=timezone.utc)
+TOPICS = [
+    ("card declined", "my card was declined at <MERCHANT_1a2b3c4d> again"),
+    ("reset password", "how do I reset password for <EMAIL_ADDRESS_9f8e7d6c>"),
+    ("exchange rate", "what exchange rate do you give for <PERSON_0a1b2c3d> transfers"),
+    ("lost card", "I lost card yesterday, block it, I am <PERSON_7f3a9c01>"),
+    ("refund status", "where is the refund status for order <ORDER_ID_12ab34cd>"),
+    ("close account", "I want to close account today, name <PERSON_5e6f7a8b>"),
+]
+
+
+def unit(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+def centers(k: int, seed: int = 0) -> np.ndarray:
+    """k random unit vectors in DIM dimensions: pairwise cosine near 0, far apart."""
+    return unit(np.random.default_rng(seed).normal(size=(k, DIM)))
+
+
+def blobs(cs: np.ndarray, per: int = PER_BLOB, spread: float = 0.08, seed: int = 1):
+    rng = np.random.default_rng(seed)
+    x = np.concatenate([unit(c + rng.normal(scale=spread, size=(per, DIM))) for c in cs])
+    y = np.repeat(np.arange(len(cs)), per)
+    return x.astype(np.float32), y
+
+
+VARIANTS = ("{}", "{} please", "hello, {} question", "{} (case {})")
+
+
+def texts_for(y: np.ndarray) -> list[str]:
+    """Each blob's texts share its topic's template; fillers vary, as in real traffic."""
+    return [VARIANTS[i % 4].format(TOPICS[label % len(TOPICS)][1], i) for i, label in enumerate(y)]
+
+
+@pytest.fixture(scope="module")
+def six():
+    x, y = blobs(centers(6))
+    texts = texts_for(y)
+    return x, y, texts, discover_intents(x, texts, seed=0, now=T0)
+
+
+def test_finds_the_blobs_without_being_told_k(six):
+    x, y, _, result = six
+    assert len(result.catalog) == 6
+    assert adjusted_rand_score(y, result.intent_ids) == pytest.approx(1.0)
+    assert result.noise_share <= 0.10
+    assert result.params["hdbscan"]["min_cluster_size"] >= 5
+    assert "why" in result.params["hdbscan"]
+
+
+def test_same_seed_same_result(six):
+    x, _, texts, result = six
+    again = discover_intents(x, texts, seed=0, now=T0)
+    assert again.intent_ids == result.intent_ids
+    np.testing.assert_array_equal(again.confidence, result.confidence)
+    assert [e.name for e in again.catalog] == [e.name for e in result.catalog]
+
+
+def test_noise_rows_get_the_nearest_intent_with_low_confidence():
+    cs = centers(4)
+    x, y = blobs(cs)
+    # Six unrelated vectors (random directions: cosine ~0 with every blob).
+    outliers = unit(np.random.default_rng(5).normal(size=(6, DIM))).astype(np.float32)
+    x = np.concatenate([x, outliers])
+    texts = texts_for(np.concatenate([y, np.zeros(6, dtype=int)]))
+    result = discover_intents(x, texts, seed=0, now=T0)
+
+    assert len(result.catalog) == 4
+    assert all(i is not None for i in result.intent_ids)
+    assert result.low_confidence.tolist() == [False] * len(y) + [True] * 6
+    assert (result.confidence[-6:] < 0.5).all()
+    assert (result.confidence[:-6] >= 0.5).all()
+    assert result.noise_share == pytest.approx(6 / len(x))
+    # each outlier went to the intent whose centroid is nearest
+    centroid = {e.intent_id: np.asarray(e.centroid) for e in result.catalog}
+    for row, intent_id in zip(outliers, result.intent_ids[-6:]):
+        assert intent_id == max(centroid, key=lambda i: float(row @ centroid[i]))
+
+
+def test_rerun_with_previous_catalog_keeps_ids(six):
+    x, _, texts, result = six
+    again = discover_intents(x, texts, seed=0, now=T1, previous=result.catalog)
+    assert again.intent_ids == result.intent_ids
+    assert {e.kind for e in again.events} == {"continue"}
+    assert len(again.events) == 6
+    for entry in again.catalog:
+        assert entry.first_seen == T0
+        assert entry.last_seen == T1
+
+
+def test_ids_survive_shuffled_rows_and_more_data(six):
+    x, y, texts, result = six
+    extra, extra_y = blobs(centers(6), per=4, seed=9)
+    x2 = np.concatenate([x, extra])[::-1]
+    y2 = np.concatenate([y, extra_y])[::-1]
+    again = discover_intents(x2, texts_for(y2), seed=0, now=T1, previous=result.catalog)
+    before = {label: result.intent_ids[int(np.flatnonzero(y == label)[0])] for label in range(6)}
+    after = {label: again.intent_ids[int(np.flatnonzero(y2 == label)[0])] for label in range(6)}
+    assert after == before
+
+
+def test_birth_gets_a_fresh_id_after_the_highest(six):
+    x, y, texts, result = six
+    new_blob, _ = blobs(centers(7)[6:], seed=3)
+    x2 = np.concatenate([x, new_blob])
+    y2 = np.concatenate([y, np.full(PER_BLOB, 6)])
+    again = discover_intents(x2, texts_for(y2), seed=0, now=T1, previous=result.catalog)
+    births = [e for e in again.events if e.kind == "birth"]
+    assert len(births) == 1
+    assert births[0].to_ids == ["intent-0007"]
+    assert set(again.intent_ids[-PER_BLOB:]) == {"intent-0007"}
+    assert again.entry("intent-0007").first_seen == T1
+    assert sum(e.kind == "continue" for e in again.events) == 6
+
+
+def test_death_when_an_intent_has_no_rows_left(six):
+    x, y, texts, result = six
+    gone = result.intent_ids[int(np.flatnonzero(y == 5)[0])]
+    keep = y != 5
+    again = discover_intents(x[keep], [t for t, k in zip(texts, keep) if k], seed=0, now=T1,
+                             previous=result.catalog)
+    deaths = [e for e in again.events if e.kind == "death"]
+    assert [e.from_ids for e in deaths] == [[gone]]
+    assert gone not in again.intent_ids
+
+
+def test_merge_of_two_alike_intents(six):
+    x, y, texts, result = six
+    # A previous catalog that had blob 0 as two intents with nearly the same centroid.
+    base = np.asarray(result.catalog[0].centroid)
+    twin = unit(base + np.random.default_rng(2).normal(scale=0.05, size=DIM))
+    previous = list(result.catalog) + [CatalogEntry(
+        "intent-0042", "twin", [], [], 10, 0.01, T0, T0, [float(v) for v in twin])]
+    again = discover_intents(x, texts, seed=0, now=T1, previous=previous)
+    merges = [e for e in again.events if e.kind == "merge"]
+    assert len(merges) == 1
+    assert sorted(merges[0].from_ids) == sorted([result.catalog[0].intent_id, "intent-0042"])
+    assert merges[0].to_ids == [result.catalog[0].intent_id]
+    assert "intent-0042" not in again.intent_ids
+
+
+def test_split_into_two_unlike_intents():
+    rng = np.random.default_rng(4)
+    a, b = unit(rng.normal(size=(2, DIM)))
+    b = unit(b - (b @ a) * a)          # orthogonal to a ...
+    b = unit(0.55 * a + np.sqrt(1 - 0.55 ** 2) * b)  # ... then cosine 0.55 with it
+    others = centers(3, seed=11)
+    parent = unit(a + b)               # cosine ~0.88 with each part
+    x, y = blobs(np.vstack([a, b, others]), spread=0.05)
+    texts = texts_for(y)
+    previous = [CatalogEntry("intent-0001", "parent", [], [], 80, 0.4, T0, T0,
+                             [float(v) for v in parent])]
+    result = discover_intents(x, texts, seed=0, now=T1, previous=previous)
+    splits = [e for e in result.events if e.kind == "split"]
+    assert len(splits) == 1
+    assert splits[0].from_ids == ["intent-0001"]
+    assert splits[0].to_ids[0] == "intent-0001" and len(splits[0].to_ids) == 2
+    assert {result.intent_ids[0], result.intent_ids[PER_BLOB]} == set(splits[0].to_ids)
+    assert sum(e.kind == "birth" for e in result.events) == 3
+
+
+def test_match_clusters_without_previous_numbers_by_size_order():
+    m = match_clusters(centers(3), None, 0.85)
+    assert m.ids == ["intent-0001", "intent-0002", "intent-0003"]
+    assert [e.kind for e in m.events] == ["birth"] * 3
+
+
+def test_match_threshold_decides_continue_or_birth():
+    c = centers(2)
+    other = unit(c[1] - (c[1] @ c[0]) * c[0])  # orthogonal to c[0]
+    moved = unit(c[0] + 0.6 * other)            # cosine 0.857 with c[0]
+    prev = [CatalogEntry("intent-0005", "x", [], [], 1, 1.0, T0, T0, [float(v) for v in c[0]])]
+    assert match_clusters(moved[None], prev, 0.85).ids == ["intent-0005"]
+    strict = match_clusters(moved[None], prev, 0.95)
+    assert strict.ids == ["intent-0006"]
+    assert sorted(e.kind for e in strict.events) == ["birth", "death"]
+
+
+def test_names_use_distinctive_words_and_ignore_placeholders():
+    texts, labels = [], []
+    for label, (_, template) in enumerate(TOPICS[:3]):
+        for i in range(10):
+            texts.append(template.replace("again", f"again {i}"))
+            labels.append(label)
+    keywords = ctfidf_keywords(texts, np.array(labels), 3)
+    assert "declined" in keywords[0]
+    assert "password" in keywords[1]
+    assert "exchange rate" in keywords[2]
+    flat = " ".join(w for kws in keywords for w in kws)
+    for token in ("merchant", "email", "address", "person", "1a2b3c4d", "9f8e7d6c"):
+        assert token not in flat
+    assert name_from_keywords(["pin", "change pin", "card pin", "blocked"]) == "change pin / blocked"
+    assert name_from_keywords([]) == "(no keywords)"
+
+
+def test_catalog_entries_are_filled(six):
+    x, y, texts, result = six
+    total = sum(e.size for e in result.catalog)
+    assert total == len(x)
+    assert sum(e.share for e in result.catalog) == pytest.approx(1.0, abs=1e-5)
+    for entry in result.catalog:
+        assert entry.intent_id.startswith("intent-")
+        assert 1 <= len(entry.examples) <= 3
+        assert all(ex in texts for ex in entry.examples)
+        assert entry.keywords and entry.name
+        assert len(entry.centroid) == DIM
+        assert np.linalg.norm(entry.centroid) == pytest.approx(1.0, abs=1e-4)
+        assert entry.first_seen == entry.last_seen == T0
+    # each blob's catalog entry is described by its topic (the templates tie on every word, so
+    # which of them leads the name is alphabetical; the topic must be among the keywords)
+    for label, (topic, _) in enumerate(TOPICS):
+        entry = result.entry(result.intent_ids[int(np.flatnonzero(y == label)[0])])
+        assert topic in entry.keywords
+        assert set(topic.split()) & set(entry.name.replace("/", " ").split())
+    assert sorted(e.size for e in result.catalog) == [PER_BLOB] * 6
+    roundtrip = CatalogEntry.from_dict(result.catalog[0].to_dict())
+    assert roundtrip == result.catalog[0]
+
+
+def test_duplicates_count_in_sizes_but_cluster_once():
+    x, y = blobs(centers(3))
+    x = np.concatenate([x, np.repeat(x[:1], 50, axis=0)])
+    y = np.concatenate([y, np.zeros(50, dtype=int)])
+    result = discover_intents(x, texts_for(y), seed=0, now=T0)
+    assert result.params["distinct_rows"] == 3 * PER_BLOB
+    assert len(result.catalog) == 3
+    assert result.catalog[0].size == PER_BLOB + 50
+    assert result.catalog[0].intent_id == result.intent_ids[0]
+
+
+def test_too_few_rows_make_one_intent():
+    x, _ = blobs(centers(2), per=3)
+    result = discover_intents(x, ["a card", "b card", "c card", "d pin", "e pin", "f pin"], now=T0)
+    assert len(result.catalog) == 1
+    assert set(result.intent_ids) == {"intent-0001"}
+    assert "fallback" in result.params
+
+
+def test_input_errors():
+    x, _ = blobs(centers(2), per=3)
+    with pytest.raises(ValueError, match="differ in length"):
+        discover_intents(x, ["only one"])
+    with pytest.raises(ValueError, match="2-d array"):
+        discover_intents(x[0], ["x"] * DIM)
+
+
+def test_cluster_texts_for_cli(six):
+    x, y, texts, _ = six
+    ids = [f"row-{i}" for i in range(len(x))]
+    rows = cluster_texts_for_cli(ids, texts, x)
+    assert [r["id"] for r in rows] == ids
+    assert set(rows[0]) == {"id", "intent_id", "intent_name", "confidence"}
+    assert len({r["intent_id"] for r in rows}) == 6
+    assert "card declined" in rows[0]["intent_name"]
+    assert all(0.0 <= r["confidence"] <= 1.0 for r in rows)
+
+
+def test_intent_text_drops_digests_and_adds_context():
+    assert normalize_placeholders("pay <PERSON_7f3a9c01> at <IBAN_CODE_134a8ec0>") == \
+        "pay <PERSON> at <IBAN_CODE>"
+    messages = [
+        {"role": "system", "content": "You are Nora"},
+        {"role": "user", "content": "I lost my card <CREDIT_CARD_ab12cd34>"},
+        {"role": "assistant", "content": "Frozen."},
+        {"role": "user", "content": "ok thanks"},
+        {"role": "assistant", "content": "Anything else?"},
+        {"role": "user", "content": "how long will that take?"},
+    ]
+    assert trace_intent_text(messages) == "ok thanks\nhow long will that take?"
+    assert trace_intent_text(messages, context="first") == \
+        "I lost my card <CREDIT_CARD>\nhow long will that take?"
+    assert trace_intent_text(messages, context="none") == "how long will that take?"
+    assert trace_intent_text(messages[:2]) == "I lost my card <CREDIT_CARD>"
+    with pytest.raises(ValueError, match="context must be"):
+        trace_intent_text(messages, context="all")
