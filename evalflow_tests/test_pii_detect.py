@@ -326,3 +326,105 @@ def test_the_network_guard_would_notice_a_download(monkeypatch, tmp_path):
 
     tldextract.TLDExtract(cache_dir=str(tmp_path))("olivia.smith@gmail.com")
     assert attempts
+
+
+# ------------------------------------------------------------------ the fast paths change nothing
+
+# Texts that sit on the edge of a recognizer's cheap precondition: IGNORECASE look-alikes of
+# ASCII letters (dotless/dotted i, long s, Kelvin sign), IBANs with few digits, bare IPv6, a
+# Maestro card, digits in other scripts, lower-case names, field-dependent name values.
+EDGE_TEXTS = [
+    "", "   ", "android", "en-US", "5.3.2", "pending", "2026-10-01T10:00:00Z", "$1,200.00",
+    "Olivia Smith", "olivia smith", "andrés hernández", "VALENTINA LÓPEZ", "Sumaya's kid",
+    "GB33BUKB20201555555555", "gb33bukb20201555555555", "DE89 3704 0044 0532 0130 00",
+    "::1", "fe80::1ff:fe23:4567:890a", "2001:db8::8a2e:370:7334", "ip 10.0.0.12", "1.2.3",
+    "6759649826438453", "card 4111 1111 1111 1111", "5019 7170 1010 3742",
+    "SSN 078-05-1120", "078051120", "call 020 7946 0958 office", "+44 20 7946 0958", "33 93 31",
+    "born 12/03/1987", "Date of birth: 3 March 1990", "ACC-12345678", "acct no 12345678",
+    "cuſtomer number: AB-12345", "CUSTOMER NO: XY12Z", "order #123456", "ORD-2716177",
+    "lİves at 5 rue Victor 7", "pİn code 560001", "zip:12345", "P.O.Box 12", "APO AE 70868",
+    "USS Enterprise", "the corner of Main St and Elm", "Hauptstraße 12, 20095 Hamburg",
+    "Flat 3, 12 High St,\nLondon", "85 Station Road, Glasgow G2 8DL", "١٢٣٤٥٦٧٨٩٠١٢",
+    "mail jane@example.com", "KELVIN: 5 K", '{"holder_name": "funmilayo adeyemi"}',
+    "Hi Layla, the available balance on account ACC-21144943 is AED 1,173.72.",
+    "Tool result:\\nPhone: 0480 66 01 75\\nName: Dirk Sommer", "req_f11f3b6bbe60f49d",
+]
+EDGE_CONTEXTS = [None, "tool_calls[0].result.holder_name", "metadata.locale", "messages[1].content",
+                 "tool_calls[0].arguments.account_id"]
+
+
+def test_preconditions_never_skip_a_recognizer_that_would_find_something(detector):
+    """Every recognizer run on every text, against the detector with its cheap preconditions."""
+    fast = detector.detect_batch(EDGE_TEXTS * len(EDGE_CONTEXTS),
+                                 [c for c in EDGE_CONTEXTS for _ in EDGE_TEXTS])
+    slow = PiiDetector(DetectorConfig(cache_texts=0))
+    slow._recognizers = [(r, None, is_names) for r, _pre, is_names in slow._recognizers]
+    full = slow.detect_batch(EDGE_TEXTS * len(EDGE_CONTEXTS), [c for c in EDGE_CONTEXTS for _ in EDGE_TEXTS])
+    assert fast == full
+
+
+def test_results_match_presidio_analyze_per_text_and_field(detector):
+    """detect_batch analyses each distinct text once; per (text, field) it must give what
+    Presidio's AnalyzerEngine.analyze gives on that text with the field's words as context."""
+    from evalflow.lib.pii.detect import _chunks, _resolve, _unescaped_view, context_from_path
+
+    reference = PiiDetector(DetectorConfig(cache_texts=0))
+    for text in EDGE_TEXTS[:40]:
+        for ctx in EDGE_CONTEXTS:
+            words = context_from_path(ctx)
+            expected = []
+            for offset, chunk in _chunks(text, 20_000, 200):
+                view = _unescaped_view(chunk)
+                ents, variants = reference._ner([view])
+                from evalflow.lib.pii.detect import _LazyArtifacts
+
+                artifacts = _LazyArtifacts(view, ents[0], variants[0], reference.nlp, reference._nlp_engine)
+                artifacts.evalflow_context = words
+                for r in reference.analyzer.analyze(view, language="en", nlp_artifacts=artifacts,
+                                                    entities=list(reference.entities), score_threshold=0.4,
+                                                    context=list(words) or None):
+                    expected.append(Detection(r.entity_type, r.start + offset, r.end + offset,
+                                              round(float(r.score), 4)))
+            assert detector.detect(text, ctx) == _resolve(expected), (text, ctx)
+
+
+def test_the_result_cache_and_field_context_agree():
+    d = PiiDetector(DetectorConfig())
+    texts = ["grace walker", "Olivia Smith, +44 20 7946 0958", "grace walker"]
+    contexts = ["tool_calls[0].result.holder_name", "messages[0].content", "metadata.note"]
+    first = d.detect_batch(texts, contexts)
+    again = d.detect_batch(texts, contexts)  # now from the cache
+    uncached = PiiDetector(DetectorConfig(cache_texts=0)).detect_batch(texts, contexts)
+    assert first == again == uncached
+    # dictionary words that are a name under a name-like field, not in a free-text note
+    assert [x.entity_type for x in first[0]] == ["PERSON"] and first[2] == []
+
+
+def test_high_precision_scan_preconditions_and_cache_change_nothing():
+    from evalflow.lib.pii.detect import _high_precision_recognizers
+
+    texts = EDGE_TEXTS + ["Call <PHONE_NUMBER_1a2b3c4d> or +1 212 555 0199", "x" * 50 + "@y.io"]
+    for text in texts + texts:  # the second round comes from the cache
+        expected = []
+        for recognizer, _pre in _high_precision_recognizers():
+            from evalflow.lib.pii.detect import PLACEHOLDER, _resolve
+
+            blanked = PLACEHOLDER.sub(lambda m: " " * len(m.group()), text)
+            for r in recognizer.analyze(blanked, list(HIGH_PRECISION_ENTITIES), None):
+                if r.score >= {"US_SSN": 0.5, "PHONE_NUMBER": 0.6}.get(r.entity_type, 0.5):
+                    expected.append(Detection(r.entity_type, r.start, r.end, round(float(r.score), 4)))
+        assert high_precision_scan(text) == _resolve(expected), text
+
+
+def test_propagated_names_match_the_regex_they_replace():
+    import re
+
+    from evalflow.lib.pii.names import _whole_word_matches
+
+    cases = [("Anna and Ann met Anna-Lena, Ann_ and Annabel; Ann.", {"Ann", "Anna", "Anna-Lena"}),
+             ("O'Connor, o'connor, O'Connorson O'Connor", {"O'Connor"}),
+             ("ßoße ße", {"ße"}), ("Dirk Sommer ... Sommer! Sommers", {"Dirk", "Sommer"})]
+    for text, words in cases:
+        pattern = re.compile(r"(?<![\w])(?:" + "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+                             + r")(?![\w])")
+        assert _whole_word_matches(text, words) == [(m.start(), m.end()) for m in pattern.finditer(text)]

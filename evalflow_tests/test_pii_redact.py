@@ -165,3 +165,62 @@ def test_key_comes_from_env_or_a_created_owner_only_file(tmp_path, monkeypatch):
     assert load_key(tmp_path) == (key, "file")
     monkeypatch.setenv("EVALFLOW_PSEUDONYM_KEY", "from-env")
     assert load_key(tmp_path) == (b"from-env", "env")
+
+
+def test_slots_list_values_before_keys_with_their_paths():
+    from evalflow.lib.pii.redact import trace_slots
+
+    t = {"trace_id": "t", "user_query": "q", "output": None,
+         "tool_calls": [{"name": "lookup", "arguments": {"ids": ["a", 12345678, 5, True]},
+                         "result": {"holder": "Jane Doe"}}],
+         "metadata": {"k": {"deep": "v"}, 7: "int key"}}
+    slots = trace_slots(t, 3)
+    assert [(s.trace_index, s.path, s.text) for s in slots] == [
+        (3, "user_query", "q"),
+        (3, "tool_calls[0].name", "lookup"),
+        (3, "tool_calls[0].arguments.ids[0]", "a"),
+        (3, "tool_calls[0].arguments.ids[1]", "12345678"),
+        (3, "tool_calls[0].arguments{key}", "ids"),
+        (3, "tool_calls[0].result.holder", "Jane Doe"),
+        (3, "tool_calls[0].result{key}", "holder"),
+        (3, "tool_calls[0]{key}", "name"),
+        (3, "tool_calls[0]{key}", "arguments"),
+        (3, "tool_calls[0]{key}", "result"),
+        (3, "metadata.k.deep", "v"),
+        (3, "metadata.k{key}", "deep"),
+        (3, "metadata", "int key"),
+        (3, "metadata{key}", "k"),
+    ]
+    slots[3].write("12345678")  # a long number found to hold nothing stays a number
+    slots[5].write("<PERSON>")
+    slots[11].write("<KEY>")
+    assert t["tool_calls"][0]["arguments"]["ids"][1] == 12345678
+    assert t["tool_calls"][0]["result"] == {"holder": "<PERSON>"}
+    assert t["metadata"]["k"] == {"<KEY>": "v"}
+
+
+def test_a_cyclic_trace_is_quarantined_and_others_still_redacted(redactor):
+    loop: dict = {"comment": "Jane Doe"}
+    loop["self"] = loop
+    result = redactor.redact([trace(feedback=loop), trace(trace_id="t2")])
+    assert result.traces[0] is None and result.failures[0].reason == "unwalkable"
+    assert "Jane Doe" not in as_text(result.traces[1])
+
+
+def test_leaves_of_other_types_are_copied_not_shared():
+    import datetime
+
+    class Note:
+        def __init__(self, text):
+            self.text = text
+
+    redactor = TraceRedactor(regex_detect, Pseudonymizer(key=b"k"))
+    when = datetime.datetime(2026, 10, 1, tzinfo=datetime.timezone.utc)
+    original = trace(metadata={"at": when, "pair": ("x", "Jane Doe"), "note": Note("Jane Doe"),
+                               "nested": [[{"who": "Jane Doe"}]]})
+    (out,) = redactor.redact([original]).traces
+    assert out["metadata"]["at"] == when
+    assert out["metadata"]["pair"] == ("x", "Jane Doe")  # tuples are not walked, as before
+    assert out["metadata"]["note"] is not original["metadata"]["note"]
+    assert out["metadata"]["nested"][0][0]["who"].startswith("<PERSON_")
+    assert original["metadata"]["nested"][0][0]["who"] == "Jane Doe"

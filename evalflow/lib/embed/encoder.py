@@ -95,8 +95,14 @@ class OnnxSession:
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.tokenizer = tokenizer
 
-    def _token_ids(self, texts: Sequence[str]) -> list[list[int]]:
-        return [encoding.ids for encoding in self.tokenizer.encode_batch(list(texts), add_special_tokens=True)]
+    def _token_ids(self, texts: Sequence[str], chunk: int = 8192) -> list[list[int]]:
+        # In chunks: the tokenizer's Encoding objects (tokens, offsets, masks) are far bigger
+        # than the ids kept from them.
+        ids: list[list[int]] = []
+        for start in range(0, len(texts), chunk):
+            batch = self.tokenizer.encode_batch(list(texts[start : start + chunk]), add_special_tokens=True)
+            ids.extend(encoding.ids for encoding in batch)
+        return ids
 
     @staticmethod
     def _pad(ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:

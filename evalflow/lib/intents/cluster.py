@@ -191,8 +191,9 @@ def assign_rest(pca_fit: np.ndarray, fit_labels: np.ndarray, fit_conf: np.ndarra
     """Labels and confidence for vectors outside the fit sample, from their nearest fitted ones.
 
     Label: the majority among the ten nearest fitted vectors (PCA space, Euclidean: on unit
-    vectors the same order as cosine). Confidence: vote share times the mean confidence of the
-    neighbours that voted for it, so a point among noise points stays below 0.5.
+    vectors the same order as cosine). Confidence: the mean confidence of the neighbours that
+    voted for it, below 0.5 when they are fewer than half: a point among noise points, or
+    between intents, is low-confidence like the fitted points around it.
     """
     if len(pca_rest) == 0:
         return np.empty(0, dtype=np.int64), np.empty(0)
@@ -214,5 +215,6 @@ def assign_rest(pca_fit: np.ndarray, fit_labels: np.ndarray, fit_conf: np.ndarra
         share = agree.sum(axis=1) / k
         mean_conf = (fit_conf[idx] * agree).sum(axis=1) / np.maximum(agree.sum(axis=1), 1)
         labels[start:start + len(chunk)] = best
-        conf[start:start + len(chunk)] = share * mean_conf
+        conf[start:start + len(chunk)] = np.where(share >= 0.5, mean_conf,
+                                                  np.minimum(mean_conf, 0.49))
     return labels, conf

@@ -188,7 +188,7 @@ def reconcile(vectors: np.ndarray, weights: np.ndarray, labels: np.ndarray,
     split_max = SPLIT_MAX_SIMILARITY if split_max is None else split_max
     labels = np.asarray(labels, dtype=np.int64).copy()
     weights = np.asarray(weights, dtype=np.float64)
-    info = {"kept_apart": 0, "splits_undone": 0}
+    info = {"kept_apart": 0, "splits_undone": 0, "births_absorbed": 0}
     if not previous or len(labels) == 0 or labels.max() < 0:
         return labels, info
     old = np.array([e.centroid for e in previous], dtype=np.float64)
@@ -225,6 +225,38 @@ def reconcile(vectors: np.ndarray, weights: np.ndarray, labels: np.ndarray,
                 info["kept_apart"] += 1
                 changed = True
         if not changed:
+            # Births last, once the continuing intents are settled.
+            changed = _absorb_recuts(vectors, labels, m, old, nearest_old, info)
+        if not changed:
             break
         labels = np.unique(labels, return_inverse=True)[1].astype(np.int64)  # 0..k-1 again
     return labels, info
+
+
+def _absorb_recuts(vectors, labels, m: Matching, old, nearest_old, info) -> bool:
+    """A new cluster matching nothing is a birth only if the catalog does not already describe
+    it: if most of its rows are at least as close to their nearest continuing intent's previous
+    centroid as that intent's own lower-quartile member, it is a re-cut of existing intents
+    (on Banking77 train a re-fit cut 17 such pieces), and its rows go back to them."""
+    old_to_new = {o: r for r, o in m.new_to_old.items()}
+    children = {r for kids in m.split_children.values() for r in kids}
+    sims = np.einsum("ij,ij->i", vectors.astype(np.float64), old[nearest_old])
+    # Per continuing old intent: the lower quartile of its own members' similarity to it.
+    quartile = np.full(len(old), np.inf)
+    for c, home in old_to_new.items():
+        own = (labels == home) & (nearest_old == c)
+        if own.any():
+            quartile[c] = np.percentile(sims[own], 25)
+    changed = False
+    for r in range(int(labels.max()) + 1):
+        if r in m.new_to_old or r in children:
+            continue
+        rows = np.flatnonzero(labels == r)
+        if len(rows) == 0:
+            continue
+        if np.mean(sims[rows] >= quartile[nearest_old[rows]]) >= 0.5:
+            for row in rows:
+                labels[row] = old_to_new.get(int(nearest_old[row]), r)
+            info["births_absorbed"] = info.get("births_absorbed", 0) + 1
+            changed = True
+    return changed

@@ -6,14 +6,20 @@
 
 What differs from Presidio's usual `AnalyzerEngine().analyze(text)` per text:
 
-- speed: each distinct text is analysed once. spaCy loads only its NER component (the small
-  English model's NER has its own tok2vec; tagger, parser, attribute ruler and lemmatizer stay
-  unloaded; Presidio's context words then match lower-cased tokens instead of lemmas, in its
-  substring mode), and NER runs, through one `nlp.pipe` per batch, only on windows around
-  capitalised words that can be names or places: prose without such words, JSON ids and
-  numbers get the tokenizer alone. Presidio's recognizers run on the precomputed NlpArtifacts.
-  Texts over `max_chunk_chars` are split with an overlap longer than any entity, so texts over
-  spaCy's 1,000,000-character limit work (no E088).
+- speed: each distinct text is analysed once, whatever field it came from (a trace batch has
+  ~80 strings per trace, mostly short repeated values): the recognizers run once per text with
+  no field context, and per (text, field) only Presidio's context enhancement, threshold and
+  de-duplication are applied (see `_analyze_units`; the results are the same, to the score, as
+  `AnalyzerEngine.analyze` per unit). A recognizer runs only on texts where its patterns can
+  match (an email needs an '@', an SSN nine digits, ...: `_precondition`). spaCy loads only its
+  NER component (the small English model's NER has its own tok2vec; tagger, parser, attribute
+  ruler and lemmatizer stay unloaded; Presidio's context words then match lower-cased tokens
+  instead of lemmas, in its substring mode), and NER runs, through one `nlp.pipe` per batch,
+  only on distinct windows around capitalised words that can be names or places: prose without
+  such words, JSON ids and numbers get no NER, and most get no tokenizer either. Results per
+  text and per NER window are kept (bounded) for later batches. Texts over `max_chunk_chars` are
+  split with an overlap longer than any entity, so texts over spaCy's 1,000,000-character limit
+  work (no E088).
 - recall: our recognizers (`recognizers.py`, `names.py`) for phones in international and
   national formats, cards and IBANs with spaces or dashes, street addresses, account and order
   ids, dates of birth, and names in any letter case.
@@ -655,7 +661,8 @@ def _cheap_precondition(recognizer):
     if type(recognizer) is EmailRecognizer:
         return lambda text, digits, letter: "@" in text
     if type(recognizer) is IpRecognizer:  # IPv6 forms need ':', IPv4 ones digits and '.'
-        return lambda text, digits, letter: ":" in text or (digits > 0 and "." in text)
+        # every pattern holds "::", a hex digit before ':' or (IPv4) a digit, '.', a digit
+        return lambda text, digits, letter: ("." in text or ":" in text) and _IP_HINT.search(text) is not None
     if type(recognizer) is UsSsnRecognizer:
         return lambda text, digits, letter: digits >= 9
     if type(recognizer) is IbanRecognizer and not recognizer.global_regex_flags & re.IGNORECASE:
@@ -671,13 +678,29 @@ def _cheap_precondition(recognizer):
     patterns = getattr(recognizer, "patterns", None)
     if type(recognizer).__name__ == "PatternRecognizer" and patterns and not getattr(recognizer, "deny_list", None) \
             and all(p.name in _ID_DEFAULT_PATTERNS for p in patterns):
-        # our account/order id patterns: a run of 4+ digits, or "customer number: X" (matched
-        # case-insensitively: casefold also maps the long s that IGNORECASE matches to 's')
+        # our account/order id patterns: a run of 4+ digits after one of their words (ACC-,
+        # CUST, "account", ORD-, "order", ...), or "customer number: X"; all matched
+        # case-insensitively, so the words are looked for in the IGNORECASE-folded text
+        from evalflow.lib.pii.recognizers import _IGNORECASE_FOLD
+
         if any(p.name == "customer number after 'customer'" for p in patterns):
-            return lambda text, digits, letter: (digits >= 4 and _DIGIT_RUN4.search(text) is not None) \
-                or "customer" in text.casefold()
-        return lambda text, digits, letter: digits >= 4 and _DIGIT_RUN4.search(text) is not None
+            def account(text: str, digits: int, letter: bool) -> bool:
+                folded = text.translate(_IGNORECASE_FOLD).lower()
+                return "cus" in folded or (digits >= 4 and any(w in folded for w in _ACCOUNT_WORDS)
+                                           and _DIGIT_RUN4.search(text) is not None)
+
+            return account
+        return lambda text, digits, letter: digits >= 4 and _DIGIT_RUN4.search(text) is not None \
+            and _ORDER_HINT.search(text) is not None
     return None
+
+
+# What the id patterns need besides digits: ACC|ACCT|ACCNT|CUST|CUS|CID|CLIENT|MEMBER|MBR|USR
+# prefixes, "account|acct|a/c|acc" before a number, "customer" ("cus"); ORD|ORDER|PO|SO with a
+# separator before digits, or "order" before a number.
+_ACCOUNT_WORDS = ("acc", "a/c", "cid", "client", "member", "mbr", "usr")
+_ORDER_HINT = re.compile(r"(?:ord|po|so)[\-_#]\d|order", re.IGNORECASE)
+_IP_HINT = re.compile(r"[0-9]\.[0-9]|[0-9A-Fa-f]:|::")
 
 
 _ESCAPED_BREAK = re.compile(r"\\[nrt]")
