@@ -156,3 +156,42 @@ def test_intents_are_discovered_named_and_kept_stable_across_runs(demo_dir):
     # Names and examples are built from redacted text only.
     examples = " ".join(" ".join(r[0]) for r in query(demo_dir, "SELECT examples FROM intent_catalog"))
     assert "@" not in examples
+
+
+def test_signals_taxonomy_and_sample_cover_the_window(demo_dir):
+    ((signals,),) = query(demo_dir, "SELECT count(*) FROM trace_signals")
+    ((redacted,),) = query(demo_dir, "SELECT count(*) FROM redacted_traces")
+    assert signals == redacted  # every trace of the 4-day window (metadata-only ones included)
+    clusters = query(demo_dir, "SELECT rank, traces FROM failure_clusters ORDER BY rank")
+    assert clusters and [r for r, _ in clusters] == list(range(1, len(clusters) + 1))
+    ((members,),) = query(demo_dir, "SELECT count(*) FROM failure_cluster_members")
+    assert members == sum(n for _, n in clusters)
+    # Two `evalflow run`s drew two samples: the budget holds, no trace twice, and no session
+    # has traces in both (it would leak across batches, later across splits).
+    runs = query(demo_dir, "SELECT sample_run_id, chosen, budget FROM sample_runs ORDER BY sampled_at")
+    assert len(runs) == 2 and all(0 < chosen <= budget for _, chosen, budget in runs)
+    ((overlap,),) = query(demo_dir, "SELECT count(*) FROM (SELECT session_id FROM eval_candidates "
+                                    "GROUP BY 1 HAVING count(DISTINCT sample_run_id) > 1)")
+    assert overlap == 0
+    ((intents,),) = query(demo_dir, "SELECT count(DISTINCT intent_id) FROM eval_candidates")
+    assert intents >= 3
+
+
+def test_each_sample_becomes_an_importable_annotation_batch(demo_dir):
+    from evalflow.lib.annotation import validate_tasks
+
+    batches = query(demo_dir, "SELECT batch_id, path, candidates, gold, tasks FROM annotation_batches ORDER BY created_at")
+    assert len(batches) == 2
+    for batch_id, path, candidates, gold, tasks in batches:
+        folder = Path(path)
+        assert folder.parent == demo_dir / "annotation"
+        assert gold >= 1 and tasks == candidates + gold
+        for pass_no in (1, 2):
+            config = (folder / f"pass{pass_no}_config.xml").read_text()
+            data = json.loads((folder / f"pass{pass_no}_tasks.json").read_text())
+            assert len(data) == tasks
+            assert validate_tasks(config, data) == []
+        assert not any("output" in task["data"] for task in json.loads((folder / "pass1_tasks.json").read_text()))
+        ((exported,),) = query(demo_dir, f"SELECT count(*) FROM eval_candidates WHERE batch_id = '{batch_id}' "
+                                         "AND status = 'exported'")
+        assert exported == candidates

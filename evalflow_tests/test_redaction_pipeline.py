@@ -112,6 +112,14 @@ def test_no_canary_in_exports(run_dir):
             assert_no_canary(path.read_bytes().decode("utf-8", "replace"), str(path))
 
 
+def test_no_canary_in_annotation_batches(run_dir):
+    files = [p for p in (run_dir / "data" / "annotation").rglob("*") if p.is_file()]
+    assert any(p.name == "pass1_tasks.json" for p in files)
+    text = "\n".join(p.read_bytes().decode("utf-8", "replace") for p in files)
+    assert "I am <PERSON_" in text  # the planted traces were sampled (60 traces, budget 200), redacted
+    assert_no_canary(text, "the annotation batches")
+
+
 def test_no_canary_in_dagster_metadata_or_logs(run_dir):
     with dg.DagsterInstance.from_config(str(run_dir / "dagster_home")) as instance:
         runs = instance.get_runs()

@@ -89,9 +89,10 @@ def test_monthly_schedule_skips_before_anything_was_ingested():
 def test_refresh_jobs_select_the_assets_they_name():
     from evalflow.definitions import defs
 
-    definitions = defs()
-    days_job = definitions.resolve_job_def("monthly_refresh_days_job")
-    window_job = definitions.resolve_job_def("sampling_refresh_job")
+    with dg.instance_for_test():  # loading and resolving asset jobs needs an instance
+        definitions = defs()
+        days_job = definitions.resolve_job_def("monthly_refresh_days_job")
+        window_job = definitions.resolve_job_def("sampling_refresh_job")
     days_keys = {k.to_user_string() for k in days_job.asset_layer.executable_asset_keys}
     window_keys = {k.to_user_string() for k in window_job.asset_layer.executable_asset_keys}
     assert {"redacted_traces", "trace_embeddings"} <= days_keys

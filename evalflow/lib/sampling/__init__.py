@@ -1,0 +1,53 @@
+"""Stratified coverage sampling: which traces to label, within a budget.
+
+    result = stratified_sample(signals, budget=200, seed=0, vectors=vecs, texts=texts,
+                               failure_members=taxonomy.members, failure_clusters=taxonomy.clusters,
+                               exclude_trace_ids=golden_ids, exclude_session_ids=used_sessions)
+    result.chosen     # signal rows + stratum, time_bucket, reason, pick_order
+    result.coverage   # intents covered, failure share, modes, time buckets, ... (JSON-able)
+    result.excluded   # {"by_trace_id", "by_session", "sessions"}
+
+Population: the signal rows left after exclusions. Golden-set trace ids are dropped together
+with every other trace of their sessions, and used sessions are dropped, so that no session
+spans two splits. Each session contributes at most ``max_per_session`` traces (default 1: the
+turns of one conversation are near copies of one another, and one trace per session makes a
+later dev/holdout split by trace a split by session).
+
+Strata: intent x primary failure mode (the trace's rarest mode, or "none") x difficulty bucket.
+Time buckets: ``time_bucket_days``-wide (weekly) spans from the oldest trace.
+
+Allocation, budget B, in four passes that stop as soon as B traces are chosen:
+
+1. Priority, at most cap = floor(priority_share x B) traces (0.25 x B by default): members of
+   the failure clusters in rank order (``top_failure_clusters`` of them, default all) and
+   outliers (latency, cost, other ``is_outlier``). Round-robin: each pick goes to the group
+   with the fewest picks so far, then to the failure category with the fewest (every category
+   gets one before any gets two), then to the better rank; outlier groups rank after the
+   clusters. Without a taxonomy each failure mode is a group, ranked by traces x mean severity.
+2. Intent coverage: every intent with >= ``min_intent_traces`` (3) eligible traces and no pick
+   yet gets one, larger intents first, from its largest stratum.
+3. Floor: each stratum gets up to f = ``stratum_floor`` (1) traces, f_s = min(f, n_s). Within a
+   level the intent with the fewest picks goes next, and within it failure strata first, then
+   smaller strata (so intents stay balanced if B runs out here). This is
+   where small strata are oversampled: a stratum whose proportional share n_s x B / N is below
+   the floor gets it anyway ("floor for small stratum").
+4. Proportional: the remaining R = B - chosen go to strata by largest remainder,
+   q_s = floor(R x n_s / sum n) plus one for the largest fractional parts, never more than the
+   stratum still offers; a shortfall (duplicates, full sessions) is dealt again.
+
+When B is smaller than the strata, the pass order is the priority: failure clusters by rank,
+then intent coverage, then the rest.
+
+Within a stratum (or failure cluster) the candidates are offered round-robin across time buckets
+(the bucket the pool has drawn least from, then the bucket least represented in the sample
+relative to its population), in an order shuffled by (seed, pool key): deterministic for a seed
+and independent of the input's row order. A candidate whose embedding has cosine >=
+``near_duplicate_cosine`` (0.97) with a chosen trace, or whose normalised text equals a chosen
+trace's, is skipped and the next candidate taken.
+"""
+
+from evalflow.lib.sampling.dedup import normalize_text
+from evalflow.lib.sampling.models import SampleResult, SamplingConfig
+from evalflow.lib.sampling.sample import stratified_sample
+
+__all__ = ["SampleResult", "SamplingConfig", "normalize_text", "stratified_sample"]

@@ -1,0 +1,53 @@
+"""Near-duplicate guard: a candidate too close to a trace already chosen is skipped.
+
+Two tests, either one rejects: the cosine similarity of the (unit) embeddings is at least the
+threshold (0.97 by default: paraphrases with the same wording and placeholders, not merely the
+same intent), or the normalised texts are identical (NFKC, case-folded, every run of
+non-alphanumerics read as one space). A rejected candidate is replaced by the next one of its
+stratum; the count of distinct rejected traces is reported.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import numpy as np
+
+_NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
+
+
+def normalize_text(text: str | None) -> str:
+    return _NON_WORD.sub(" ", unicodedata.normalize("NFKC", text or "").casefold()).strip()
+
+
+class DuplicateGuard:
+    """Tracks, for every row, its highest cosine similarity to any chosen trace (``closeness``):
+    the duplicate test reads it, and the pools use it to offer the most novel candidate."""
+
+    def __init__(self, vectors: np.ndarray | None, texts: list[str] | None, threshold: float):
+        self._vectors = vectors
+        self._threshold = threshold
+        self._normalized = None if texts is None else [normalize_text(t) for t in texts]
+        self._chosen_texts: set[str] = set()
+        n = len(vectors) if vectors is not None else 0
+        self.closeness = np.full(n, -1.0, dtype=np.float32) if vectors is not None else None
+        self.rejected: set[int] = set()
+
+    def is_duplicate(self, row: int) -> bool:
+        if self._normalized is not None:
+            text = self._normalized[row]
+            # An empty text (metadata-only trace) says nothing about duplication.
+            if text and text in self._chosen_texts:
+                self.rejected.add(row)
+                return True
+        if self.closeness is not None and self.closeness[row] >= self._threshold:
+            self.rejected.add(row)
+            return True
+        return False
+
+    def add(self, row: int) -> None:
+        if self.closeness is not None:
+            np.maximum(self.closeness, self._vectors @ self._vectors[row], out=self.closeness)
+        if self._normalized is not None and self._normalized[row]:
+            self._chosen_texts.add(self._normalized[row])

@@ -1,0 +1,177 @@
+"""The four passes that fill the budget, in order (the formula is in the package docstring)."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from evalflow.lib.sampling.allocate import largest_remainder
+from evalflow.lib.sampling.dedup import DuplicateGuard
+from evalflow.lib.sampling.pools import CandidatePool
+from evalflow.lib.sampling.strata import NO_FAILURE, NO_INTENT
+
+COVERAGE = "intent coverage"
+FLOOR_SMALL = "floor for small stratum"
+FLOOR = "stratum floor"
+PROPORTIONAL = "stratum allocation"
+
+
+@dataclass
+class PriorityGroup:
+    key: str
+    category: str
+    reason: str
+    rows: np.ndarray
+
+
+class Selector:
+    def __init__(self, frame: pl.DataFrame, budget: int, seed: int, max_per_session: int,
+                 guard: DuplicateGuard, novelty_window: int | None = None):
+        self.budget = budget
+        self.seed = seed
+        self.max_per_session = max_per_session
+        self.guard = guard
+        self.novelty_window = novelty_window
+        self.stratum = frame["stratum"].to_list()
+        self.intent = frame["_intent"].to_list()
+        self.session = frame["_session"].to_list()
+        self.bucket = np.asarray(frame["time_bucket"].to_list(), dtype=object)
+        self.primary = frame["primary_failure"].to_list()
+        self.chosen: list[int] = []
+        self.reasons: list[str] = []
+        self._is_chosen = np.zeros(frame.height, dtype=bool)
+        self.session_picks: Counter = Counter()
+        self.session_blocked: set[int] = set()
+        self.intent_picks: Counter = Counter()
+        self.stratum_picks: Counter = Counter()
+        self.bucket_picks: Counter = Counter()
+        self.bucket_population = Counter(self.bucket.tolist())
+        self.stratum_bucket_picks: dict[str, Counter] = defaultdict(Counter)
+
+        by_stratum: dict[str, list[int]] = defaultdict(list)
+        for row, key in enumerate(self.stratum):
+            by_stratum[key].append(row)
+        self.stratum_size = {k: len(v) for k, v in by_stratum.items()}
+        import os
+        power = float(os.environ.get("H3_POWER", "0.5"))
+        intent_size = Counter(self.intent)
+        self.intent_weight = {i: n ** power for i, n in intent_size.items()}
+        self.stratum_intent = {k: self.intent[v[0]] for k, v in by_stratum.items()}
+        self.stratum_failure = {k: self.primary[v[0]] for k, v in by_stratum.items()}
+        self.pools = {k: self._pool(f"stratum:{k}", np.asarray(v), self.stratum_bucket_picks[k])
+                      for k, v in sorted(by_stratum.items())}
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+
+    @property
+    def full(self) -> bool:
+        return len(self.chosen) >= self.budget
+
+    def _pool(self, key: str, rows: np.ndarray, picks: Counter) -> CandidatePool:
+        return CandidatePool(key, rows, self.bucket[rows], self.seed, picks)
+
+    def _usable(self, row: int) -> bool:
+        if self._is_chosen[row]:
+            return False
+        if self.session_picks[self.session[row]] >= self.max_per_session:
+            self.session_blocked.add(row)
+            return False
+        return not self.guard.is_duplicate(row)
+
+    def _load(self, bucket: str) -> float:
+        return self.bucket_picks[bucket] / self.bucket_population[bucket]
+
+    def _take(self, pool: CandidatePool, reason: str) -> int | None:
+        row = pool.take(self._usable, self._load, self.guard.closeness, self.novelty_window)
+        if row is None:
+            return None
+        stratum, bucket = self.stratum[row], self.bucket[row]
+        self.chosen.append(row)
+        self.reasons.append(reason)
+        self._is_chosen[row] = True
+        self.guard.add(row)
+        self.session_picks[self.session[row]] += 1
+        self.intent_picks[self.intent[row]] += 1
+        self.stratum_picks[stratum] += 1
+        self.bucket_picks[bucket] += 1
+        self.stratum_bucket_picks[stratum][bucket] += 1
+        if pool.bucket_picks is not self.stratum_bucket_picks[stratum]:
+            pool.bucket_picks[bucket] += 1
+        return row
+
+    # -- passes --------------------------------------------------------------------------------
+
+    def priority(self, groups: list[PriorityGroup], cap: int) -> None:
+        """Round-robin over groups: the group with the fewest picks, then the category with the
+        fewest picks (every category before any gets a second), then the group's order."""
+        limit = min(cap, self.budget)
+        pools = [self._pool(f"group:{g.key}", g.rows, Counter()) for g in groups]
+        alive = set(range(len(groups)))
+        group_picks: Counter = Counter()
+        category_picks: Counter = Counter()
+        while len(self.chosen) < limit and alive:
+            g = min(alive, key=lambda i: (group_picks[i], category_picks[groups[i].category], i))
+            if self._take(pools[g], groups[g].reason) is None:
+                alive.discard(g)
+                continue
+            group_picks[g] += 1
+            category_picks[groups[g].category] += 1
+
+    def intent_coverage(self, min_traces: int) -> None:
+        """One trace for each intent with >= min_traces eligible traces that has none yet
+        (larger intents first), from the intent's largest stratum that still offers one."""
+        sizes = Counter(i for i in self.intent if i != NO_INTENT)
+        strata_of: dict[str, list[str]] = defaultdict(list)
+        for key in sorted(self.pools, key=lambda k: (-self.stratum_size[k], k)):
+            strata_of[self.stratum_intent[key]].append(key)
+        for intent in sorted(sizes, key=lambda i: (-sizes[i], i)):
+            if self.full:
+                return
+            if sizes[intent] < min_traces or self.intent_picks[intent]:
+                continue
+            for key in strata_of[intent]:
+                if self._take(self.pools[key], COVERAGE) is not None:
+                    break
+
+    def floor(self, floor: int) -> None:
+        """Up to `floor` traces per stratum, level by level. Within a level the intent with the
+        fewest picks goes next (intents stay balanced when the budget runs out), and within an
+        intent its failure strata come first, then its smaller strata."""
+        total = len(self.stratum)
+        for level in range(1, floor + 1):
+            queues: dict[str, list[str]] = defaultdict(list)
+            import os
+            order = os.environ.get("H3_ORDER", "failfirst")
+            if order == "failfirst":
+                sk = lambda k: (self.stratum_failure[k] == NO_FAILURE, self.stratum_size[k], k)
+            elif order == "nonefirst":
+                sk = lambda k: (self.stratum_failure[k] != NO_FAILURE, -self.stratum_size[k], k)
+            else:
+                sk = lambda k: (-self.stratum_size[k], k)
+            for key in sorted(self.pools, key=sk):
+                if self.stratum_picks[key] < level:
+                    queues[self.stratum_intent[key]].append(key)
+            while queues and not self.full:
+                intent = min(queues, key=lambda i: ((self.intent_picks[i] + 1) / self.intent_weight[i], i))
+                key = queues[intent].pop(0)
+                if not queues[intent]:
+                    del queues[intent]
+                small = self.stratum_size[key] * self.budget / total < level
+                self._take(self.pools[key], FLOOR_SMALL if small else FLOOR)
+
+    def proportional(self) -> None:
+        """The rest of the budget by largest remainder over stratum sizes, capped by what each
+        pool still offers; shortfalls (duplicates, full sessions) are dealt again."""
+        while not self.full:
+            room = {k: len(p) for k, p in self.pools.items()}
+            quotas = largest_remainder(self.stratum_size, self.budget - len(self.chosen), room)
+            before = len(self.chosen)
+            for key in sorted(quotas):
+                for _ in range(quotas[key]):
+                    if self._take(self.pools[key], PROPORTIONAL) is None:
+                        break
+            if len(self.chosen) == before:
+                return
