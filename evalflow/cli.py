@@ -5,6 +5,7 @@
   evalflow redact INPUT.jsonl -o OUTPUT.jsonl [--traces]  PII out of a file before sharing it
   evalflow embed INPUT.jsonl -o OUTPUT.parquet             vectors for {id, text} lines (cached)
   evalflow cluster INPUT.jsonl -o OUTPUT.jsonl            intents for {id, text} lines
+  evalflow sample INPUT.jsonl --budget N -o OUT.jsonl     stratified sample worth labelling [--redact]
   evalflow run                                            materialize the whole asset graph
   evalflow demo                                           simulate, then run
 
@@ -238,6 +239,65 @@ def _cmd_cluster(args: argparse.Namespace) -> int:
     return 0
 
 
+def _redactor(settings):
+    import os
+
+    from evalflow.lib.pii.config import detector_config_from_env
+    from evalflow.lib.pii.detect import PiiDetector
+    from evalflow.lib.pii.pseudonym import KEY_ENV, OPERATORS_ENV, Pseudonymizer, load_key, parse_operators
+    from evalflow.lib.pii.redact import TraceRedactor
+
+    key, key_source = load_key(settings.data_dir, create=True)
+    if key_source == "created":
+        print(f"evalflow: created a local pseudonym key in {settings.data_dir} (set {KEY_ENV} to use your own)",
+              file=sys.stderr)
+    pseudonymizer = Pseudonymizer(key=key, operators=parse_operators(os.environ.get(OPERATORS_ENV)))
+    return TraceRedactor(PiiDetector(detector_config_from_env()).detect_batch, pseudonymizer)
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from evalflow.lib.landing import ingest_options
+    from evalflow.lib.pii.config import detector_config_from_env
+    from evalflow.lib.sample_file import leak_counts, read_traces, redact_traces, sample_traces
+    from evalflow.lib.settings import load_settings
+
+    source, output = Path(args.input), Path(args.output)
+    if not source.is_file():
+        raise UserError(f"no such file: {args.input}")
+    if args.budget < 1:
+        raise UserError("--budget must be at least 1")
+    settings = load_settings()
+    traces, quarantine, counts = read_traces(source, ingest_options(settings))
+    if args.redact:
+        traces, held = redact_traces(traces, _redactor(settings))
+        quarantine += held
+    else:
+        leaks = leak_counts(traces, detector_config_from_env().allow_list)
+        if leaks:
+            found = ", ".join(f"{n} {kind}" for kind, n in sorted(leaks.items()))
+            raise UserError(f"the input does not look redacted ({found} found); pass --redact")
+    if not traces:
+        raise UserError(f"no trace could be read from {source} ({len(quarantine)} line(s) quarantined)")
+
+    def embed(texts):
+        return _embed_records([(None, t) for t in texts], settings)[1]
+
+    rows, coverage, intents = sample_traces(traces, embed, budget=args.budget, seed=args.seed)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    report = output.with_name(output.name + ".quarantine.jsonl")
+    for path, lines_out in ((output, rows), (report, quarantine)):
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(b"".join(orjson.dumps(r, default=str) + b"\n" for r in lines_out))
+        tmp.replace(path)
+    print(f"read {counts['lines_read']} line(s): {len(traces)} traces, {len(quarantine)} quarantined "
+          f"(report: {report.name}), {counts.get('deduplicated', 0)} exact duplicate(s) dropped; "
+          f"{intents} intents; wrote {len(rows)} of budget {args.budget} to {output}: "
+          f"{coverage['intents_with_3plus_covered']}/{coverage['intents_with_3plus']} intents with 3+ traces covered, "
+          f"failure share {coverage['failure_share_sample']} in the sample vs {coverage['failure_share_population']} "
+          f"overall", file=sys.stderr)
+    return 0
+
+
 def _add_simulate_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--days", type=int, default=30, help="days of traffic (default 30)")
     parser.add_argument("--per-day", type=int, default=1000, help="traces per day (default 1000)")
@@ -269,6 +329,14 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("input")
     cluster.add_argument("-o", "--output", required=True, help="JSONL: id, intent_id, intent_name, confidence")
     cluster.set_defaults(handler=_cmd_cluster)
+    sample = sub.add_parser("sample", help="choose the traces worth labelling from a trace file")
+    sample.add_argument("input", help="trace JSONL (canonical or any supported dialect)")
+    sample.add_argument("--budget", type=int, default=200, help="traces to choose (default 200)")
+    sample.add_argument("-o", "--output", required=True, help="JSONL: chosen traces with stratum and reason")
+    sample.add_argument("--redact", action="store_true", help="redact PII first (else the input must be redacted)")
+    sample.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    sample.set_defaults(handler=_cmd_sample)
+
     run = sub.add_parser("run", help="materialize the whole asset graph over the landing folder")
     run.set_defaults(handler=_cmd_run)
     demo = sub.add_parser("demo", help="simulate, then run")
