@@ -85,6 +85,14 @@ def write_signals(warehouse: Warehouse, signals: pl.DataFrame, since: date, now:
         con.register("incoming_signals", frame.to_arrow())
         if not _has_table(con, "trace_signals"):
             con.execute("CREATE TABLE trace_signals AS SELECT * FROM incoming_signals LIMIT 0")
+        # A newer evalflow may compute more signals: add their columns instead of failing
+        # (rows of older runs read NULL there).
+        have = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns "
+                                          "WHERE table_name = 'trace_signals'").fetchall()}
+        for name, kind in con.execute("SELECT column_name, data_type FROM information_schema.columns "
+                                      "WHERE table_name = 'incoming_signals'").fetchall():
+            if name not in have:
+                con.execute(f'ALTER TABLE trace_signals ADD COLUMN "{name}" {kind}')
         con.execute("DELETE FROM trace_signals WHERE event_date >= ? OR trace_id IN "
                     "(SELECT trace_id FROM incoming_signals)", [since])
         con.execute("INSERT INTO trace_signals BY NAME SELECT * FROM incoming_signals")

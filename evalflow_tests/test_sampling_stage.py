@@ -1,0 +1,85 @@
+"""The warehouse side of sampling: signals by window, candidates with their status history."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+import polars as pl
+import pytest
+
+from evalflow.lib.refresh import Staleness
+from evalflow.lib.sampling_stage import (
+    CANDIDATE_SCHEMA,
+    read_signals,
+    sessions_in_two_runs,
+    used_before,
+    write_sample,
+    write_signals,
+)
+from evalflow.lib.warehouse import Warehouse
+
+NOW = datetime(2026, 11, 1, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def store(tmp_path) -> Warehouse:
+    warehouse = Warehouse(tmp_path / "w.duckdb", schema=CANDIDATE_SCHEMA)
+    warehouse.ensure_schema()
+    return warehouse
+
+
+def signals(ids, day, **extra):
+    return pl.DataFrame({"trace_id": ids, "event_date": [day] * len(ids),
+                         "timestamp": [datetime(day.year, day.month, day.day, tzinfo=timezone.utc)] * len(ids),
+                         **extra})
+
+
+def test_signals_replace_the_window_and_keep_older_rows(store):
+    write_signals(store, signals(["old", "a"], date(2026, 10, 1)), since=date(2026, 10, 1), now=NOW)
+    write_signals(store, signals(["a", "b"], date(2026, 10, 5)), since=date(2026, 10, 5), now=NOW)
+    result = read_signals(store, date(2026, 1, 1))
+    assert sorted(result["trace_id"].to_list()) == ["a", "b", "old"]
+    assert result.filter(pl.col("trace_id") == "a")["event_date"].to_list() == [date(2026, 10, 5)]
+
+
+def test_signals_table_grows_new_columns(store):
+    write_signals(store, signals(["a"], date(2026, 10, 1)), since=date(2026, 10, 1), now=NOW)
+    write_signals(store, signals(["b"], date(2026, 10, 2), severity=[0.5]), since=date(2026, 10, 2), now=NOW)
+    result = read_signals(store, date(2026, 1, 1)).sort("trace_id")
+    assert result["severity"].to_list() == [None, 0.5]
+
+
+def chosen(ids, sessions, day=date(2026, 10, 3)):
+    n = len(ids)
+    return pl.DataFrame({
+        "trace_id": ids, "session_id": sessions, "event_date": [day] * n,
+        "timestamp": [datetime(2026, 10, 3, tzinfo=timezone.utc)] * n, "intent_id": ["I-1"] * n,
+        "failure_modes": [[] for _ in ids], "difficulty_bucket": ["easy"] * n, "stratum": ["s"] * n,
+        "time_bucket": ["2026-10-01"] * n, "reason": ["r"] * n, "pick_order": list(range(1, n + 1)),
+    }, schema_overrides={"failure_modes": pl.List(pl.String)})
+
+
+def test_stale_candidates_retire_unless_exported(store):
+    first = write_sample(store, chosen(["t1", "t2"], ["s1", "s2"]), {}, [], since=date(2026, 10, 1),
+                         budget=2, seed=0, now=NOW)
+    with store.transaction() as con:
+        con.execute("UPDATE eval_candidates SET status = 'exported', batch_id = 'b1' WHERE trace_id = 't2'")
+    stale = [Staleness("t1", "older than 90 days"), Staleness("t2", "older than 90 days")]
+    second = write_sample(store, chosen(["t3"], ["s3"]), {}, stale, since=date(2026, 10, 1), budget=2, seed=0,
+                          now=datetime(2026, 12, 1, tzinfo=timezone.utc))
+    assert (first.chosen, second.retired, second.stale_exported) == (2, 1, 1)
+    rows = dict(((t, (s, r)) for t, s, r in store.query(
+        "SELECT trace_id, status, stale_reason FROM eval_candidates").iter_rows()))
+    assert rows == {"t1": ("retired", "older than 90 days"), "t2": ("exported", "older than 90 days"),
+                    "t3": ("candidate", None)}
+    used = used_before(store)
+    assert used.trace_ids == {"t1", "t2", "t3"}  # never picked again
+    assert used.session_ids == {"s2", "s3"}  # a retired pick frees its session
+
+
+def test_a_session_in_two_runs_is_counted(store):
+    write_sample(store, chosen(["t1"], ["s1"]), {}, [], since=date(2026, 10, 1), budget=1, seed=0, now=NOW)
+    assert sessions_in_two_runs(store) == 0
+    write_sample(store, chosen(["t2"], ["s1"]), {}, [], since=date(2026, 10, 1), budget=1, seed=0,
+                 now=datetime(2026, 11, 2, tzinfo=timezone.utc))
+    assert sessions_in_two_runs(store) == 1
