@@ -197,6 +197,72 @@ def test_without_a_taxonomy_every_failure_mode_is_represented():
     assert {"failure mode refusal", "failure mode tool_error", "failure mode error"} <= set(result.chosen["reason"])
 
 
+def test_every_failure_mode_gets_a_trace_even_inside_one_taxonomy_category():
+    rows = (signal_rows(500) + signal_rows(80, modes=("prompt_injection",), prefix="inj")
+            + signal_rows(2, modes=("injection_succeeded", "prompt_injection"), prefix="leak")
+            + signal_rows(60, modes=("error",), prefix="err"))
+    signals = frame(rows)
+    failed = [r for r in rows if r["failure_modes"]]
+    members = pl.DataFrame({"trace_id": [r["trace_id"] for r in failed],
+                            "failure_cluster_id": ["F-err" if r["failure_modes"] == ["error"] else "F-inj"
+                                                   for r in failed]})
+    clusters = pl.DataFrame({"failure_cluster_id": ["F-err", "F-inj"], "category": ["error", "injection"],
+                             "rank": [1, 2]})
+
+    result = stratified_sample(signals, budget=20, failure_members=members, failure_clusters=clusters,
+                               config=SamplingConfig(novelty_window=1))
+
+    assert "injection_succeeded" in result.coverage["failure_modes_sample"]
+    assert result.chosen.head(5)["reason"].to_list()[:3] == [
+        "top failure cluster F-err (rank 1)", "top failure cluster F-inj (rank 2)",
+        "failure mode injection_succeeded"]
+
+
+def test_floor_turns_follow_intent_size_when_the_budget_runs_out():
+    rows = []
+    for k in range(6):
+        rows += signal_rows(150, intent="I-large", modes=(f"m{k}",) if k else (), prefix=f"L{k}")
+        rows += signal_rows(15, intent="I-small", modes=(f"m{k}",) if k else (), prefix=f"S{k}")
+    signals = frame(rows)
+
+    result = stratified_sample(signals, budget=7, config=SamplingConfig(priority_share=0.0))
+
+    # Coverage gives each intent one; the 5 floor picks left all go to the intent ten times
+    # larger ((picks + 1) / traces stays lower there), where equal turns would split them 3/2.
+    assert Counter(result.chosen["intent_id"]) == {"I-large": 6, "I-small": 1}
+
+
+def test_novelty_spreads_picks_over_the_topics_inside_one_stratum():
+    signals = frame(signal_rows(525, days=1))  # one time bucket: time spread does not interfere
+    rng = np.random.default_rng(1)
+    topics = np.repeat([0, 1, 2], [500, 20, 5])
+    centers = np.eye(3, 16)
+    vectors = centers[topics] + rng.normal(scale=0.05, size=(525, 16))
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+
+    novel = stratified_sample(signals, budget=3, vectors=vectors)
+    shuffled = stratified_sample(signals, budget=3, vectors=vectors, config=SamplingConfig(novelty_window=1))
+
+    topic_of = dict(zip(signals["trace_id"], topics))
+    assert sorted(topic_of[t] for t in novel.chosen["trace_id"]) == [0, 1, 2]
+    assert [topic_of[t] for t in shuffled.chosen["trace_id"]] == [0, 0, 0]
+
+
+def test_traces_without_an_embedding_come_after_embedded_ones():
+    signals = frame(signal_rows(60, days=1))
+    rng = np.random.default_rng(2)
+    vectors = rng.normal(size=(60, 16))
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    vectors[10:] = 0.0  # metadata-only traces: nothing to embed
+
+    short = stratified_sample(signals, budget=8, vectors=vectors)
+    long = stratified_sample(signals, budget=15, vectors=vectors)
+
+    row = {t: i for i, t in enumerate(signals["trace_id"])}
+    assert all(row[t] < 10 for t in short.chosen["trace_id"])
+    assert sorted(row[t] < 10 for t in long.chosen["trace_id"]) == [False] * 5 + [True] * 10
+
+
 def test_near_duplicate_vectors_are_skipped_and_replaced():
     signals = frame(signal_rows(200))
     rng = np.random.default_rng(0)
@@ -277,8 +343,8 @@ def test_coverage_figures_on_a_hand_built_frame():
     result = stratified_sample(signals, budget=3, config=SamplingConfig(priority_share=0.0))
 
     cov = result.coverage
-    # Priority off: intent coverage takes I-a then I-b (>= 3 traces, larger first); the floor
-    # then serves the intents with no pick, I-c before I-d by name.
+    # Priority off: intent coverage takes I-a then I-b (>= 3 traces, larger first); the floor's
+    # next pick goes to the lowest (picks + 1) / traces: I-c (1/2) before I-d (1/1).
     assert result.chosen["intent_id"].to_list() == ["I-a", "I-b", "I-c"]
     assert result.chosen["reason"].to_list() == ["intent coverage", "intent coverage", "floor for small stratum"]
     assert cov["population"] == 10 and cov["chosen"] == 3 and cov["budget"] == 3
@@ -333,3 +399,5 @@ def test_input_validation_errors():
         SamplingConfig(priority_share=1.5)
     with pytest.raises(ValueError, match="max_per_session must be >= 1"):
         SamplingConfig(max_per_session=0)
+    with pytest.raises(ValueError, match="novelty_window must be >= 1 or None"):
+        SamplingConfig(novelty_window=0)

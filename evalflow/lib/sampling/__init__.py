@@ -19,18 +19,20 @@ Time buckets: ``time_bucket_days``-wide (weekly) spans from the oldest trace.
 Allocation, budget B, in four passes that stop as soon as B traces are chosen:
 
 1. Priority, at most cap = floor(priority_share x B) traces (0.25 x B by default): members of
-   the failure clusters in rank order (``top_failure_clusters`` of them, default all) and
-   outliers (latency, cost, other ``is_outlier``). Round-robin: each pick goes to the group
-   with the fewest picks so far, then to the failure category with the fewest (every category
-   gets one before any gets two), then to the better rank; outlier groups rank after the
-   clusters. Without a taxonomy each failure mode is a group, ranked by traces x mean severity.
+   the failure clusters in rank order (``top_failure_clusters`` of them, default all), then one
+   trace for each failure mode not yet in the sample (a taxonomy category can hold several
+   modes), then outliers (latency, cost, other ``is_outlier``). Round-robin: each pick goes to
+   the group with the fewest picks so far, then to the category with the fewest (every
+   category gets one before any gets two), then to the earlier group in that order. Without a
+   taxonomy each failure mode is a group, ranked by traces x mean severity.
 2. Intent coverage: every intent with >= ``min_intent_traces`` (3) eligible traces and no pick
    yet gets one, larger intents first, from its largest stratum.
-3. Floor: each stratum gets up to f = ``stratum_floor`` (1) traces, f_s = min(f, n_s). Within a
-   level the intent with the fewest picks goes next, and within it failure strata first, then
-   smaller strata (so intents stay balanced if B runs out here). This is
-   where small strata are oversampled: a stratum whose proportional share n_s x B / N is below
-   the floor gets it anyway ("floor for small stratum").
+3. Floor: each stratum gets up to f = ``stratum_floor`` (1) traces, f_s = min(f, n_s). The
+   next pick goes to the intent with the lowest (picks_i + 1) / n_i (D'Hondt, so if B runs out
+   in this pass intents stay near proportional), and within it to its no-failure strata first
+   (pass 1 served the failures), larger first. This is where small strata are oversampled: a
+   stratum whose proportional share n_s x B / N is below the floor gets it anyway ("floor for
+   small stratum").
 4. Proportional: the remaining R = B - chosen go to strata by largest remainder,
    q_s = floor(R x n_s / sum n) plus one for the largest fractional parts, never more than the
    stratum still offers; a shortfall (duplicates, full sessions) is dealt again.
@@ -38,12 +40,24 @@ Allocation, budget B, in four passes that stop as soon as B traces are chosen:
 When B is smaller than the strata, the pass order is the priority: failure clusters by rank,
 then intent coverage, then the rest.
 
-Within a stratum (or failure cluster) the candidates are offered round-robin across time buckets
+Within a stratum (or failure cluster) candidates are offered round-robin across time buckets
 (the bucket the pool has drawn least from, then the bucket least represented in the sample
-relative to its population), in an order shuffled by (seed, pool key): deterministic for a seed
-and independent of the input's row order. A candidate whose embedding has cosine >=
+relative to its population). Within a bucket, with embeddings, the offer is the most novel
+candidate: the lowest highest-cosine to every trace already chosen (farthest-first; with
+``novelty_window`` k, the most novel of the next k in shuffled order). Discovered intents can
+hold several real ones; novelty spreads a stratum's picks over them. Zero rows of ``vectors``
+(traces without text, e.g. metadata-only) come after the embedded candidates of their bucket. Ties, and every choice
+without embeddings, follow an order shuffled by (seed, pool key): deterministic for a seed and
+independent of the input's row order. A candidate whose embedding has cosine >=
 ``near_duplicate_cosine`` (0.97) with a chosen trace, or whose normalised text equals a chosen
 trace's, is skipped and the next candidate taken.
+
+Measured (benchmarks/sampling_coverage.py, B = 200, share of true intents covered): given the
+true intents as strata the sampler covers all 51 of the simulator's at B = 100 already; with
+discovered intents, farthest-first instead of shuffled order: simulator 85% -> 93%, Banking77
+97% -> 100%; the D'Hondt floor with no-failure strata first instead of equal turns with failure
+strata first: simulator 81% -> 94% (-> 93% once pass 1 added the per-mode groups, which bring
+every planted failure mode in).
 """
 
 from evalflow.lib.sampling.dedup import normalize_text

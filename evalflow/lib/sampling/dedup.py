@@ -32,7 +32,16 @@ class DuplicateGuard:
         self._chosen_texts: set[str] = set()
         n = len(vectors) if vectors is not None else 0
         self.closeness = np.full(n, -1.0, dtype=np.float32) if vectors is not None else None
+        # Zero rows (no text to embed) are offered after every embedded candidate of a bucket:
+        # a trace without payload cannot be read by an annotator, and has no novelty to judge.
+        self._no_vector = None if vectors is None else ~np.any(vectors != 0, axis=1)
         self.rejected: set[int] = set()
+
+    def novelty_order(self, rows: list[int]) -> np.ndarray | None:
+        """Sort key for candidates, most novel first; None without embeddings."""
+        if self.closeness is None:
+            return None
+        return np.where(self._no_vector[rows], np.inf, self.closeness[rows])
 
     def is_duplicate(self, row: int) -> bool:
         if self._normalized is not None:

@@ -7,8 +7,9 @@ least represented in the whole sample relative to its population, then the oldes
 round-robin across time. Within that bucket, when embeddings are given, the offer is the most
 novel of the next ``novelty_window`` candidates in shuffled order (the lowest highest-cosine to
 any trace chosen so far, anywhere in the sample; ties: shuffled order): picks spread over the
-sub-topics of a stratum instead of landing where its traffic is densest. Without embeddings, or
-with a window of 1, the shuffled order alone. Traces that can never be picked (already chosen,
+sub-topics of a stratum instead of landing where its traffic is densest; traces without an
+embedding (zero rows) come after the embedded ones. Without embeddings, or with a window of 1,
+the shuffled order alone. Traces that can never be picked (already chosen,
 session full, near-duplicate) are dropped as they are met; all three conditions only grow.
 """
 
@@ -42,7 +43,8 @@ class CandidatePool:
         return sum(len(q) for q in self._queues.values())
 
     def take(self, usable: Callable[[int], bool], global_load: Callable[[str], float],
-             closeness: np.ndarray | None = None, window: int | None = None) -> int | None:
+             novelty: Callable[[list[int]], np.ndarray | None] | None = None,
+             window: int | None = None) -> int | None:
         """The next usable trace, or None when the pool is exhausted."""
         while True:
             live = [b for b, q in self._queues.items() if q]
@@ -51,9 +53,10 @@ class CandidatePool:
             bucket = min(live, key=lambda b: (self.bucket_picks[b], global_load(b), b))
             queue = self._queues[bucket]
             at = 0
-            if closeness is not None and (window is None or window > 1):
-                head = queue if window is None else queue[:window]
-                at = int(np.argmin(closeness[head]))
+            if novelty is not None and (window is None or window > 1):
+                keys = novelty(queue if window is None else queue[:window])
+                if keys is not None:
+                    at = int(np.argmin(keys))
             row = queue.pop(at)
             if usable(row):
                 return row

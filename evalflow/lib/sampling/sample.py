@@ -38,6 +38,10 @@ def stratified_sample(signals: pl.DataFrame, *, budget: int = 200, seed: int = 0
                         config.novelty_window)
 
     groups = failure_groups(frame, failure_members, failure_clusters, config.top_failure_clusters)
+    if failure_clusters is not None:
+        # A taxonomy category can hold several modes (a refused and a successful injection):
+        # each mode still gets one trace before the clusters' second round.
+        groups += mode_groups(frame, until_represented=True)
     groups += outlier_groups(frame)
     selector.priority(groups, int(config.priority_share * budget))
     selector.intent_coverage(config.min_intent_traces)
@@ -80,6 +84,12 @@ def failure_groups(frame: pl.DataFrame, members: pl.DataFrame | None,
                               np.asarray(sorted(rows_of[cid])))
                 for cid, cat, rank in zip(ranked["failure_cluster_id"].to_list(), categories,
                                           ranked["rank"].to_list()) if rows_of.get(cid)]
+    return mode_groups(frame, until_represented=False)
+
+
+def mode_groups(frame: pl.DataFrame, *, until_represented: bool) -> list[PriorityGroup]:
+    """One group per failure mode (outlier modes aside: the outlier groups stand for them),
+    ranked by traces x mean severity."""
     exploded = frame.select(
         pl.int_range(pl.len()).alias("row"), "failure_modes",
         (pl.col("severity") if "severity" in frame.columns else pl.lit(1.0)).alias("severity"),
@@ -88,7 +98,8 @@ def failure_groups(frame: pl.DataFrame, members: pl.DataFrame | None,
     stats = (exploded.group_by("failure_modes")
              .agg(pl.col("row").sort(), (pl.len() * pl.col("severity").mean()).alias("score"))
              .sort(["score", "failure_modes"], descending=[True, False]))
-    return [PriorityGroup(f"mode:{mode}", mode, f"failure mode {mode}", np.asarray(rows))
+    return [PriorityGroup(f"mode:{mode}", f"mode:{mode}", f"failure mode {mode}", np.asarray(rows),
+                          until_mode=mode if until_represented else None)
             for mode, rows in zip(stats["failure_modes"].to_list(), stats["row"].to_list())]
 
 

@@ -25,6 +25,8 @@ class PriorityGroup:
     category: str
     reason: str
     rows: np.ndarray
+    # Set for a group that only stands in for a failure mode: it stops once the mode is in the sample.
+    until_mode: str | None = None
 
 
 class Selector:
@@ -40,6 +42,8 @@ class Selector:
         self.session = frame["_session"].to_list()
         self.bucket = np.asarray(frame["time_bucket"].to_list(), dtype=object)
         self.primary = frame["primary_failure"].to_list()
+        self.modes = [m or [] for m in frame["failure_modes"].to_list()]
+        self.modes_chosen: Counter = Counter()
         self.chosen: list[int] = []
         self.reasons: list[str] = []
         self._is_chosen = np.zeros(frame.height, dtype=bool)
@@ -55,10 +59,7 @@ class Selector:
         for row, key in enumerate(self.stratum):
             by_stratum[key].append(row)
         self.stratum_size = {k: len(v) for k, v in by_stratum.items()}
-        import os
-        power = float(os.environ.get("H3_POWER", "0.5"))
-        intent_size = Counter(self.intent)
-        self.intent_weight = {i: n ** power for i, n in intent_size.items()}
+        self.intent_size = Counter(self.intent)
         self.stratum_intent = {k: self.intent[v[0]] for k, v in by_stratum.items()}
         self.stratum_failure = {k: self.primary[v[0]] for k, v in by_stratum.items()}
         self.pools = {k: self._pool(f"stratum:{k}", np.asarray(v), self.stratum_bucket_picks[k])
@@ -85,7 +86,7 @@ class Selector:
         return self.bucket_picks[bucket] / self.bucket_population[bucket]
 
     def _take(self, pool: CandidatePool, reason: str) -> int | None:
-        row = pool.take(self._usable, self._load, self.guard.closeness, self.novelty_window)
+        row = pool.take(self._usable, self._load, self.guard.novelty_order, self.novelty_window)
         if row is None:
             return None
         stratum, bucket = self.stratum[row], self.bucket[row]
@@ -97,6 +98,7 @@ class Selector:
         self.intent_picks[self.intent[row]] += 1
         self.stratum_picks[stratum] += 1
         self.bucket_picks[bucket] += 1
+        self.modes_chosen.update(set(self.modes[row]))
         self.stratum_bucket_picks[stratum][bucket] += 1
         if pool.bucket_picks is not self.stratum_bucket_picks[stratum]:
             pool.bucket_picks[bucket] += 1
@@ -106,7 +108,8 @@ class Selector:
 
     def priority(self, groups: list[PriorityGroup], cap: int) -> None:
         """Round-robin over groups: the group with the fewest picks, then the category with the
-        fewest picks (every category before any gets a second), then the group's order."""
+        fewest picks (every category before any gets a second), then the group's order. A
+        group with ``until_mode`` retires once a trace with that mode is in the sample."""
         limit = min(cap, self.budget)
         pools = [self._pool(f"group:{g.key}", g.rows, Counter()) for g in groups]
         alive = set(range(len(groups)))
@@ -114,6 +117,9 @@ class Selector:
         category_picks: Counter = Counter()
         while len(self.chosen) < limit and alive:
             g = min(alive, key=lambda i: (group_picks[i], category_picks[groups[i].category], i))
+            if groups[g].until_mode and self.modes_chosen[groups[g].until_mode]:
+                alive.discard(g)
+                continue
             if self._take(pools[g], groups[g].reason) is None:
                 alive.discard(g)
                 continue
@@ -137,25 +143,20 @@ class Selector:
                     break
 
     def floor(self, floor: int) -> None:
-        """Up to `floor` traces per stratum, level by level. Within a level the intent with the
-        fewest picks goes next (intents stay balanced when the budget runs out), and within an
-        intent its failure strata come first, then its smaller strata."""
+        """Up to `floor` traces per stratum, level by level. Within a level the next trace goes
+        to the intent with the lowest (picks + 1) / traces (D'Hondt: when the budget runs out
+        here, intents end up close to proportional and none is skipped for a tiny one's floor);
+        within an intent to its no-failure strata first (failures had pass 1), larger first."""
         total = len(self.stratum)
+        order = sorted(self.pools, key=lambda k: (self.stratum_failure[k] != NO_FAILURE,
+                                                  -self.stratum_size[k], k))
         for level in range(1, floor + 1):
             queues: dict[str, list[str]] = defaultdict(list)
-            import os
-            order = os.environ.get("H3_ORDER", "failfirst")
-            if order == "failfirst":
-                sk = lambda k: (self.stratum_failure[k] == NO_FAILURE, self.stratum_size[k], k)
-            elif order == "nonefirst":
-                sk = lambda k: (self.stratum_failure[k] != NO_FAILURE, -self.stratum_size[k], k)
-            else:
-                sk = lambda k: (-self.stratum_size[k], k)
-            for key in sorted(self.pools, key=sk):
+            for key in order:
                 if self.stratum_picks[key] < level:
                     queues[self.stratum_intent[key]].append(key)
             while queues and not self.full:
-                intent = min(queues, key=lambda i: ((self.intent_picks[i] + 1) / self.intent_weight[i], i))
+                intent = min(queues, key=lambda i: ((self.intent_picks[i] + 1) / self.intent_size[i], i))
                 key = queues[intent].pop(0)
                 if not queues[intent]:
                     del queues[intent]
