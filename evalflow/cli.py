@@ -108,6 +108,10 @@ def _print_run_summary(results) -> None:
             print(f"  {label:<10} {table:<24} {rows:>8} rows")
     print(f"\nWarehouse (no raw text; for analysts, annotators, reports): {settings.warehouse_path}")
     print(f"Raw store (PII; ingestion and redaction only):             {settings.raw_store_path}")
+    batches = sorted((settings.data_dir / "annotation").glob("batch-*"))
+    if batches:
+        print(f"Annotation batches (Label Studio + CSV; see README):        {batches[-1]}"
+              + (f" (+{len(batches) - 1} earlier)" if len(batches) > 1 else ""))
     print("Query it:  .venv/bin/python -c \"import duckdb; print(duckdb.connect("
           f"'{settings.warehouse_path}', read_only=True).sql('SELECT reason, count(*) FROM quarantine GROUP BY 1'))\"")
     print("Open the Dagster UI on it:  python3 quickstart.py ui   (then http://127.0.0.1:3000)")
