@@ -83,3 +83,17 @@ def test_a_session_in_two_runs_is_counted(store):
     write_sample(store, chosen(["t2"], ["s1"]), {}, [], since=date(2026, 10, 1), budget=1, seed=0,
                  now=datetime(2026, 11, 2, tzinfo=timezone.utc))
     assert sessions_in_two_runs(store) == 1
+
+
+def test_new_intents_are_the_births_since_the_last_sample(store):
+    from evalflow.lib.intent_stage import INTENT_SCHEMA
+    from evalflow.lib.sampling_stage import new_intents
+
+    with store.transaction() as con:
+        con.execute(INTENT_SCHEMA)
+        con.execute("INSERT INTO intent_catalog (intent_id, name) VALUES ('I-1', 'card freeze'), ('I-2', 'refund')")
+        con.execute("INSERT INTO intent_events VALUES (?, 'birth', [], ['I-1'], ''), (?, 'birth', [], ['I-2'], '')",
+                    [datetime(2026, 10, 1, tzinfo=timezone.utc), datetime(2026, 11, 15, tzinfo=timezone.utc)])
+    assert new_intents(store) == [("I-1", "card freeze"), ("I-2", "refund")]
+    write_sample(store, chosen(["t1"], ["s1"]), {}, [], since=date(2026, 10, 1), budget=1, seed=0, now=NOW)
+    assert new_intents(store) == [("I-2", "refund")]

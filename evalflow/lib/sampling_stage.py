@@ -298,3 +298,18 @@ def record_batch(warehouse: Warehouse, manifest, sample_run_id: str, trace_ids: 
         con.execute("INSERT OR REPLACE INTO annotation_batches VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     [manifest.data["batch_id"], sample_run_id, now, str(manifest.path), counts["candidates"],
                      counts["gold"], counts["tasks"], manifest_sha])
+
+
+def new_intents(warehouse: Warehouse) -> list[tuple[str, str]]:
+    """Intents born since the previous sampling run (all births before the first run), with
+    their names: what the refresh surfaces for a person to look at."""
+    with warehouse.connect(read_only=True) as con:
+        if not _has_table(con, "intent_events") or not _has_table(con, "intent_catalog"):
+            return []
+        last = con.execute("SELECT max(sampled_at) FROM sample_runs").fetchall()[0][0] \
+            if _has_table(con, "sample_runs") else None
+        rows = con.execute(
+            "SELECT DISTINCT t.id, c.name FROM intent_events e, unnest(e.to_ids) AS t(id) "
+            "JOIN intent_catalog c ON c.intent_id = t.id "
+            "WHERE e.kind = 'birth' AND (? IS NULL OR e.clustered_at > ?) ORDER BY 1", [last, last]).fetchall()
+    return [(i, n) for i, n in rows]

@@ -94,8 +94,8 @@ def eval_candidates(context: dg.AssetExecutionContext, config: SamplingRunConfig
     from evalflow.lib.refresh import stale_candidates
     from evalflow.lib.sampling import stratified_sample
     from evalflow.lib.sampling_stage import (
-        current_intents, open_candidates, read_signals, read_taxonomy, sessions_in_two_runs, used_before,
-        window_vectors, write_sample,
+        current_intents, new_intents, open_candidates, read_signals, read_taxonomy, sessions_in_two_runs,
+        used_before, window_vectors, write_sample,
     )
 
     store = warehouse.warehouse()
@@ -105,6 +105,7 @@ def eval_candidates(context: dg.AssetExecutionContext, config: SamplingRunConfig
     stale = stale_candidates(open_candidates(store), live_intents=live, current_intent=traces_now,
                              newest_day=newest, max_age_days=config.max_age_days)
     used = used_before(store)
+    born = new_intents(store)
     taxonomy = read_taxonomy(store)
     result = stratified_sample(
         signals, budget=config.budget, seed=config.seed, vectors=window_vectors(store, signals["trace_id"].to_list()),
@@ -126,6 +127,7 @@ def eval_candidates(context: dg.AssetExecutionContext, config: SamplingRunConfig
             ["time bucket", "population", "sample"],
             [(b, v["population"], v["sample"]) for b, v in sorted(cov["time_buckets"].items())])),
         "reasons": dg.MetadataValue.md(markdown_table(["reason", "traces"], sorted(cov["reasons"].items()))),
+        "new_intents_since_last_sample": dg.MetadataValue.md(markdown_table(["intent", "name"], born[:50])),
     })
     overlap = sessions_in_two_runs(store)
     yield dg.AssetCheckResult(check_name=SESSION_CHECK, passed=overlap == 0,
