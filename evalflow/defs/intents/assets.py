@@ -28,7 +28,7 @@ class IntentConfig(dg.Config):
     group_name="intents", kinds={"duckdb", "onnx"}, deps=["redacted_traces"],
     partitions_def=daily_partitions, backfill_policy=dg.BackfillPolicy.single_run(), pool=WAREHOUSE_POOL,
     description="all-MiniLM-L6-v2 vectors of each redacted trace's text (default: the query with the "
-    "previous user turn); each distinct text embedded once, ever (cache keyed by content hash).",
+    "session's first user turn); each distinct text embedded once, ever (cache keyed by content hash).",
 )
 def trace_embeddings(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     from evalflow.lib.embed import Embedder, EmbedderConfig, embed_with_cache, text_sha256

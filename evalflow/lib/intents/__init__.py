@@ -9,23 +9,25 @@
 Method (each module's docstring has the measurements behind its choices):
 distinct vectors (`reduce`) -> seeded fit sample of at most 12,000 -> UMAP 5-d
 (30 neighbours, min_dist 0, cosine, random_state=seed) -> HDBSCAN with min_cluster_size
-c * sqrt(n), c chosen per run among 0.25/0.3/0.35/0.45 by bootstrap stability (`cluster`) ->
-noise and unsampled rows to the nearest intent -> centroids in the original space -> c-TF-IDF
-names (`naming`) -> ids matched to the previous catalog (`stability`).
+c * sqrt(n), c the smallest of 0.3..0.6 that leaves at most 10% of the rows low-confidence
+(`cluster`) -> unsampled rows to their nearest fitted neighbours -> with a previous catalog,
+re-fit artefacts undone (`stability.reconcile`) -> ids matched to the previous catalog by
+centroid (`stability`) -> every row to the intent with the nearest anchor centroid (the
+previous centroid for an intent that continues) -> c-TF-IDF names (`naming`).
 
 Noise policy: nearest intent with a low-confidence flag, not an "unclustered" bucket. Rows
-HDBSCAN called noise get the intent whose centroid (original space) is nearest; they, rows far
-below their intent's typical similarity to its centroid (UMAP glues even unrelated vectors to
-some cluster), and unsampled rows whose nearest fitted neighbours disagree or are noise get
-confidence < 0.5 and ``low_confidence`` True. ``noise_share`` is the share of such rows. Why: coverage sampling
-stratifies by intent, and a catch-all bucket would be one large, incoherent stratum that hides
+HDBSCAN called noise get the intent whose anchor centroid (original space) is nearest; they,
+rows far below their intent's typical similarity to its centroid (UMAP glues even unrelated
+vectors to some cluster), and unsampled rows whose nearest fitted neighbours disagree or are
+noise get confidence < 0.5 and ``low_confidence`` True. ``noise_share`` is the share of such
+rows. Why: coverage sampling stratifies by intent, and a catch-all bucket would be one large, incoherent stratum that hides
 rare intents' borderline cases inside it; with nearest-intent assignment every trace counts
 towards an intent a person can read, and a sampler that wants the odd ones out (novel requests,
 drift) selects ``low_confidence`` rows explicitly. The catalog's sizes and shares count all rows
 (shares sum to 1).
 
 Text to embed: `text.intent_text` / `text.trace_intent_text` (placeholders without their
-digests, an earlier user turn as context).
+digests, the session's first user turn as context).
 """
 
 from __future__ import annotations

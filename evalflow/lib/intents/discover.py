@@ -11,7 +11,8 @@ from evalflow.lib.intents import cluster as clustering
 from evalflow.lib.intents import reduce as reduction
 from evalflow.lib.intents.models import CatalogEntry, IntentResult
 from evalflow.lib.intents.naming import ctfidf_keywords, name_from_keywords
-from evalflow.lib.intents.stability import match_clusters, reconcile, weighted_centroids
+from evalflow.lib.intents.stability import (assign_to_anchors, match_clusters, reconcile,
+                                             weighted_centroids)
 
 # Centroid cosine similarity for "same intent as last run". Measured re-clustering Banking77 test
 # and the simulator after adding 10% rows: an intent's centroid moves to a median 0.998 of its
@@ -22,7 +23,6 @@ MATCH_THRESHOLD = 0.85
 # Fewer distinct vectors than this: no density structure to find; one intent holds everything.
 MIN_DISTINCT = 10
 EXAMPLES = 3
-OUTLIER_MADS = 5.0
 
 
 def discover_intents(embeddings: np.ndarray, texts: list[str], *,
@@ -82,7 +82,8 @@ def discover_intents(embeddings: np.ndarray, texts: list[str], *,
                 return float(rows_kept * old_kept)
 
         fit_labels, fit_probs, cluster_params = clustering.choose_clustering(
-            reduced.fit_z, seed, continuity)
+            reduced.fit_z, seed, continuity, vectors=distinct.vectors[fit_idx],
+            weights=distinct.counts[fit_idx])
         timings["cluster_s"] = round(time.perf_counter() - t, 2)
         params["hdbscan"] = cluster_params
         t = time.perf_counter()
@@ -129,20 +130,33 @@ def discover_intents(embeddings: np.ndarray, texts: list[str], *,
     np.add.at(sums, labels_u, distinct.vectors.astype(np.float64) * distinct.counts[:, None])
     centroids = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
 
-    # UMAP with min_dist 0 pulls even a lone, unrelated vector into some cluster, where HDBSCAN
-    # then counts it as a member. In the original space such a row is far from its intent's
-    # centroid: more than OUTLIER_MADS robust deviations below the typical member. Those rows
-    # are low-confidence too. (Banking77 test: 0.5% more rows flagged; simulator: 1%.)
+    # Members far below their intent's typical similarity to its centroid are low-confidence
+    # too (`clustering.far_from_centroid`: UMAP glues even unrelated vectors to some cluster).
     own_sim = np.einsum("ij,ij->i", distinct.vectors.astype(np.float64), centroids[labels_u])
-    if (~noise_u).sum() >= MIN_DISTINCT:
-        typical = np.median(own_sim[~noise_u])
-        spread = 1.4826 * np.median(np.abs(own_sim[~noise_u] - typical))
-        floor = typical - OUTLIER_MADS * max(spread, 1e-3)
-        outlier = (own_sim < floor) & ~noise_u
+    outlier, floor = clustering.far_from_centroid(own_sim, noise_u)
+    if floor is not None:
         conf_u = np.where(outlier, 0.5 * np.clip(own_sim, 0.0, 0.98), conf_u)
         noise_u = noise_u | outlier
-        params["outliers"] = {"rule": f"cosine to own centroid < median - {OUTLIER_MADS} MAD",
-                              "floor": round(float(floor), 4), "distinct_rows": int(outlier.sum())}
+        params["outliers"] = {"rule": f"cosine to own centroid < median - "
+                                      f"{clustering.OUTLIER_MADS} MAD",
+                              "floor": round(floor, 4), "distinct_rows": int(outlier.sum())}
+
+    matching = match_clusters(centroids, previous, match_threshold)
+    previous_by_id = {e.intent_id: e for e in (previous or [])}
+    # HDBSCAN found the intents; each row now goes to the intent with the nearest anchor (the
+    # previous run's centroid for an intent that continues, this run's otherwise), and the
+    # centroids follow their members until no row moves. Noise rows get their intent this way
+    # (the noise policy), and rows a re-fit moved across a boundary between two continuing
+    # intents start from where the catalog had them (`stability.assign_to_anchors`: ids kept
+    # with 10% more rows went from 94-97% to 97-100%; a re-run on the same rows changes none).
+    anchors = np.array([previous_by_id[i].centroid if i in previous_by_id else centroids[c]
+                        for c, i in enumerate(matching.ids)], dtype=np.float64)
+    anchors /= np.maximum(np.linalg.norm(anchors, axis=1, keepdims=True), 1e-12)
+    labels_u, moved = assign_to_anchors(distinct.vectors, labels_u, anchors, distinct.counts)
+    params["rows_to_nearest_anchor"] = moved
+    if moved:
+        sizes = np.bincount(labels_u, weights=distinct.counts, minlength=k)
+        centroids = weighted_centroids(distinct.vectors, distinct.counts, labels_u, k)
 
     t = time.perf_counter()
     distinct_texts = [texts[i] for i in distinct.first_row]
@@ -155,26 +169,6 @@ def discover_intents(embeddings: np.ndarray, texts: list[str], *,
     keywords = ctfidf_keywords(distinct_texts, name_labels, k, weights=distinct.counts)
     timings["naming_s"] = round(time.perf_counter() - t, 2)
 
-    matching = match_clusters(centroids, previous, match_threshold)
-    previous_by_id = {e.intent_id: e for e in (previous or [])}
-    if noise_u.any():
-        # Low-confidence rows go to the nearest catalog centroid: the previous run's for an
-        # intent that continues, this run's otherwise. A row that was low-confidence then and
-        # is now meets the very centroids it met then and keeps its intent (on the simulator,
-        # rows with no intent words at all, "ok thanks / how long will that take?", otherwise
-        # flipped between close centroids).
-        anchors = np.array([previous_by_id[i].centroid if i in previous_by_id else centroids[c]
-                            for c, i in enumerate(matching.ids)], dtype=np.float64)
-        anchors /= np.maximum(np.linalg.norm(anchors, axis=1, keepdims=True), 1e-12)
-        rows = np.flatnonzero(noise_u)
-        moved = labels_u.copy()
-        moved[rows] = (distinct.vectors[rows].astype(np.float64) @ anchors.T).argmax(axis=1)
-        if (np.bincount(moved, minlength=k) > 0).all():  # no intent left without rows
-            labels_u = moved
-            sizes = np.bincount(labels_u, weights=distinct.counts, minlength=k)
-            sums = np.zeros((k, x.shape[1]))
-            np.add.at(sums, labels_u, distinct.vectors.astype(np.float64) * distinct.counts[:, None])
-            centroids = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
     total = float(sizes.sum())
     sim_to_centroid = (distinct.vectors @ centroids.T.astype(np.float32))
     catalog = []

@@ -14,6 +14,11 @@ intent j; a pair counts only when S >= threshold.
    nothing similar is a "death".
 Matched pairs that are in neither a split nor a merge give "continue" events.
 
+Before matching, `reconcile` undoes structural changes that only a re-fit produced (hysteresis
+for merges, splits and births). After it, `assign_to_anchors` gives every row the intent whose
+anchor is nearest: the previous centroid for an intent that continues, so the catalog, not the
+new layout, decides between intents it already has.
+
 Fresh ids continue the numbering after the highest id in the previous catalog, so an id is never
 given to two intents while the catalog is carried from run to run.
 """
@@ -34,6 +39,8 @@ MERGE_MIN_SIMILARITY = 0.9
 SPLIT_MAX_SIMILARITY = 0.7
 KEEP_APART_SHARE = 0.25
 KEEP_APART_MIN_ROWS = 5
+SETTLE_ITERATIONS = 20
+BIRTH_PERCENTILE = 10
 ID_PATTERN = re.compile(r"(\d+)$")
 
 
@@ -236,17 +243,19 @@ def reconcile(vectors: np.ndarray, weights: np.ndarray, labels: np.ndarray,
 def _absorb_recuts(vectors, labels, m: Matching, old, nearest_old, info) -> bool:
     """A new cluster matching nothing is a birth only if the catalog does not already describe
     it: if most of its rows are at least as close to their nearest continuing intent's previous
-    centroid as that intent's own lower-quartile member, it is a re-cut of existing intents
-    (on Banking77 train a re-fit cut 17 such pieces), and its rows go back to them."""
+    centroid as that intent's own BIRTH_PERCENTILE-th percentile member, it is a re-cut of
+    existing intents, and its rows go back to them. A genuinely new request sits far from every
+    old centroid. (Banking77 train, a re-fit with 10% more rows: the lower quartile left 17
+    such pieces as births; the 10th percentile, one.)"""
     old_to_new = {o: r for r, o in m.new_to_old.items()}
     children = {r for kids in m.split_children.values() for r in kids}
     sims = np.einsum("ij,ij->i", vectors.astype(np.float64), old[nearest_old])
-    # Per continuing old intent: the lower quartile of its own members' similarity to it.
+    # Per continuing old intent: a low percentile of its own members' similarity to it.
     quartile = np.full(len(old), np.inf)
     for c, home in old_to_new.items():
         own = (labels == home) & (nearest_old == c)
         if own.any():
-            quartile[c] = np.percentile(sims[own], 25)
+            quartile[c] = np.percentile(sims[own], BIRTH_PERCENTILE)
     changed = False
     for r in range(int(labels.max()) + 1):
         if r in m.new_to_old or r in children:
@@ -260,3 +269,53 @@ def _absorb_recuts(vectors, labels, m: Matching, old, nearest_old, info) -> bool
             info["births_absorbed"] = info.get("births_absorbed", 0) + 1
             changed = True
     return changed
+
+
+def assign_to_anchors(vectors: np.ndarray, labels: np.ndarray, anchors: np.ndarray,
+                      weights: np.ndarray | None = None,
+                      max_iter: int = SETTLE_ITERATIONS) -> tuple[np.ndarray, int]:
+    """Every row to the intent whose anchor (unit centroid) is nearest, then centroids from the
+    members and again, until no row moves (spherical k-means started at the anchors, at most
+    ``max_iter`` rounds; ``weights``: rows per vector). An intent that would be left without
+    rows keeps the rows it had. ``labels`` index ``anchors``; returns (labels, rows that changed
+    intent). Settling makes a re-run on the same rows a no-op: its anchors are the centroids
+    this run ends with, and every row is already with the nearest.
+
+    `discover_intents` anchors an intent that continues at its previous centroid and a new one
+    at this run's. HDBSCAN decides which intents exist (births, splits, merges, deaths); which
+    of them a row belongs to is settled from where the catalog had them. Why: a re-fit on 10%
+    more rows redraws the boundaries between neighbouring intents that both keep their ids, and
+    rows near them changed id although their intent had not; comparing this run's centroids
+    instead does not help (Banking77 test 94.8%: the rows that changed id sat 0.07, median,
+    nearer the other intent's new centroid, because their old intent's re-cut had moved).
+    Measured (cluster 10/11 of the rows, then all with the first catalog; rows keeping their id):
+
+                               HDBSCAN membership   one round   settled
+        Banking77 test         94.6%                99.0%       99.6%
+        Banking77 train        94.4%                98.2%       97.2%
+        simulator, first turn  97.2%                99.0%       100.0%
+
+    One round is not a fixed point: a re-run over the very same rows moved 1% of them. Fresh-run
+    ARI, HDBSCAN membership -> settled: Banking77 test 0.565 -> 0.563, train 0.532 -> 0.513,
+    simulator 0.782 -> 0.785 (k-means told k: 0.500, 0.473, 0.397).
+    """
+    from scipy.sparse import csr_matrix
+
+    labels = np.asarray(labels, dtype=np.int64)
+    n = len(labels)
+    weights = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+    x = np.asarray(vectors, dtype=np.float32)  # no float64 copy: 300 MB at 100k rows
+    centres = np.asarray(anchors, dtype=np.float64)
+    k = len(centres)
+    current = labels
+    for round_ in range(max_iter):
+        nearest = (x @ centres.T.astype(np.float32)).argmax(axis=1)
+        emptied = np.flatnonzero(np.bincount(nearest, minlength=k) == 0)
+        settled = np.where(np.isin(current, emptied), current, nearest)
+        if round_ and np.array_equal(settled, current):
+            break  # centres are the members' centroids and nobody moved
+        current = settled
+        membership = csr_matrix((weights, (current, np.arange(n))), shape=(k, n))
+        sums = np.asarray(membership @ x, dtype=np.float64)
+        centres = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+    return current, int((current != labels).sum())
