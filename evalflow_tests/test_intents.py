@@ -386,3 +386,17 @@ def test_rerun_on_the_same_rows_changes_no_id(six):
     centroids = {e.intent_id: np.asarray(e.centroid) for e in again.catalog}
     for row, intent_id in zip(x2, again.intent_ids):
         assert intent_id == max(centroids, key=lambda i: float(row @ centroids[i]))
+
+
+def test_window_fingerprint_sees_rows_vectors_and_text_mode():
+    from evalflow.lib.intent_stage import window_fingerprint
+
+    traces = [{"trace_id": "a"}, {"trace_id": "b"}]
+    vectors = np.eye(2, 4, dtype=np.float32)
+    base = window_fingerprint(traces, vectors, "query_with_first")
+    assert window_fingerprint(list(traces), vectors.copy(), "query_with_first") == base
+    assert window_fingerprint(traces + [{"trace_id": "c"}], np.eye(3, 4, dtype=np.float32), "query_with_first") != base
+    changed = vectors.copy()
+    changed[1, 3] = 0.5
+    assert window_fingerprint(traces, changed, "query_with_first") != base
+    assert window_fingerprint(traces, vectors, "query_with_previous") != base

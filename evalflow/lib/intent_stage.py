@@ -6,6 +6,7 @@ from the warehouse's redacted_traces, never from the raw store.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -50,6 +51,16 @@ CREATE TABLE IF NOT EXISTS intent_catalog (
     last_seen TIMESTAMPTZ,
     centroid FLOAT[],
     updated_at TIMESTAMPTZ
+);
+-- One row per clustering, with a fingerprint of its input: re-materializing over an unchanged
+-- window is a no-op instead of a re-fit.
+CREATE TABLE IF NOT EXISTS intent_runs (
+    clustered_at TIMESTAMPTZ,
+    window_start DATE,
+    rows BIGINT,
+    input_sha256 VARCHAR,
+    intents BIGINT,
+    noise_share DOUBLE
 );
 CREATE TABLE IF NOT EXISTS intent_events (
     clustered_at TIMESTAMPTZ,
@@ -160,7 +171,28 @@ class ClusteringWrite:
     events: list[tuple[str, list[str], list[str], str]]
 
 
-def write_clustering(warehouse: Warehouse, traces: list[dict[str, Any]], result, now: datetime) -> ClusteringWrite:
+def window_fingerprint(traces: list[dict[str, Any]], vectors: np.ndarray, mode: str) -> str:
+    """sha256 of what a clustering sees: the window's trace ids in order, their vectors (the cache
+    fixes each text's vector) and the text mode."""
+    digest = hashlib.sha256(mode.encode())
+    digest.update("\n".join(t["trace_id"] for t in traces).encode())
+    digest.update(np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
+    return digest.hexdigest()
+
+
+def last_clustering(warehouse: Warehouse) -> tuple[str, datetime] | None:
+    """(input fingerprint, time) of the newest clustering, if any was recorded."""
+    with warehouse.connect(read_only=True) as con:
+        if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'intent_runs'"
+                           ).fetchall()[0][0]:
+            return None
+        rows = con.execute("SELECT input_sha256, clustered_at FROM intent_runs ORDER BY clustered_at DESC LIMIT 1"
+                           ).fetchall()
+    return (rows[0][0], rows[0][1]) if rows else None
+
+
+def write_clustering(warehouse: Warehouse, traces: list[dict[str, Any]], result, now: datetime, *,
+                     input_sha256: str | None = None, since: date | None = None) -> ClusteringWrite:
     assignments = pl.DataFrame({
         "trace_id": [t["trace_id"] for t in traces],
         "event_date": [t["event_date"] for t in traces],
@@ -192,6 +224,8 @@ def write_clustering(warehouse: Warehouse, traces: list[dict[str, Any]], result,
                              ("intent_events", event_frame)):
             con.register(f"incoming_{table}", frame)
             con.execute(f"INSERT INTO {table} SELECT * FROM incoming_{table}")
+        con.execute("INSERT INTO intent_runs VALUES (?, ?, ?, ?, ?, ?)",
+                    [now, since, len(traces), input_sha256, len(result.catalog), float(result.noise_share)])
     return ClusteringWrite(len(traces), len(result.catalog), float(result.noise_share), events)
 
 

@@ -9,10 +9,12 @@ from evalflow.defs.resources import WAREHOUSE_POOL, WarehouseResource
 from evalflow.lib.intent_stage import (
     embedding_text,
     load_window_vectors,
+    last_clustering,
     read_catalog,
     read_redacted,
     text_mode,
     utcnow,
+    window_fingerprint,
     window_start,
     write_clustering,
     write_trace_embeddings,
@@ -72,9 +74,17 @@ def intent_discovery(context: dg.AssetExecutionContext, config: IntentConfig, wa
         raise dg.Failure("no trace embeddings yet: materialize trace_embeddings first")
     traces, vectors = load_window_vectors(store, since)
     mode = text_mode()
+    fingerprint = window_fingerprint(traces, vectors, mode)
+    last = last_clustering(store)
+    if last and last[0] == fingerprint:
+        # Same traces, same vectors: a re-fit could only redraw boundaries, never add knowledge.
+        note = {"unchanged_since": last[1].isoformat(), "traces": len(traces), "window_start": since.isoformat()}
+        yield dg.MaterializeResult(asset_key="intent_clusters", metadata=note)
+        yield dg.MaterializeResult(asset_key="intent_catalog", metadata=note)
+        return
     result = discover_intents(vectors, [embedding_text(t, mode) for t in traces],
                               previous=read_catalog(store), now=utcnow())
-    written = write_clustering(store, traces, result, utcnow())
+    written = write_clustering(store, traces, result, utcnow(), input_sha256=fingerprint, since=since)
     events = [(kind, ", ".join(f) or "—", ", ".join(t) or "—", detail) for kind, f, t, detail in written.events
               if kind != "continue"]
     yield dg.MaterializeResult(asset_key="intent_clusters", metadata={
