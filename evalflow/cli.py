@@ -170,24 +170,35 @@ def _cmd_redact(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_id_texts(path: Path) -> list[tuple[object, str]]:
+def _read_id_texts(path: Path, output: Path) -> list[tuple[object, str]]:
+    """{"id", "text"} lines; any other line goes to OUTPUT.quarantine.jsonl with its line
+    number, reason and sha256 (never its content), and is counted on stderr."""
+    import hashlib
+
     if not path.is_file():
         raise UserError(f"no such file: {path}")
-    records, bad = [], 0
-    for raw in path.read_bytes().splitlines():
+    records, rejected = [], []
+    for line_no, raw in enumerate(path.read_bytes().splitlines(), start=1):
         if not raw.strip():
             continue
         try:
             obj = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            bad += 1
-            continue
-        if isinstance(obj, dict) and isinstance(obj.get("text"), str):
-            records.append((obj.get("id"), obj["text"]))
+            reason = "invalid_json"
         else:
-            bad += 1
-    if bad:
-        print(f"evalflow: skipped {bad} line(s) that are not {{\"id\", \"text\"}} JSON", file=sys.stderr)
+            if isinstance(obj, dict) and isinstance(obj.get("text"), str):
+                records.append((obj.get("id"), obj["text"]))
+                continue
+            reason = "missing_text" if isinstance(obj, dict) else "not_an_object"
+        rejected.append({"line_no": line_no, "reason": reason, "raw_sha256": hashlib.sha256(raw).hexdigest()})
+    report = output.with_name(output.name + ".quarantine.jsonl")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if rejected:
+        report.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rejected))
+        print(f"evalflow: skipped {len(rejected)} line(s) that are not {{\"id\", \"text\"}} JSON "
+              f"(report: {report})", file=sys.stderr)
+    elif report.exists():
+        report.unlink()  # a report from an earlier run would describe another input
     if not records:
         raise UserError(f"no {{\"id\", \"text\"}} lines in {path}")
     return records
@@ -209,7 +220,7 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     from evalflow.lib.embed import text_sha256
     from evalflow.lib.settings import load_settings
 
-    records = _read_id_texts(Path(args.input))
+    records = _read_id_texts(Path(args.input), Path(args.output))
     embedder, vectors, stats = _embed_records(records, load_settings())
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -230,7 +241,7 @@ def _cmd_cluster(args: argparse.Namespace) -> int:
     from evalflow.lib.intents import cluster_texts_for_cli
     from evalflow.lib.settings import load_settings
 
-    records = _read_id_texts(Path(args.input))
+    records = _read_id_texts(Path(args.input), Path(args.output))
     _, vectors, _ = _embed_records(records, load_settings())
     rows = cluster_texts_for_cli([i for i, _ in records], [t for _, t in records], vectors)
     output = Path(args.output)

@@ -69,3 +69,6 @@ def test_lines_without_text_are_skipped_with_a_note(tmp_path, monkeypatch, capsy
     assert cli.main(["embed", str(path), "-o", str(tmp_path / "v.parquet")]) == 1
     err = capsys.readouterr().err
     assert "skipped 2 line(s)" in err and "evalflow: error: no {\"id\", \"text\"} lines" in err
+    report = [json.loads(x) for x in (tmp_path / "v.parquet.quarantine.jsonl").read_text().splitlines()]
+    assert [(r["line_no"], r["reason"]) for r in report] == [(1, "missing_text"), (2, "invalid_json")]
+    assert "not json" not in (tmp_path / "v.parquet.quarantine.jsonl").read_text()
