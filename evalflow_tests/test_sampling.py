@@ -248,6 +248,96 @@ def test_novelty_spreads_picks_over_the_topics_inside_one_stratum():
     assert [topic_of[t] for t in shuffled.chosen["trace_id"]] == [0, 0, 0]
 
 
+def unit_rows(topics: np.ndarray, dims: int = 32, noise: float = 0.05, seed: int = 0) -> np.ndarray:
+    """Unit vectors scattered around one orthogonal centre per topic."""
+    rng = np.random.default_rng(seed)
+    vectors = np.eye(int(topics.max()) + 1, dims)[topics] + rng.normal(scale=noise, size=(len(topics), dims))
+    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+
+
+def merged_intent_population() -> tuple[pl.DataFrame, np.ndarray, np.ndarray]:
+    """Ten tight intents of 200 traces, and one discovered intent of 200 that merges a main
+    request (160 traces) with four rare ones (10 each): what intent discovery does to rare
+    requests. Returns signals, vectors, and the true request (topic) of each row."""
+    rows, topics = [], []
+    for k in range(10):
+        rows += signal_rows(200, intent=f"I-{k:03d}", days=1)
+        topics += [k] * 200
+    rows += signal_rows(200, intent="I-zmixed", days=1)
+    topics += [10] * 160 + [11] * 10 + [12] * 10 + [13] * 10 + [14] * 10
+    topics = np.asarray(topics)
+    return frame(rows), unit_rows(topics), topics
+
+
+def test_facets_cover_the_rare_requests_merged_into_one_discovered_intent():
+    signals, vectors, topics = merged_intent_population()
+
+    result = stratified_sample(signals, budget=15, vectors=vectors,
+                               config=SamplingConfig(priority_share=0.0))
+
+    topic_of = dict(zip(signals["trace_id"], topics))
+    mixed = {topic_of[t] for t, i in zip(result.chosen["trace_id"], result.chosen["intent_id"])
+             if i == "I-zmixed"}
+    # Intent coverage takes one trace per intent (11), the facet pass one per uncovered
+    # sub-request of the spread-out intent (4); proportional shares alone would hand the last
+    # four picks to equally large tight intents and leave the rare requests out.
+    assert mixed == {10, 11, 12, 13, 14}
+    assert Counter(result.chosen["reason"])["facet coverage"] == 4
+    assert {topic_of[t] for t in result.chosen["trace_id"]} == set(range(15))
+
+
+def test_intents_at_most_as_spread_as_the_median_stay_whole_and_merged_ones_split_per_request():
+    from evalflow.lib.sampling.facets import intent_facets, spread
+
+    signals, vectors, topics = merged_intent_population()
+    intents = signals["intent_id"].to_numpy()
+    rows_of = {i: np.flatnonzero(intents == i) for i in set(intents.tolist())}
+    spreads = {i: spread(vectors[r]) for i, r in rows_of.items()}
+    median = float(np.median(list(spreads.values())))
+
+    facets = intent_facets(rows_of, vectors, min_traces=3, seed=0)
+
+    per_intent = Counter(f.intent for f in facets)
+    assert all(per_intent[i] == 1 for i, s in spreads.items() if s <= median)
+    assert sum(per_intent.values()) == len(facets)
+    mixed = [f for f in facets if f.intent == "I-zmixed"]
+    assert {int(topics[f.anchor]) for f in mixed} == {10, 11, 12, 13, 14}
+    assert all(len(set(topics[f.rows].tolist())) == 1 for f in facets)
+    assert all(len(f.rows) >= 3 for f in facets)
+
+
+def test_intent_coverage_takes_the_intents_most_typical_trace():
+    # Intent B: a main request that resembles intent A's, plus a few odd traces unlike anything.
+    signals = frame(signal_rows(100, intent="I-A", days=1) + signal_rows(60, intent="I-B", days=1))
+    rng = np.random.default_rng(4)
+    centres = np.zeros((3, 32))
+    centres[0, 0] = 1.0
+    centres[1, :2] = [0.6, 0.8]   # B's main request: cosine 0.6 with A
+    centres[2, 2] = 1.0           # B's odd traces: orthogonal to A
+    topics = np.asarray([0] * 100 + [1] * 55 + [2] * 5)
+    vectors = centres[topics] + rng.normal(scale=0.03, size=(160, 32))
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+
+    result = stratified_sample(signals, budget=2, vectors=vectors,
+                               config=SamplingConfig(priority_share=0.0))
+
+    # Farthest-first would pick one of B's odd traces (the least like A's pick); coverage
+    # must show the intent's own request.
+    topic_of = dict(zip(signals["trace_id"], topics))
+    assert result.chosen["reason"].to_list() == ["intent coverage", "intent coverage"]
+    assert [topic_of[t] for t in result.chosen["trace_id"]] == [0, 1]
+
+
+def test_same_seed_same_sample_with_embeddings_whatever_the_row_order():
+    signals, vectors, _ = merged_intent_population()
+    first = stratified_sample(signals, budget=40, seed=2, vectors=vectors)
+    order = np.random.default_rng(5).permutation(signals.height)
+    second = stratified_sample(signals[order], budget=40, seed=2, vectors=vectors[order])
+
+    assert first.chosen["trace_id"].to_list() == second.chosen["trace_id"].to_list()
+    assert first.chosen["reason"].to_list() == second.chosen["reason"].to_list()
+
+
 def test_traces_without_an_embedding_come_after_embedded_ones():
     signals = frame(signal_rows(60, days=1))
     rng = np.random.default_rng(2)

@@ -9,9 +9,10 @@ import polars as pl
 
 from evalflow.lib.sampling.coverage import coverage_report
 from evalflow.lib.sampling.dedup import DuplicateGuard
+from evalflow.lib.sampling.facets import intent_facets, typical_first
 from evalflow.lib.sampling.models import SampleResult, SamplingConfig
 from evalflow.lib.sampling.select import PriorityGroup, Selector
-from evalflow.lib.sampling.strata import eligible_population, validate_inputs
+from evalflow.lib.sampling.strata import NO_INTENT, eligible_population, validate_inputs
 
 OUTLIER_KINDS = (("latency_outlier", "latency"), ("cost_outlier", "cost"))
 # Modes that the outlier groups already stand for, left out of the fallback failure groups.
@@ -44,7 +45,13 @@ def stratified_sample(signals: pl.DataFrame, *, budget: int = 200, seed: int = 0
         groups += mode_groups(frame, until_represented=True)
     groups += outlier_groups(frame)
     selector.priority(groups, int(config.priority_share * budget))
-    selector.intent_coverage(config.min_intent_traces)
+    typical, facets = None, []
+    if population.vectors is not None:
+        rows_of = intent_rows(frame)
+        typical = {i: typical_first(r, population.vectors) for i, r in rows_of.items()}
+        facets = intent_facets(rows_of, population.vectors, config.min_intent_traces, seed)
+    selector.intent_coverage(config.min_intent_traces, typical)
+    selector.facet_coverage(facets)
     selector.floor(config.stratum_floor)
     selector.proportional()
 
@@ -57,6 +64,15 @@ def stratified_sample(signals: pl.DataFrame, *, budget: int = 200, seed: int = 0
         near_duplicates_removed=len(guard.rejected), session_skips=len(selector.session_blocked),
         excluded=population.excluded)
     return SampleResult(chosen.drop(INTERNAL), coverage, population.excluded)
+
+
+def intent_rows(frame: pl.DataFrame) -> dict[str, np.ndarray]:
+    """Rows of each intent (the unassigned aside)."""
+    rows_of: dict[str, list[int]] = {}
+    for row, intent in enumerate(frame["_intent"].to_list()):
+        if intent != NO_INTENT:
+            rows_of.setdefault(intent, []).append(row)
+    return {i: np.asarray(r) for i, r in rows_of.items()}
 
 
 def failure_groups(frame: pl.DataFrame, members: pl.DataFrame | None,

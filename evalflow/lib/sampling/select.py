@@ -1,4 +1,4 @@
-"""The four passes that fill the budget, in order (the formula is in the package docstring)."""
+"""The five passes that fill the budget, in order (the formula is in the package docstring)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ import polars as pl
 
 from evalflow.lib.sampling.allocate import largest_remainder
 from evalflow.lib.sampling.dedup import DuplicateGuard
+from evalflow.lib.sampling.facets import Facet
 from evalflow.lib.sampling.pools import CandidatePool
 from evalflow.lib.sampling.strata import NO_FAILURE, NO_INTENT
 
 COVERAGE = "intent coverage"
+FACET = "facet coverage"
 FLOOR_SMALL = "floor for small stratum"
 FLOOR = "stratum floor"
 PROPORTIONAL = "stratum allocation"
@@ -89,6 +91,20 @@ class Selector:
         row = pool.take(self._usable, self._load, self.guard.novelty_order, self.novelty_window)
         if row is None:
             return None
+        self._record(row, reason)
+        if pool.bucket_picks is not self.stratum_bucket_picks[self.stratum[row]]:
+            pool.bucket_picks[self.bucket[row]] += 1
+        return row
+
+    def _take_first(self, rows: np.ndarray, reason: str) -> int | None:
+        """The first usable row of ``rows`` in the given order."""
+        for row in rows.tolist():
+            if self._usable(row):
+                self._record(row, reason)
+                return row
+        return None
+
+    def _record(self, row: int, reason: str) -> None:
         stratum, bucket = self.stratum[row], self.bucket[row]
         self.chosen.append(row)
         self.reasons.append(reason)
@@ -100,9 +116,6 @@ class Selector:
         self.bucket_picks[bucket] += 1
         self.modes_chosen.update(set(self.modes[row]))
         self.stratum_bucket_picks[stratum][bucket] += 1
-        if pool.bucket_picks is not self.stratum_bucket_picks[stratum]:
-            pool.bucket_picks[bucket] += 1
-        return row
 
     # -- passes --------------------------------------------------------------------------------
 
@@ -126,9 +139,11 @@ class Selector:
             group_picks[g] += 1
             category_picks[groups[g].category] += 1
 
-    def intent_coverage(self, min_traces: int) -> None:
+    def intent_coverage(self, min_traces: int, typical: dict[str, np.ndarray] | None = None) -> None:
         """One trace for each intent with >= min_traces eligible traces that has none yet
-        (larger intents first), from the intent's largest stratum that still offers one."""
+        (larger intents first): its most typical usable trace when ``typical`` gives the
+        intent's rows in that order (farthest-first would hand the intent's oddest trace in),
+        else from the intent's largest stratum that still offers one."""
         sizes = Counter(i for i in self.intent if i != NO_INTENT)
         strata_of: dict[str, list[str]] = defaultdict(list)
         for key in sorted(self.pools, key=lambda k: (-self.stratum_size[k], k)):
@@ -138,9 +153,30 @@ class Selector:
                 return
             if sizes[intent] < min_traces or self.intent_picks[intent]:
                 continue
+            if typical and intent in typical and self._take_first(typical[intent], COVERAGE) is not None:
+                continue
             for key in strata_of[intent]:
                 if self._take(self.pools[key], COVERAGE) is not None:
                     break
+
+    def facet_coverage(self, facets: list[Facet]) -> None:
+        """One trace for each facet with no pick yet, farthest-first over facets: the next pick
+        goes to the facet whose anchor has the lowest highest-cosine to the chosen traces (ties:
+        larger facet, intent, anchor), from the facet's own pool (time round-robin, novelty)."""
+        closeness = self.guard.closeness
+        if closeness is None or not facets:
+            return
+        pools = [self._pool(f"facet:{f.intent}:{f.anchor}", f.rows, Counter()) for f in facets]
+        open_facets = list(range(len(facets)))
+        while not self.full:
+            open_facets = [i for i in open_facets if not self._is_chosen[facets[i].rows].any()]
+            if not open_facets:
+                return
+            i = min(open_facets, key=lambda i: (float(closeness[facets[i].anchor]),
+                                                -len(facets[i].rows), facets[i].intent,
+                                                facets[i].anchor))
+            if self._take(pools[i], FACET) is None:
+                open_facets.remove(i)
 
     def floor(self, floor: int) -> None:
         """Up to `floor` traces per stratum, level by level. Within a level the next trace goes
