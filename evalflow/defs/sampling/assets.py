@@ -24,6 +24,17 @@ class AnnotationConfig(dg.Config):
     known_answers_path: str = ""  # empty: EVALFLOW_KNOWN_ANSWERS, else the bundled demo cases
 
 
+def _reason_kinds(reasons: dict) -> list[tuple[str, int]]:
+    """Reasons by kind ("top failure cluster F-error-intent-0001 (rank 1)" counts as "top failure
+    cluster"): one line per cluster would bury the table; eval_candidates keeps the full reason."""
+    kinds: dict[str, int] = {}
+    for reason, n in reasons.items():
+        kind = reason.split(" F-")[0] if reason.startswith("top failure cluster") else \
+            "failure mode not yet sampled" if reason.startswith("failure mode ") else reason
+        kinds[kind] = kinds.get(kind, 0) + n
+    return sorted(kinds.items(), key=lambda item: -item[1])
+
+
 def _window_start(store, window_days: int):
     from evalflow.lib.intent_stage import window_start
 
@@ -126,7 +137,7 @@ def eval_candidates(context: dg.AssetExecutionContext, config: SamplingRunConfig
         "time_spread": dg.MetadataValue.md(markdown_table(
             ["time bucket", "population", "sample"],
             [(b, v["population"], v["sample"]) for b, v in sorted(cov["time_buckets"].items())])),
-        "reasons": dg.MetadataValue.md(markdown_table(["reason", "traces"], sorted(cov["reasons"].items()))),
+        "reasons": dg.MetadataValue.md(markdown_table(["reason", "traces"], _reason_kinds(cov["reasons"]))),
         "new_intents_since_last_sample": dg.MetadataValue.md(markdown_table(["intent", "name"], born[:50])),
     })
     overlap = sessions_in_two_runs(store)
