@@ -24,7 +24,9 @@ from evalflow.lib.canonical import CANONICAL_FIELDS
 
 OUTPUT_EXTRA = ("intent_id", "intent_name", "stratum", "time_bucket", "reason", "pick_order", "failure_modes",
                 "difficulty_bucket")
-SCANNED_FIELDS = ("user_query", "output")
+# The free-text and structured payload fields; ids are pseudonymised separately by redaction.
+SCANNED_FIELDS = ("user_query", "output", "messages", "retrieved_context", "tool_calls", "error_type",
+                  "feedback", "metadata")
 
 
 class UnredactedInput(ValueError):
@@ -55,17 +57,31 @@ def read_traces(path: Path, ingest_options) -> tuple[list[dict[str, Any]], list[
     return traces, quarantine, {"lines_read": result.lines_read, **result.outcomes}
 
 
+def _strings(value: Any):
+    """Every string in a trace value, dict keys included (PII hides in tool results and metadata
+    as often as in the conversation)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(key)
+            yield from _strings(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _strings(item)
+
+
 def leak_counts(traces: list[dict[str, Any]], allow_list=()) -> Counter:
-    """Entity type -> values the high-precision detectors find in the scanned fields and messages."""
+    """Entity type -> values the high-precision detectors find anywhere in the traces' text
+    fields (ids, hashes and provenance excluded)."""
     from evalflow.lib.pii.detect import high_precision_scan
 
     found: Counter = Counter()
     for trace in traces:
-        texts = [trace.get(f) for f in SCANNED_FIELDS]
-        texts += [m.get("content") for m in trace.get("messages") or [] if isinstance(m, dict)]
-        for text in texts:
-            if isinstance(text, str) and text:
-                found.update(d.entity_type for d in high_precision_scan(text, allow_list=allow_list))
+        for name in SCANNED_FIELDS:
+            for text in _strings(trace.get(name)):
+                if text:
+                    found.update(d.entity_type for d in high_precision_scan(text, allow_list=allow_list))
     return found
 
 
