@@ -136,26 +136,34 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return _cmd_run(args)
 
 
-def _cmd_redact(args: argparse.Namespace) -> int:
-    from evalflow.lib.pii.config import detector_config_from_env
-    from evalflow.lib.pii.detect import PiiDetector
-    from evalflow.lib.pii.files import redact_text_file, redact_trace_file
-    from evalflow.lib.pii.pseudonym import KEY_ENV, OPERATORS_ENV, Pseudonymizer, load_key, parse_operators
-    from evalflow.lib.pii.redact import TraceRedactor
-    from evalflow.lib.landing import ingest_options
-    from evalflow.lib.settings import load_settings
+def _redaction_parts(settings):
+    """(detector, pseudonymizer) as configured by the environment; creates the local pseudonym
+    key on first use and says so."""
     import os
 
-    source, output = Path(args.input), Path(args.output)
-    if not source.is_file():
-        raise UserError(f"no such file: {args.input}")
-    settings = load_settings()
+    from evalflow.lib.pii.config import detector_config_from_env
+    from evalflow.lib.pii.detect import PiiDetector
+    from evalflow.lib.pii.pseudonym import KEY_ENV, OPERATORS_ENV, Pseudonymizer, load_key, parse_operators
+
     key, key_source = load_key(settings.data_dir, create=True)
     if key_source == "created":
         print(f"evalflow: created a local pseudonym key in {settings.data_dir} (set {KEY_ENV} to use your own)",
               file=sys.stderr)
     pseudonymizer = Pseudonymizer(key=key, operators=parse_operators(os.environ.get(OPERATORS_ENV)))
-    detector = PiiDetector(detector_config_from_env())
+    return PiiDetector(detector_config_from_env()), pseudonymizer
+
+
+def _cmd_redact(args: argparse.Namespace) -> int:
+    from evalflow.lib.landing import ingest_options
+    from evalflow.lib.pii.files import redact_text_file, redact_trace_file
+    from evalflow.lib.pii.redact import TraceRedactor
+    from evalflow.lib.settings import load_settings
+
+    source, output = Path(args.input), Path(args.output)
+    if not source.is_file():
+        raise UserError(f"no such file: {args.input}")
+    settings = load_settings()
+    detector, pseudonymizer = _redaction_parts(settings)
     output.parent.mkdir(parents=True, exist_ok=True)
     if args.traces:
         summary = redact_trace_file(source, output, TraceRedactor(detector.detect_batch, pseudonymizer),
@@ -254,22 +262,6 @@ def _cmd_cluster(args: argparse.Namespace) -> int:
     return 0
 
 
-def _redactor(settings):
-    import os
-
-    from evalflow.lib.pii.config import detector_config_from_env
-    from evalflow.lib.pii.detect import PiiDetector
-    from evalflow.lib.pii.pseudonym import KEY_ENV, OPERATORS_ENV, Pseudonymizer, load_key, parse_operators
-    from evalflow.lib.pii.redact import TraceRedactor
-
-    key, key_source = load_key(settings.data_dir, create=True)
-    if key_source == "created":
-        print(f"evalflow: created a local pseudonym key in {settings.data_dir} (set {KEY_ENV} to use your own)",
-              file=sys.stderr)
-    pseudonymizer = Pseudonymizer(key=key, operators=parse_operators(os.environ.get(OPERATORS_ENV)))
-    return TraceRedactor(PiiDetector(detector_config_from_env()).detect_batch, pseudonymizer)
-
-
 def _cmd_sample(args: argparse.Namespace) -> int:
     from evalflow.lib.landing import ingest_options
     from evalflow.lib.pii.config import detector_config_from_env
@@ -284,7 +276,10 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     settings = load_settings()
     traces, quarantine, counts = read_traces(source, ingest_options(settings))
     if args.redact:
-        traces, held = redact_traces(traces, _redactor(settings))
+        from evalflow.lib.pii.redact import TraceRedactor
+
+        detector, pseudonymizer = _redaction_parts(settings)
+        traces, held = redact_traces(traces, TraceRedactor(detector.detect_batch, pseudonymizer))
         quarantine += held
     else:
         leaks = leak_counts(traces, detector_config_from_env().allow_list)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Any, Iterable
 
 CANONICAL_FIELDS: tuple[str, ...] = (
@@ -89,6 +90,15 @@ def new_trace(**fields: Any) -> dict[str, Any]:
         else:
             trace["metadata"][key] = value
     return trace
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes, read in 1 MiB blocks (landing files can be gigabytes)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def stable_hash(value: Any, length: int = 16) -> str | None:

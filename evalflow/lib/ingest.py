@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from evalflow.lib import reasons
-from evalflow.lib.canonical import PAYLOAD_FIELDS
+from evalflow.lib.canonical import PAYLOAD_FIELDS, file_sha256
 from evalflow.lib.dialects import DialectError, Span, detect_dialect
 from evalflow.lib.dialects.spans import fold_spans
 from evalflow.lib.gcpause import paused_gc
@@ -65,14 +65,6 @@ class FileResult:
     @property
     def lines_read(self) -> int:
         return sum(self.outcomes.values())
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _quarantine_row(result: FileResult, record: Record, reason: str, detail: str | None,

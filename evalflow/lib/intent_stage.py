@@ -16,7 +16,7 @@ import numpy as np
 import orjson
 import polars as pl
 
-from evalflow.lib.warehouse import Warehouse
+from evalflow.lib.warehouse import Warehouse, has_table
 
 # What a trace is about (EVALFLOW_EMBED_TEXT): the query with the session's first user turn (the
 # default: later turns are mostly generic follow-ups, measured in `evalflow.lib.intents.text`),
@@ -133,11 +133,11 @@ def load_window_vectors(warehouse: Warehouse, since: date) -> tuple[list[dict[st
     traces = [{"trace_id": t, "event_date": d, "timestamp": ts, "user_query": q,
                "messages": orjson.loads(m) if m else [], "output": o}
               for t, d, ts, q, m, o in zip(*(table.column(i).to_pylist() for i in range(6)))]
-    vectors = _vector_matrix(table.column("vector"))
+    vectors = vector_matrix(table.column("vector"))
     return traces, vectors
 
 
-def _vector_matrix(column) -> np.ndarray:
+def vector_matrix(column) -> np.ndarray:
     """A FLOAT[] Arrow column as an (n, dim) float32 matrix without a Python list per row
     (to_pylist took seconds at 100k rows)."""
     if len(column) == 0:
@@ -151,8 +151,7 @@ def read_catalog(warehouse: Warehouse):
     from evalflow.lib.intents import CatalogEntry
 
     with warehouse.connect(read_only=True) as con:
-        exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'intent_catalog'").fetchone()[0]
-        if not exists:
+        if not has_table(con, "intent_catalog"):
             return None
         rows = con.execute("SELECT intent_id, name, keywords, examples, size, share, first_seen, last_seen, centroid "
                            "FROM intent_catalog ORDER BY intent_id").fetchall()
@@ -183,8 +182,7 @@ def window_fingerprint(traces: list[dict[str, Any]], vectors: np.ndarray, mode: 
 def last_clustering(warehouse: Warehouse) -> tuple[str, datetime] | None:
     """(input fingerprint, time) of the newest clustering, if any was recorded."""
     with warehouse.connect(read_only=True) as con:
-        if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'intent_runs'"
-                           ).fetchall()[0][0]:
+        if not has_table(con, "intent_runs"):
             return None
         rows = con.execute("SELECT input_sha256, clustered_at FROM intent_runs ORDER BY clustered_at DESC LIMIT 1"
                            ).fetchall()

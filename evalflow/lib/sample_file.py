@@ -22,8 +22,8 @@ import numpy as np
 
 from evalflow.lib.canonical import CANONICAL_FIELDS
 
-OUTPUT_EXTRA = ("intent_id", "intent_name", "stratum", "time_bucket", "reason", "pick_order", "failure_modes",
-                "difficulty_bucket")
+# Sampling columns written beside the canonical fields (intent_name comes from the catalog).
+OUTPUT_EXTRA = ("intent_id", "stratum", "time_bucket", "reason", "pick_order", "failure_modes", "difficulty_bucket")
 # The free-text and structured payload fields; ids are pseudonymised separately by redaction.
 SCANNED_FIELDS = ("user_query", "output", "messages", "retrieved_context", "tool_calls", "error_type",
                   "feedback", "metadata")
@@ -132,6 +132,6 @@ def sample_traces(traces: list[dict[str, Any]], embed: Callable[[list[str]], np.
     for pick in sample.chosen.with_columns(pl.col("time_bucket").cast(pl.String)).iter_rows(named=True):
         trace = by_id[pick["trace_id"]]
         rows.append({k: trace.get(k) for k in CANONICAL_FIELDS}
-                    | {k: pick.get(k) for k in OUTPUT_EXTRA if k != "intent_name"}
+                    | {k: pick.get(k) for k in OUTPUT_EXTRA}
                     | {"intent_name": names.get(pick["intent_id"])})
     return rows, sample.coverage, len(names)

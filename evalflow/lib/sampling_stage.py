@@ -23,7 +23,7 @@ import numpy as np
 import orjson
 import polars as pl
 
-from evalflow.lib.warehouse import Warehouse
+from evalflow.lib.warehouse import Warehouse, has_table
 
 CANDIDATE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS eval_candidates (
@@ -71,11 +71,6 @@ CANDIDATE_COLUMNS = ("trace_id", "session_id", "event_date", "timestamp", "inten
                      "difficulty_bucket", "stratum", "time_bucket", "reason", "pick_order")
 
 
-def _has_table(con, name: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
-                            [name]).fetchall()[0][0])
-
-
 # ------------------------------------------------------------------ signals and taxonomy
 
 def write_signals(warehouse: Warehouse, signals: pl.DataFrame, since: date, now: datetime) -> None:
@@ -83,7 +78,7 @@ def write_signals(warehouse: Warehouse, signals: pl.DataFrame, since: date, now:
     frame = signals.with_columns(pl.lit(now).cast(pl.Datetime("us", "UTC")).alias("computed_at"))
     with warehouse.transaction() as con:
         con.register("incoming_signals", frame.to_arrow())
-        if not _has_table(con, "trace_signals"):
+        if not has_table(con, "trace_signals"):
             con.execute("CREATE TABLE trace_signals AS SELECT * FROM incoming_signals LIMIT 0")
         # A newer evalflow may compute more signals: add their columns instead of failing
         # (rows of older runs read NULL there).
@@ -118,7 +113,7 @@ def write_taxonomy(warehouse: Warehouse, clusters: pl.DataFrame, members: pl.Dat
 
 def read_taxonomy(warehouse: Warehouse) -> tuple[pl.DataFrame, pl.DataFrame] | None:
     with warehouse.connect(read_only=True) as con:
-        if not _has_table(con, "failure_clusters"):
+        if not has_table(con, "failure_clusters"):
             return None
         clusters = pl.from_arrow(con.sql("SELECT * EXCLUDE (built_at) FROM failure_clusters").to_arrow_table())
         members = pl.from_arrow(con.sql("SELECT * FROM failure_cluster_members").to_arrow_table())
@@ -127,7 +122,7 @@ def read_taxonomy(warehouse: Warehouse) -> tuple[pl.DataFrame, pl.DataFrame] | N
 
 def intent_names(warehouse: Warehouse) -> dict[str, str]:
     with warehouse.connect(read_only=True) as con:
-        if not _has_table(con, "intent_catalog"):
+        if not has_table(con, "intent_catalog"):
             return {}
         return dict(con.execute("SELECT intent_id, name FROM intent_catalog").fetchall())
 
@@ -138,10 +133,10 @@ def window_vectors(warehouse: Warehouse, trace_ids: Sequence[str]) -> np.ndarray
     """Row-aligned embeddings for near-duplicate removal (zeros where a trace has none:
     metadata-only traces are never near-duplicates of anything)."""
     from evalflow.lib.embed import CACHE_TABLE
-    from evalflow.lib.intent_stage import _vector_matrix
+    from evalflow.lib.intent_stage import vector_matrix
 
     with warehouse.connect(read_only=True) as con:
-        if not _has_table(con, "trace_embeddings"):
+        if not has_table(con, "trace_embeddings"):
             return None
         con.register("wanted", pl.DataFrame({"trace_id": list(trace_ids)}).to_arrow())
         table = con.sql(
@@ -149,7 +144,7 @@ def window_vectors(warehouse: Warehouse, trace_ids: Sequence[str]) -> np.ndarray
             f"ON c.text_sha256 = e.text_sha256 AND c.model_version = e.model_version AND c.backend = e.backend "
             f"WHERE e.trace_id IN (SELECT trace_id FROM wanted)").to_arrow_table()
     position = {t: i for i, t in enumerate(trace_ids)}
-    found = _vector_matrix(table.column("vector"))
+    found = vector_matrix(table.column("vector"))
     vectors = np.zeros((len(trace_ids), found.shape[1] if len(found) else 384), dtype=np.float32)
     for row, trace_id in enumerate(table.column("trace_id").to_pylist()):
         vectors[position[trace_id]] = found[row]
@@ -166,7 +161,7 @@ def used_before(warehouse: Warehouse) -> UsedBefore:
     """Traces picked by any earlier run, and the sessions of the ones still in use (not retired):
     a new sample never repeats a trace, and never opens a session another batch already holds."""
     with warehouse.connect(read_only=True) as con:
-        if not _has_table(con, "eval_candidates"):
+        if not has_table(con, "eval_candidates"):
             return UsedBefore(set(), set())
         traces = {r[0] for r in con.execute("SELECT trace_id FROM eval_candidates").fetchall()}
         sessions = {r[0] for r in con.execute(
@@ -178,7 +173,7 @@ def used_before(warehouse: Warehouse) -> UsedBefore:
 def open_candidates(warehouse: Warehouse) -> list[dict[str, Any]]:
     """Candidates not retired yet, for the staleness rules."""
     with warehouse.connect(read_only=True) as con:
-        if not _has_table(con, "eval_candidates"):
+        if not has_table(con, "eval_candidates"):
             return []
         rows = con.execute("SELECT trace_id, intent_id, event_date, status FROM eval_candidates "
                            "WHERE status <> 'retired'").fetchall()
@@ -188,13 +183,13 @@ def open_candidates(warehouse: Warehouse) -> list[dict[str, Any]]:
 def current_intents(warehouse: Warehouse) -> tuple[dict[str, str | None], set[str], date | None]:
     """(trace_id -> intent now, for every redacted trace; the catalog's ids; the newest day)."""
     with warehouse.connect(read_only=True) as con:
-        joined = _has_table(con, "intent_assignments")
+        joined = has_table(con, "intent_assignments")
         rows = con.execute(
             "SELECT r.trace_id, " + ("a.intent_id FROM redacted_traces r LEFT JOIN intent_assignments a "
                                      "ON a.trace_id = r.trace_id" if joined else "NULL FROM redacted_traces r")
         ).fetchall()
         live = {r[0] for r in con.execute("SELECT intent_id FROM intent_catalog").fetchall()} \
-            if _has_table(con, "intent_catalog") else set()
+            if has_table(con, "intent_catalog") else set()
         newest = con.execute("SELECT max(event_date) FROM redacted_traces").fetchall()[0][0]
     return dict(rows), live, newest
 
@@ -244,7 +239,7 @@ def write_sample(warehouse: Warehouse, chosen: pl.DataFrame, coverage: dict[str,
 def sessions_in_two_runs(warehouse: Warehouse) -> int:
     """Sessions whose traces sit in more than one sampling run (retired picks aside): must be 0."""
     with warehouse.connect(read_only=True) as con:
-        if not _has_table(con, "eval_candidates"):
+        if not has_table(con, "eval_candidates"):
             return 0
         return con.execute(
             "SELECT count(*) FROM (SELECT session_id FROM eval_candidates WHERE status <> 'retired' "
@@ -258,13 +253,13 @@ def candidates_to_export(warehouse: Warehouse) -> tuple[str | None, list[dict[st
     """(the newest sampling run with unexported candidates, its candidates joined to their
     redacted traces and intent names), in pick order."""
     with warehouse.connect(read_only=True) as con:
-        if not _has_table(con, "eval_candidates"):
+        if not has_table(con, "eval_candidates"):
             return None, []
         row = con.execute("SELECT sample_run_id FROM eval_candidates WHERE status = 'candidate' "
                           "ORDER BY sampled_at DESC LIMIT 1").fetchone()
         if row is None:
             return None, []
-        names = "c2.name" if _has_table(con, "intent_catalog") else "NULL"
+        names = "c2.name" if has_table(con, "intent_catalog") else "NULL"
         join = "LEFT JOIN intent_catalog c2 ON c2.intent_id = c.intent_id" if names != "NULL" else ""
         rows = con.sql(
             f"SELECT r.trace_id, r.session_id, r.timestamp, r.messages, r.user_query, r.retrieved_context, "
@@ -304,10 +299,10 @@ def new_intents(warehouse: Warehouse) -> list[tuple[str, str]]:
     """Intents born since the previous sampling run (all births before the first run), with
     their names: what the refresh surfaces for a person to look at."""
     with warehouse.connect(read_only=True) as con:
-        if not _has_table(con, "intent_events") or not _has_table(con, "intent_catalog"):
+        if not has_table(con, "intent_events") or not has_table(con, "intent_catalog"):
             return []
         last = con.execute("SELECT max(sampled_at) FROM sample_runs").fetchall()[0][0] \
-            if _has_table(con, "sample_runs") else None
+            if has_table(con, "sample_runs") else None
         rows = con.execute(
             "SELECT DISTINCT t.id, c.name FROM intent_events e, unnest(e.to_ids) AS t(id) "
             "JOIN intent_catalog c ON c.intent_id = t.id "

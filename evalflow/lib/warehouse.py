@@ -135,6 +135,13 @@ WAREHOUSE_SCHEMA = ACCOUNTING_SCHEMA + REDACTION_SCHEMA
 TRACE_COLUMN_NAMES = [line.split()[0] for line in TRACE_COLUMNS.strip().splitlines()]
 
 
+def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Whether the connected database has a table or view of this name (fetched to the end:
+    duckdb 2.x refuses new work on a connection with an unfinished result)."""
+    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
+                            [name]).fetchall()[0][0])
+
+
 def _json(value: Any) -> str | None:
     if value is None:
         return None

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Sequence
 
 from evalflow.lib.annotation import csv_export, gold, labelstudio, tasks
+from evalflow.lib.canonical import file_sha256
 from evalflow.lib.annotation.validate import validate_tasks
 
 SCHEMA_VERSION = 1
@@ -87,14 +88,6 @@ class BatchManifest:
         return cls(folder, json.loads((folder / MANIFEST).read_text(encoding="utf-8")), created=False)
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def verify_batch(manifest: BatchManifest) -> list[str]:
     """Files whose content no longer matches the manifest (empty: intact)."""
     problems = []
@@ -102,7 +95,7 @@ def verify_batch(manifest: BatchManifest) -> list[str]:
         path = manifest.path / name
         if not path.is_file():
             problems.append(f"{name}: missing")
-        elif sha256_file(path) != expected:
+        elif file_sha256(path) != expected:
             problems.append(f"{name}: sha256 differs from the manifest")
     return problems
 
@@ -254,7 +247,7 @@ def write_annotation_batch(candidates: list[dict], out_dir: Path, *, batch_id: s
         for name, text in files.items():
             _write_file(staging / name, text)
         manifest = {**manifest, "inputs_sha256": fingerprint,
-                    "files": {name: sha256_file(staging / name) for name in files}}
+                    "files": {name: file_sha256(staging / name) for name in files}}
         _write_file(staging / MANIFEST, _dump_json(manifest))
         # Fails if another writer published the same id meanwhile: theirs stays, ours is dropped.
         os.rename(staging, target)

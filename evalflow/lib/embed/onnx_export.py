@@ -22,7 +22,6 @@ complete. A file lock serialises concurrent exports from several processes.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import re
@@ -35,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from evalflow.lib.canonical import file_sha256
 from evalflow.lib.embed.model import DIMENSION, force_offline, model_path, model_version
 
 # Bump when the export or quantization recipe changes: old folders are then left alone.
@@ -106,14 +106,6 @@ def export_key(version: str) -> str:
 
 def export_folder(root: Path, version: str | None = None) -> Path:
     return Path(root) / "all-MiniLM-L6-v2" / export_key(version or model_version())
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @contextmanager
@@ -297,7 +289,7 @@ def ensure_onnx_export(root: Path) -> OnnxExport:
                 "torch": torch.__version__,
                 "onnxruntime": onnxruntime.__version__,
                 "files": {
-                    name: {"bytes": (tmp_dir / name).stat().st_size, "sha256": _sha256_file(tmp_dir / name)}
+                    name: {"bytes": (tmp_dir / name).stat().st_size, "sha256": file_sha256(tmp_dir / name)}
                     for name in (FP32_FILE, INT8_FILE)
                 },
                 "export_seconds": round(time.perf_counter() - started, 2),

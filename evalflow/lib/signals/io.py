@@ -15,6 +15,8 @@ from typing import Any, Iterator
 import duckdb
 import orjson
 
+from evalflow.lib.warehouse import has_table
+
 SIGNAL_INPUT_COLUMNS = (
     "trace_id", "session_id", "event_date", "timestamp", "model", "messages", "user_query",
     "retrieved_context", "tool_calls", "output", "latency_ms", "input_tokens", "output_tokens",
@@ -35,17 +37,12 @@ def _connection(con_or_path: duckdb.DuckDBPyConnection | str | Path) -> Iterator
         yield con_or_path
 
 
-def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    row = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchone()
-    return bool(row and row[0])
-
-
 def read_signal_inputs(con_or_path: duckdb.DuckDBPyConnection | str | Path, since: date | None = None
                        ) -> tuple[list[dict[str, Any]], list[str | None], list[bool]]:
     """(traces, intent_ids, low_confidence) for the redacted traces with event_date >= since
     (all when None), ordered by timestamp then trace_id."""
     with _connection(con_or_path) as con:
-        joined = _has_table(con, "intent_assignments")
+        joined = has_table(con, "intent_assignments")
         columns = ", ".join(f"r.{name}" for name in SIGNAL_INPUT_COLUMNS)
         intent = "a.intent_id, coalesce(a.low_confidence, false)" if joined else "NULL, false"
         join = "LEFT JOIN intent_assignments a ON a.trace_id = r.trace_id" if joined else ""
