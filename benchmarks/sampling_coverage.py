@@ -14,7 +14,7 @@ Populations:
     field, as typed placeholders) before anything else reads them; traces.jsonl gives the true
     intent, the rare-intent flag and the planted fault codes.
 
-Pipeline, as in production: `embedding_text(trace)` -> `Embedder` (the CPU default backend;
+Pipeline, as in production: `model_text(trace_text(trace))` -> `Embedder` (the CPU default backend;
 vectors cached in --cache by a hash of the texts) -> `discover_intents(seed=0)` (cached too) ->
 `compute_signals` -> `build_failure_taxonomy` -> `stratified_sample(budget, seed, vectors, texts,
 taxonomy)`. Nothing of the ground truth reaches the sampler.
@@ -48,7 +48,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from evalflow.lib.intent_stage import embedding_text  # noqa: E402
+from evalflow.lib.intent_stage import trace_text  # noqa: E402
+from evalflow.lib.intents import model_text  # noqa: E402
 from evalflow.lib.intents import discover_intents  # noqa: E402
 from evalflow.lib.sampling import stratified_sample  # noqa: E402
 
@@ -198,8 +199,8 @@ def run_population(name: str, traces: list[dict], truth: dict, args) -> list[dic
     from evalflow.lib.signals import build_failure_taxonomy, compute_signals
 
     print(f"{name}: {len(traces)} traces", flush=True)
-    texts = [embedding_text(t) for t in traces]
-    vectors = embed(texts, args.cache, args.model_dir)
+    texts = [trace_text(t) for t in traces]
+    vectors = embed([model_text(t) for t in texts], args.cache, args.model_dir)
     intent_ids, low_conf = intents(vectors, texts, args.cache)
     t = time.perf_counter()
     signals = compute_signals(traces, intent_ids, intent_low_confidence=low_conf)

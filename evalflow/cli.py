@@ -246,11 +246,12 @@ def _cmd_embed(args: argparse.Namespace) -> int:
 
 
 def _cmd_cluster(args: argparse.Namespace) -> int:
-    from evalflow.lib.intents import cluster_texts_for_cli
+    from evalflow.lib.intents import cluster_texts_for_cli, model_text
     from evalflow.lib.settings import load_settings
 
     records = _read_id_texts(Path(args.input), Path(args.output))
-    _, vectors, _ = _embed_records(records, load_settings())
+    # The model reads the texts without slot values, as the pipeline's intents do.
+    _, vectors, _ = _embed_records([(i, model_text(t)) for i, t in records], load_settings())
     rows = cluster_texts_for_cli([i for i, _ in records], [t for _, t in records], vectors)
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ from evalflow.lib.intents import (
     CatalogEntry,
     cluster_texts_for_cli,
     discover_intents,
+    model_text,
     normalize_placeholders,
     trace_intent_text,
 )
@@ -300,8 +301,19 @@ def test_intent_text_drops_digests_and_adds_context():
         trace_intent_text(messages, context="all")
 
 
-def test_embedding_text_defaults_to_the_first_turn_as_context(monkeypatch):
-    from evalflow.lib.intent_stage import embedding_text, text_mode
+def test_model_text_drops_slot_values_but_keeps_the_request():
+    assert model_text("Send €2,500.00 to <PERSON_7f3a9c01>, IBAN <IBAN_CODE>") == "Send to, IBAN"
+    assert model_text("please pay <PERSON> AED 300, iban is <IBAN_CODE>") == "please pay, iban is"
+    assert model_text("I was charged 40 dollars twice\nCan you email my last 3 statements?") == \
+        "I was charged twice\nCan you email my last statements?"
+    # the same request for other amounts and customers is one text, so one vector
+    assert model_text("Send $75.00 to <PERSON>, IBAN <IBAN_CODE>") == model_text(
+        "Send £1,200 to <PERSON_0a1b2c3d>, IBAN <IBAN_CODE_99aa88bb>")
+    assert model_text("Why was my card declined at Tesco?") == "Why was my card declined at Tesco?"
+
+
+def test_trace_text_defaults_to_the_first_turn_as_context(monkeypatch):
+    from evalflow.lib.intent_stage import text_mode, trace_text
 
     monkeypatch.delenv("EVALFLOW_EMBED_TEXT", raising=False)
     trace = {"user_query": "what if that doesn't work?", "messages": [
@@ -311,10 +323,10 @@ def test_embedding_text_defaults_to_the_first_turn_as_context(monkeypatch):
         {"role": "assistant", "content": "Anything else?"},
         {"role": "user", "content": "what if that doesn't work?"}]}
     assert text_mode() == "query_with_first"
-    assert embedding_text(trace, text_mode()) == \
+    assert trace_text(trace, text_mode()) == \
         "Why is my account <ACCOUNT_ID> locked?\nwhat if that doesn't work?"
     monkeypatch.setenv("EVALFLOW_EMBED_TEXT", "query_with_previous")
-    assert embedding_text(trace, text_mode()) == "ok thanks\nwhat if that doesn't work?"
+    assert trace_text(trace, text_mode()) == "ok thanks\nwhat if that doesn't work?"
     monkeypatch.setenv("EVALFLOW_EMBED_TEXT", "everything")
     with pytest.raises(ValueError, match="EVALFLOW_EMBED_TEXT must be one of"):
         text_mode()

@@ -159,6 +159,28 @@ def test_intents_are_discovered_named_and_kept_stable_across_runs(demo_dir):
     assert "@" not in examples
 
 
+def test_the_model_embeds_each_trace_without_its_slot_values(demo_dir):
+    import hashlib
+
+    import orjson
+
+    from evalflow.lib.intent_stage import trace_text
+    from evalflow.lib.intents import model_text
+
+    rows = query(demo_dir, "SELECT r.user_query, r.messages, e.text_sha256 FROM redacted_traces r "
+                           "JOIN trace_embeddings e USING (trace_id)")
+    shown = [trace_text({"user_query": q, "messages": orjson.loads(m) if m else []}) for q, m, _ in rows]
+    read = [model_text(t) for t in shown]
+    assert [h for *_, h in rows] == [hashlib.sha256(t.encode()).hexdigest() for t in read]
+    # Placeholders and amounts are gone from what the model read, so requests that differ only
+    # in who, which account or how much share one vector ...
+    assert not any("<" in t or any(c.isdigit() for c in t) for t in read)
+    assert len(set(read)) < len(set(shown))
+    # ... while the catalog still shows readable examples with their placeholders.
+    examples = [e for (ex,) in query(demo_dir, "SELECT examples FROM intent_catalog") for e in ex]
+    assert any("<" in e for e in examples)
+
+
 def test_signals_taxonomy_and_sample_cover_the_window(demo_dir):
     ((signals,),) = query(demo_dir, "SELECT count(*) FROM trace_signals")
     ((redacted,),) = query(demo_dir, "SELECT count(*) FROM redacted_traces")

@@ -79,9 +79,10 @@ def text_mode() -> str:
     return mode
 
 
-def embedding_text(trace: dict[str, Any], mode: str = DEFAULT_TEXT_MODE) -> str:
-    """The text embedded for a trace; placeholder digests are dropped (<PERSON_1a2b> -> <PERSON>)
-    so two customers' names don't pull the same request apart."""
+def trace_text(trace: dict[str, Any], mode: str = DEFAULT_TEXT_MODE) -> str:
+    """What a trace asks, as catalog examples show it: placeholder digests dropped (<PERSON_1a2b>
+    -> <PERSON>) so two customers' names don't pull the same request apart. The model reads
+    `intents.text.model_text` of it (slot values removed)."""
     from evalflow.lib.intents.text import trace_intent_text
 
     return trace_intent_text(trace.get("messages") or [], trace.get("user_query"), context=TEXT_MODES[mode])

@@ -7,7 +7,7 @@ import dagster as dg
 from evalflow.defs.partitions import daily_partitions
 from evalflow.defs.resources import WAREHOUSE_POOL, WarehouseResource
 from evalflow.lib.intent_stage import (
-    embedding_text,
+    trace_text,
     load_window_vectors,
     last_clustering,
     read_catalog,
@@ -34,12 +34,13 @@ class IntentConfig(dg.Config):
 )
 def trace_embeddings(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     from evalflow.lib.embed import Embedder, EmbedderConfig, embed_with_cache, text_sha256
+    from evalflow.lib.intents import model_text
 
     days = [date.fromisoformat(key) for key in context.partition_keys]
     store = warehouse.warehouse()
     traces = read_redacted(store, days=days)
     mode = text_mode()
-    texts = [embedding_text(t, mode) for t in traces]
+    texts = [model_text(trace_text(t, mode)) for t in traces]
     embedder = Embedder(EmbedderConfig(model_dir=warehouse.settings().model_dir))
     _, stats = embed_with_cache(texts, embedder, store.path)
     write_trace_embeddings(store, days, [
@@ -82,7 +83,7 @@ def intent_discovery(context: dg.AssetExecutionContext, config: IntentConfig, wa
         yield dg.MaterializeResult(asset_key="intent_clusters", metadata=note)
         yield dg.MaterializeResult(asset_key="intent_catalog", metadata=note)
         return
-    result = discover_intents(vectors, [embedding_text(t, mode) for t in traces],
+    result = discover_intents(vectors, [trace_text(t, mode) for t in traces],
                               previous=read_catalog(store), now=utcnow())
     written = write_clustering(store, traces, result, utcnow(), input_sha256=fingerprint, since=since)
     events = [(kind, ", ".join(f) or "—", ", ".join(t) or "—", detail) for kind, f, t, detail in written.events

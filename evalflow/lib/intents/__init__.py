@@ -26,8 +26,9 @@ towards an intent a person can read, and a sampler that wants the odd ones out (
 drift) selects ``low_confidence`` rows explicitly. The catalog's sizes and shares count all rows
 (shares sum to 1).
 
-Text to embed: `text.intent_text` / `text.trace_intent_text` (placeholders without their
-digests, the session's first user turn as context).
+Text: `text.intent_text` / `text.trace_intent_text` (placeholders without their digests, the
+session's first user turn as context) for examples and names; the model embeds
+`text.model_text` of it (slot values, i.e. placeholders, amounts and numbers, removed).
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ import numpy as np
 
 from evalflow.lib.intents.discover import MATCH_THRESHOLD, discover_intents
 from evalflow.lib.intents.models import CatalogEntry, IntentEvent, IntentResult
-from evalflow.lib.intents.text import intent_text, normalize_placeholders, trace_intent_text
+from evalflow.lib.intents.text import (intent_text, model_text, normalize_placeholders,
+                                       trace_intent_text)
 
 __all__ = [
     "discover_intents",
@@ -45,6 +47,7 @@ __all__ = [
     "IntentEvent",
     "cluster_texts_for_cli",
     "intent_text",
+    "model_text",
     "trace_intent_text",
     "normalize_placeholders",
     "MATCH_THRESHOLD",

@@ -27,6 +27,19 @@ direction and they cluster together; w = 2 with the first turn, 0.776. The first
 stale after a change of topic within a session; the turn before is no better there (for turn
 3+ it is usually a generic follow-up too). "previous" and "none" stay available
 (EVALFLOW_EMBED_TEXT, see `evalflow.lib.intent_stage`).
+
+What the model reads (`model_text`): that text without its slot values. Placeholders, money
+amounts and other numbers say which customer, how much or which account, never what is asked,
+yet the model weighs them: on the simulator "Send €300.00 to <PERSON>" and "Send $120.00 to
+<PERSON>" fell into separate clusters (centroid cosine 0.94) by currency sign, and texts with
+<ACCOUNT_ID> gathered apart from the same request without one. Stripped, "Send to, IBAN" is one
+text however much is sent to whom. Measured with `discover_intents` on the simulator (5 seeds x 2
+UMAP seeds, first-turn text): ARI mean 0.719 -> 0.750, NMI 0.825 -> 0.844; the benchmark's
+seed 7: 0.785 -> 0.822. Banking77 barely has such values (49 of 3,080 test texts hold a digit):
+test ARI 0.563 -> 0.568, train 0.513 -> 0.529. Also tried: a word for each slot ("an amount",
+"my account"; 3 seeds x 2 UMAP seeds, ARI mean 0.743 vs 0.768 stripped), typed placeholders
+kept with amounts as <AMOUNT> (0.739-0.801 on three seeds vs 0.741-0.816 stripped). Catalog
+examples and names keep the readable `intent_text`; only the vectors come from `model_text`.
 """
 
 from __future__ import annotations
@@ -37,6 +50,14 @@ import re
 PLACEHOLDER = re.compile(r"<([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*?)(?:_[0-9a-f]{6,})?>")
 
 
+# Money: a currency sign or code next to a number ("€2,500.00", "AED 300", "40 dollars").
+_CURRENCY = (r"(?:[$€£¥₹₦₩₽]|\b(?:USD|EUR|GBP|JPY|INR|MXN|AED|NGN|CNY|CHF|CAD|AUD|dollars?|"
+             r"euros?|pounds?|rupees?|yen)\b)")
+_NUMBER = r"\d(?:[\d,]*\d)?(?:\.\d+)?"  # commas only between digits: "300, iban" keeps its comma
+MONEY = re.compile(rf"{_CURRENCY}\s?{_NUMBER}|{_NUMBER}\s?{_CURRENCY}")
+NUMBER = re.compile(_NUMBER)
+
+
 def normalize_placeholders(text: str) -> str:
     """``<PERSON_7f3a9c01>`` -> ``<PERSON>``; other text unchanged."""
     return PLACEHOLDER.sub(lambda m: f"<{m.group(1)}>", text)
@@ -45,6 +66,16 @@ def normalize_placeholders(text: str) -> str:
 def strip_placeholders(text: str) -> str:
     """Placeholders removed entirely (for keyword extraction: they say nothing about intent)."""
     return PLACEHOLDER.sub(" ", text)
+
+
+def model_text(text: str) -> str:
+    """What the embedding model reads: ``text`` without slot values (placeholders, money
+    amounts, numbers; see the module docstring), line by line, whitespace tidied."""
+    def one(line: str) -> str:
+        line = NUMBER.sub(" ", MONEY.sub(" ", PLACEHOLDER.sub(" ", line)))
+        return re.sub(r"\s+([,.;:?!)])", r"\1", re.sub(r"\s+", " ", line)).strip()
+
+    return "\n".join(one(line) for line in text.split("\n"))
 
 
 def intent_text(query: str, context: str | None = None) -> str:
