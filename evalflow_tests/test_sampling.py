@@ -306,6 +306,25 @@ def test_intents_at_most_as_spread_as_the_median_stay_whole_and_merged_ones_spli
     assert all(len(f.rows) >= 3 for f in facets)
 
 
+def test_a_phrasing_repeated_many_times_does_not_hide_a_rare_request_in_its_intent():
+    from evalflow.lib.sampling.facets import intent_facets, spread
+
+    # Ten intents of varied phrasings, and one whose main request is a single phrasing typed
+    # 195 times (one vector, as slot-free texts make it) with a rare request (5 traces) beside it.
+    topics = np.asarray([k for k in range(10) for _ in range(200)] + [10] * 195 + [11] * 5)
+    vectors = unit_rows(topics)
+    vectors[topics == 10] = vectors[np.flatnonzero(topics == 10)[0]]
+    intents = np.asarray([f"I-{k:03d}" for k in topics[:2000]] + ["I-mixed"] * 200)
+    rows_of = {i: np.flatnonzero(intents == i) for i in set(intents.tolist())}
+    mixed = rows_of["I-mixed"]
+    # Counted per row, the mixed intent looks as tight as the typical one ...
+    row_spread = 1.0 - float(np.square(vectors[mixed].mean(axis=0)).sum())
+    assert row_spread < np.median([spread(vectors[r]) for i, r in rows_of.items() if i != "I-mixed"])
+    # ... counted per distinct vector it is the most varied, and the rare request gets a facet.
+    facets = [f for f in intent_facets(rows_of, vectors, min_traces=3, seed=0) if f.intent == "I-mixed"]
+    assert {int(topics[f.anchor]) for f in facets} == {10, 11}
+
+
 def test_intent_coverage_takes_the_intents_most_typical_trace():
     # Intent B: a main request that resembles intent A's, plus a few odd traces unlike anything.
     signals = frame(signal_rows(100, intent="I-A", days=1) + signal_rows(60, intent="I-B", days=1))

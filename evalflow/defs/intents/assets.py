@@ -7,12 +7,12 @@ import dagster as dg
 from evalflow.defs.partitions import daily_partitions
 from evalflow.defs.resources import WAREHOUSE_POOL, WarehouseResource
 from evalflow.lib.intent_stage import (
-    trace_text,
     load_window_vectors,
     last_clustering,
     read_catalog,
     read_redacted,
     text_mode,
+    trace_text,
     utcnow,
     window_fingerprint,
     window_start,

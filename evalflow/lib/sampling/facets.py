@@ -5,7 +5,13 @@ discovered intent holds ten true ones). A facet is a part of an intent found by 
 2-means on its unit embeddings: a part is split in two while its spread is above the reference
 spread and both halves keep at least ``min_traces`` traces; otherwise it is a facet.
 
-Spread of a set of unit vectors: their mean squared distance to their centroid, 1 - |mean|^2.
+Spread of a set of unit vectors: the mean squared distance of its *distinct* vectors to their
+centroid, 1 - |mean|^2. Distinct, because spread should say how varied the requests are, not how
+often each is repeated: intents embed texts without slot values (`intents.text.model_text`), so
+one phrasing typed by hundreds of customers is one vector hundreds of times, and counted per row
+it made a mixed intent look tight. On the demo, safe_deposit_box (42 traces) sat inside a
+direct-deposit intent whose row spread, 0.245, was under the median 0.287, so it was never split
+out; over distinct vectors it is 0.358 against a median of 0.346.
 Reference spread: the median spread of the discovered intents with >= ``min_traces`` embedded
 traces. No fixed radius: the scale comes from the embeddings and the clustering at hand, and a
 facet ends up about as tight as a typical intent of the same data. A tight intent is one facet.
@@ -30,7 +36,7 @@ class Facet:
 
 
 def spread(vectors: np.ndarray) -> float:
-    mean = vectors.mean(axis=0)
+    mean = np.unique(vectors, axis=0).mean(axis=0)
     return float(max(0.0, 1.0 - mean @ mean))
 
 
