@@ -35,11 +35,15 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     settings = load_settings()
     summary = simulate(settings.landing_dir, settings.ground_truth_dir, days=args.days,
                        per_day=args.per_day, seed=args.seed, start_date=args.start_date)
-    print(f"simulated {summary.traces} traces over {args.days} days into {settings.landing_dir}")
+    _print_simulation(summary, settings, args.days)
+    return 0
+
+
+def _print_simulation(summary, settings, days: int) -> None:
+    print(f"simulated {summary.traces} traces over {days} days into {settings.landing_dir}")
     print(f"  {len(summary.files)} files; by dialect: {summary.by_dialect}; "
           f"{summary.malformed_lines} malformed lines planted; {summary.intents} intents")
-    print(f"  ground truth (never read by the pipeline): {summary.ground_truth_path}")
-    return 0
+    print(f"  ground truth (never read by the pipeline): {settings.ground_truth_dir}")
 
 
 def _expand_inputs(inputs: list[str]) -> list[Path]:
@@ -132,7 +136,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    _cmd_simulate(args)
+    from evalflow.lib.demo_data import prepare_demo_data
+    from evalflow.lib.settings import load_settings
+    from evalflow.lib.simulator import simulate
+
+    settings = load_settings()
+    prepared = prepare_demo_data(settings.data_dir, lambda landing, truth: simulate(
+        landing, truth, days=args.days, per_day=args.per_day, seed=args.seed,
+        start_date=args.start_date))
+    if prepared.moved_to:
+        print(f"an earlier demo's data (other simulated traffic) moved to {prepared.moved_to}; "
+              "this demo starts clean (delete that folder when you no longer need it)")
+    _print_simulation(prepared.summary, settings, args.days)
     return _cmd_run(args)
 
 

@@ -1,5 +1,5 @@
-"""End to end as a user runs it: `evalflow simulate` + `evalflow run` on a folder of their choice,
-then the warehouse is checked against the simulator's ground truth."""
+"""End to end as a user runs it: `evalflow demo` (simulate, then run) on a folder of their
+choice, then the warehouse is checked against the simulator's ground truth."""
 
 from __future__ import annotations
 
@@ -23,8 +23,7 @@ def demo_dir(tmp_path_factory) -> Path:
         patch.setenv("EVALFLOW_REJECT_RATE_THRESHOLD", "0.05")
         patch.setenv("DAGSTER_HOME", str(data_dir.parent / "dagster_home"))
         (data_dir.parent / "dagster_home").mkdir()
-        assert cli.main(["simulate", "--days", "4", "--per-day", "80", "--seed", "5"]) == 0
-        assert cli.main(["run"]) == 0
+        assert cli.main(["demo", "--days", "4", "--per-day", "80", "--seed", "5"]) == 0
         # A second run over the same landing folder must change nothing.
         assert cli.main(["run"]) == 0
     return data_dir
