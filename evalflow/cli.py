@@ -33,10 +33,14 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from evalflow.lib.simulator import simulate
 
     settings = load_settings()
-    summary = simulate(settings.landing_dir, settings.ground_truth_dir, days=args.days,
-                       per_day=args.per_day, seed=args.seed, start_date=args.start_date)
+    summary = simulate(settings.landing_dir, settings.ground_truth_dir, **_simulation_options(args))
     _print_simulation(summary, settings, args.days)
     return 0
+
+
+def _simulation_options(args: argparse.Namespace) -> dict:
+    return {"days": args.days, "per_day": args.per_day, "seed": args.seed,
+            "start_date": args.start_date}
 
 
 def _print_simulation(summary, settings, days: int) -> None:
@@ -142,8 +146,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     prepared = prepare_demo_data(settings.data_dir, lambda landing, truth: simulate(
-        landing, truth, days=args.days, per_day=args.per_day, seed=args.seed,
-        start_date=args.start_date))
+        landing, truth, **_simulation_options(args)))
     if prepared.moved_to:
         print(f"an earlier demo's data (other simulated traffic) moved to {prepared.moved_to}; "
               "this demo starts clean (delete that folder when you no longer need it)")

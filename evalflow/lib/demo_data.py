@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Callable
 
 from evalflow.lib.canonical import file_sha256
+from evalflow.lib.ingest import iter_landing_files
 from evalflow.lib.settings import Settings
 
 # What a demo builds from its traffic (everything else under the data folder is kept).
@@ -43,11 +44,10 @@ class DemoData:
 
 
 def landing_digest(landing_dir: Path) -> dict[str, str]:
-    """Relative path -> sha256 of every file under ``landing_dir`` (empty if it is absent)."""
-    if not landing_dir.is_dir():
-        return {}
-    return {str(p.relative_to(landing_dir)): file_sha256(p)
-            for p in sorted(landing_dir.rglob("*")) if p.is_file()}
+    """Relative path -> sha256 of every file ingestion would read under ``landing_dir`` (the
+    files `landed_files` records; empty if the folder is absent)."""
+    return {p.relative_to(landing_dir).as_posix(): file_sha256(p)
+            for p in iter_landing_files(landing_dir)}
 
 
 def ingested_files(raw_store: Path) -> set[tuple[str, str]]:
