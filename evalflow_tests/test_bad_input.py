@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
+import tracemalloc
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from evalflow.lib import reasons
-from evalflow.lib.ingest import IngestOptions, KnownTraces, ingest_file
+from evalflow.lib.ingest import IngestOptions, KnownTraces, ingest_file, iter_landing_files
 from evalflow.lib.reader import ReadLimits
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
@@ -112,6 +114,9 @@ def test_line_over_hard_cap_is_quarantined_unparsed(tmp_path):
     result = ingest_bytes(tmp_path, line(good("t1")), huge, limits=limits)
     assert single_reason(result) == reasons.OVERSIZE_LINE
     assert [t["trace_id"] for t in result.traces] == ["t1"]
+    row = result.quarantine[0]
+    # read in bounded chunks, yet identified exactly as if it had been read whole
+    assert (row["raw_length"], row["raw_sha256"]) == (len(huge), hashlib.sha256(huge).hexdigest())
 
 
 def test_line_over_soft_cap_keeps_the_trace_with_fields_cut_at_a_utf8_boundary(tmp_path):
@@ -192,3 +197,250 @@ def test_blank_lines_are_not_records(tmp_path):
     result = ingest_bytes(tmp_path, line(good("t1")), b"", b"   ", line(good("t2")))
     assert result.lines_read == 2
     assert result.quarantine == []
+
+
+# --- OTLP spans must carry their own trace id and times ------------------------------------
+
+OTLP_TRACE = "5b8efff798038103d269b633813fc60c"
+OTLP_OTHER = "0af7651916cd43dd8448eb211c80319c"
+OTLP_T0 = 1_791_194_400_000_000_000  # 2026-10-05T10:00:00Z in ns
+
+
+def otlp_span(trace_id, span_id, parent="", start_ms=0, end_ms=100, **attributes) -> dict:
+    span = {"spanId": span_id, "parentSpanId": parent, "name": f"span {span_id}",
+            "startTimeUnixNano": str(OTLP_T0 + start_ms * 1_000_000),
+            "endTimeUnixNano": str(OTLP_T0 + end_ms * 1_000_000),
+            "attributes": [{"key": k, "value": {"stringValue": v} if isinstance(v, str) else {"intValue": str(v)}}
+                           for k, v in attributes.items()]}
+    if trace_id is not None:
+        span["traceId"] = trace_id
+    return span
+
+
+def otlp_line(*spans: dict) -> bytes:
+    return line({"resourceSpans": [{"resource": {"attributes": []},
+                                    "scopeSpans": [{"scope": {"name": "t"}, "spans": list(spans)}]}]})
+
+
+def llm_attributes(question: str) -> dict:
+    return {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o",
+            "gen_ai.usage.input_tokens": 12, "gen_ai.input.messages":
+            json.dumps([{"role": "user", "parts": [{"type": "text", "content": question}]}])}
+
+
+def test_otlp_span_without_trace_id_is_quarantined_not_given_a_derived_id(tmp_path):
+    result = ingest_bytes(tmp_path, line(good("t1")), otlp_line(otlp_span(None, "a1", **llm_attributes("hi"))))
+
+    assert single_reason(result) == reasons.MISSING_TRACE_ID
+    assert [t["trace_id"] for t in result.traces] == ["t1"]
+    assert result.outcomes == {"ingested": 1, "quarantined": 1}
+    assert result.quarantine[0]["line_no"] == 2
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"startTimeUnixNano": None},
+        {"startTimeUnixNano": "0"},
+        {"startTimeUnixNano": ""},
+        {"endTimeUnixNano": None},  # OTLP requires both: no end is as bad as no start
+        {"startTimeUnixNano": None, "endTimeUnixNano": None},
+    ],
+)
+def test_otlp_span_without_start_or_end_time_is_quarantined_not_given_the_file_time(tmp_path, change):
+    span = otlp_span(OTLP_TRACE, "a1", **llm_attributes("hi"))
+    for key, value in change.items():
+        if value is None:
+            del span[key]
+        else:
+            span[key] = value
+    result = ingest_bytes(tmp_path, line(good("t1")), otlp_line(span))
+
+    assert single_reason(result) == reasons.MISSING_TIMESTAMP
+    assert [t["trace_id"] for t in result.traces] == ["t1"]  # nothing lands in today's partition
+    assert result.outcomes == {"ingested": 1, "quarantined": 1}
+
+
+def test_one_span_without_time_holds_back_its_whole_trace_not_a_half_built_one(tmp_path):
+    # One trace over three lines (root, LLM call, tool call); the LLM span has no start time.
+    # Folding the other two would stage a trace without its model, messages and tokens.
+    llm = otlp_span(OTLP_TRACE, "b2", parent="a1", **llm_attributes("where is my order?"))
+    del llm["startTimeUnixNano"]
+    result = ingest_bytes(
+        tmp_path,
+        otlp_line(otlp_span(OTLP_TRACE, "a1", end_ms=900)),
+        otlp_line(llm),
+        otlp_line(otlp_span(OTLP_TRACE, "c3", parent="a1", **{"gen_ai.operation.name": "execute_tool"})),
+        otlp_line(otlp_span(OTLP_OTHER, "d4", **llm_attributes("hello"))),
+    )
+
+    assert [t["trace_id"] for t in result.traces] == [OTLP_OTHER]
+    assert result.outcomes == {"ingested": 1, "quarantined": 3}
+    assert result.lines_read == 4
+    assert {(row["line_no"], row["reason"], row["scope"]) for row in result.quarantine} == {
+        (1, reasons.MISSING_TIMESTAMP, "trace"), (2, reasons.MISSING_TIMESTAMP, "trace"),
+        (3, reasons.MISSING_TIMESTAMP, "trace")}
+    expected_hash = hashlib.sha256(OTLP_TRACE.encode()).hexdigest()
+    assert {row["trace_id_sha256"] for row in result.quarantine} == {expected_hash}
+
+
+def test_span_without_trace_id_takes_the_trace_it_is_linked_to_by_span_id(tmp_path):
+    # The child names the root as its parent but has no traceId: it belongs to OTLP_TRACE,
+    # whose fold without it would miss the LLM call. Neither a derived one-span trace nor a
+    # half-built OTLP_TRACE is staged.
+    child = otlp_span(None, "b2", parent="a1", **llm_attributes("where is my order?"))
+    result = ingest_bytes(tmp_path, otlp_line(otlp_span(OTLP_TRACE, "a1", end_ms=900)), otlp_line(child),
+                          line(good("t1")))
+
+    assert [t["trace_id"] for t in result.traces] == ["t1"]
+    assert result.outcomes == {"ingested": 1, "quarantined": 2}
+    assert {(row["line_no"], row["reason"]) for row in result.quarantine} == {
+        (1, reasons.MISSING_TRACE_ID), (2, reasons.MISSING_TRACE_ID)}
+
+
+def test_a_broken_trace_inside_a_good_batch_line_gets_its_own_row(tmp_path):
+    broken = otlp_span(OTLP_TRACE, "a1", **llm_attributes("hi"))
+    broken["endTimeUnixNano"] = "0"
+    loose = otlp_span(None, "zz", **llm_attributes("no trace"))
+    result = ingest_bytes(tmp_path, otlp_line(broken, loose, otlp_span(OTLP_OTHER, "d4", **llm_attributes("ok"))))
+
+    assert [t["trace_id"] for t in result.traces] == [OTLP_OTHER]
+    assert result.outcomes == {"ingested": 1}  # the line still carried a good trace
+    assert sorted((row["scope"], row["reason"]) for row in result.quarantine) == [
+        ("span", reasons.MISSING_TRACE_ID), ("trace", reasons.MISSING_TIMESTAMP)]
+    assert result.reasons == {reasons.MISSING_TIMESTAMP: 1, reasons.MISSING_TRACE_ID: 1}
+
+
+# --- compressed landing files --------------------------------------------------------------
+
+
+def gzipped(*lines: bytes) -> bytes:
+    return gzip.compress(b"\n".join(lines) + b"\n")
+
+
+def zstd_frame(content: bytes) -> bytes:
+    """A genuine zstd frame holding `content` in one raw (stored) block: no compressor needed."""
+    assert len(content) < 256
+    header = b"\x28\xb5\x2f\xfd" + bytes([0x20, len(content)])  # single segment, 1-byte size
+    block = (1 | (len(content) << 3)).to_bytes(3, "little")  # last block, raw
+    return header + block + content
+
+
+def zstd_decompressor_available() -> bool:
+    for module in ("compression.zstd", "zstandard"):
+        try:
+            __import__(module)
+        except ImportError:
+            continue
+        return True
+    return False
+
+
+def test_gzip_file_named_jsonl_is_read_like_the_plain_file(tmp_path):
+    lines = [line(good(f"t{i}")) for i in range(54)]
+    path = tmp_path / "traces.jsonl"  # the name says nothing about the compression
+    path.write_bytes(gzipped(*lines))
+
+    result = ingest_file(path, KnownTraces(), IngestOptions(now=NOW))
+
+    assert result.outcomes == {"ingested": 54}
+    assert result.quarantine == []
+    assert len(result.traces) == 54
+    # The file is the bytes as landed: its hash is of the compressed file.
+    assert result.file_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert result.size_bytes == path.stat().st_size
+
+
+def test_positions_in_a_gzip_file_refer_to_the_decompressed_stream(tmp_path):
+    path = tmp_path / "traces.jsonl.gz"
+    path.write_bytes(gzipped(line(good("t1")), b"garbage", line(good("t2"))))
+
+    result = ingest_file(path, KnownTraces(), IngestOptions(now=NOW))
+
+    assert single_reason(result) == reasons.INVALID_JSON
+    row = result.quarantine[0]
+    assert (row["line_no"], row["byte_offset"]) == (2, len(line(good("t1"))) + 1)
+    assert row["raw_sha256"] == hashlib.sha256(b"garbage").hexdigest()
+    assert [t["trace_id"] for t in result.traces] == ["t1", "t2"]
+    assert result.traces[1]["line_no"] == 3
+
+
+def test_gzip_whole_document_json_file_is_read(tmp_path):
+    path = tmp_path / "export.json.gz"
+    document = {"resourceSpans": [{"resource": {"attributes": []}, "scopeSpans": [
+        {"spans": [otlp_span(OTLP_TRACE, "a1", **llm_attributes("hi"))]}]}]}
+    path.write_bytes(gzip.compress(json.dumps(document, indent=2).encode()))
+
+    result = ingest_file(path, KnownTraces(), IngestOptions(now=NOW))
+
+    assert [t["trace_id"] for t in result.traces] == [OTLP_TRACE]
+    assert result.outcomes == {"ingested": 1}
+
+
+def test_compressed_names_are_picked_up_from_the_landing_folder(tmp_path):
+    names = ["a.jsonl.gz", "b.json.gz", "c.ndjson.gz", "d.jsonl.zst", "e.jsonl", "notes.txt", "f.tar.gz"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    assert [p.name for p in iter_landing_files(tmp_path)] == ["a.jsonl.gz", "b.json.gz", "c.ndjson.gz",
+                                                              "d.jsonl.zst", "e.jsonl"]
+
+
+@pytest.mark.skipif(zstd_decompressor_available(), reason="a zstd decompressor is installed here")
+def test_zstd_file_without_a_decompressor_is_one_quarantined_record(tmp_path):
+    path = tmp_path / "traces.jsonl"  # detected by its magic bytes, not its name
+    path.write_bytes(zstd_frame(line(good("t1")) + b"\n"))
+
+    result = ingest_file(path, KnownTraces(), IngestOptions(now=NOW))
+
+    assert single_reason(result) == reasons.COMPRESSED_UNSUPPORTED
+    assert result.outcomes == {"quarantined": 1}
+    row = result.quarantine[0]
+    assert (row["line_no"], row["byte_offset"], row["raw_length"]) == (1, 0, path.stat().st_size)
+    assert row["raw_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.skipif(not zstd_decompressor_available(), reason="no zstd decompressor installed")
+def test_zstd_file_is_read_when_a_decompressor_is_installed(tmp_path):
+    path = tmp_path / "traces.jsonl.zst"
+    path.write_bytes(zstd_frame(line(good("t1")) + b"\n"))
+    result = ingest_file(path, KnownTraces(), IngestOptions(now=NOW))
+    assert [t["trace_id"] for t in result.traces] == ["t1"]
+
+
+def test_damaged_gzip_keeps_the_lines_before_the_damage_and_quarantines_the_rest(tmp_path):
+    lines = [line(good(f"t{i}")) for i in range(2000)]
+    compressed = gzipped(*lines)
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(compressed[: len(compressed) // 2])  # a torn upload
+
+    result = ingest_file(path, KnownTraces(), IngestOptions(now=NOW))
+
+    assert single_reason(result) == reasons.COMPRESSED_CORRUPT
+    assert 0 < len(result.traces) < 2000
+    assert result.outcomes == {"ingested": len(result.traces), "quarantined": 1}
+    row = result.quarantine[0]
+    assert row["line_no"] == len(result.traces) + 1
+    assert row["raw_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_decompression_bomb_line_goes_through_the_hard_cap_without_being_held_in_memory(tmp_path):
+    limits = ReadLimits(line_soft_cap_bytes=1_000, line_hard_cap_bytes=5_000, field_cap_bytes=100)
+    bomb = b"a" * 40_000_000  # 40 MB of one line, about 40 kB compressed
+    path = tmp_path / "bomb.jsonl.gz"
+    path.write_bytes(gzipped(bomb + b"\r", line(good("t1"))))
+
+    tracemalloc.start()
+    try:
+        result = ingest_file(path, KnownTraces(), IngestOptions(now=NOW, limits=limits))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert single_reason(result) == reasons.OVERSIZE_LINE
+    row = result.quarantine[0]
+    assert (row["line_no"], row["byte_offset"], row["raw_length"]) == (1, 0, len(bomb))
+    assert row["raw_sha256"] == hashlib.sha256(bomb).hexdigest()  # same hash as an in-memory read
+    assert [t["trace_id"] for t in result.traces] == ["t1"]
+    assert result.traces[0]["byte_offset"] == len(bomb) + 2
+    assert result.flags[reasons.CRLF_STRIPPED] == 1
+    assert peak < 8_000_000, peak

@@ -68,6 +68,7 @@ def fold(document):
 
 TRACE_A = "5b8efff798038103d269b633813fc60c"
 TRACE_B = "0af7651916cd43dd8448eb211c80319c"
+TRACE_C = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 
 # --- current GenAI conventions --------------------------------------------------------------
@@ -466,16 +467,47 @@ def test_detect_rejects_other_documents():
     assert otlp.to_spans({"results": []}) == []
 
 
-def test_spans_without_any_time_are_flagged():
-    document = request(span(TRACE_A, "a1", "x", 0, 1, {}))
-    for s in document["resourceSpans"][0]["scopeSpans"][0]["spans"]:
-        s["startTimeUnixNano"] = "0"
-        s["endTimeUnixNano"] = "0"
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"startTimeUnixNano": "0", "endTimeUnixNano": "0"}, reasons.MISSING_TIMESTAMP),
+        ({"endTimeUnixNano": ""}, reasons.MISSING_TIMESTAMP),
+        ({"traceId": ""}, reasons.MISSING_TRACE_ID),
+        ({"traceId": "0" * 32}, reasons.MISSING_TRACE_ID),  # all-zero is OTLP's "invalid"
+        ({"traceId": "", "startTimeUnixNano": "0"}, reasons.MISSING_TRACE_ID),
+    ],
+)
+def test_spans_without_trace_id_or_time_are_marked_not_derived(change, expected):
+    # OTLP requires both: no derived id, no file time (those are for bare attribute dicts).
+    document = request(span(TRACE_A, "a1", "x", 0, 1, {}), span(TRACE_A, "b2", "y", 0, 1, {}, parent="a1"))
+    document["resourceSpans"][0]["scopeSpans"][0]["spans"][1].update(change)
 
-    (result,) = fold(document)
+    good, bad = otlp.to_spans(document)
 
-    assert result["timestamp"] is None
-    assert result["metadata"]["flags"] == [reasons.TIMESTAMP_INFERRED]
+    assert good.problem is None
+    assert bad.problem[0] == expected
+    assert bad.trace_id in (None, TRACE_A)
+
+
+def test_a_marked_span_holds_back_its_whole_trace_and_only_it():
+    from evalflow.lib.dialects.spans import hold_back_broken
+
+    broken_root = span(TRACE_A, "a1", "root", 0, 10, {})
+    broken_root["endTimeUnixNano"] = "0"
+    orphan_child = span("", "c3", "child", 1, 2, {}, parent="b2")  # no traceId; parent is in TRACE_B
+    unlinked = span("", "z9", "loose", 1, 2, {})
+    document = request(broken_root, span(TRACE_A, "a2", "llm", 1, 5, {}, parent="a1"),
+                       span(TRACE_B, "b1", "root", 0, 10, {}), span(TRACE_B, "b2", "mid", 1, 9, {}, parent="b1"),
+                       orphan_child, unlinked, span(TRACE_C, "e1", "fine", 0, 10, {}))
+
+    kept, held = hold_back_broken(otlp.to_spans(document))
+
+    assert [s.span_id for s in kept] == ["e1"]
+    assert [(h.trace_id, h.reason, sorted(s.span_id for s in h.spans)) for h in held] == [
+        (TRACE_A, reasons.MISSING_TIMESTAMP, ["a1", "a2"]),
+        (TRACE_B, reasons.MISSING_TRACE_ID, ["b1", "b2", "c3"]),
+        (None, reasons.MISSING_TRACE_ID, ["z9"]),
+    ]
 
 
 @pytest.mark.parametrize(

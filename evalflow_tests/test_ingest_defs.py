@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import dagster as dg
@@ -90,6 +90,44 @@ def test_reject_rate_check_fails_and_blocks_above_threshold(data_dir, monkeypatc
     evaluation = [e for e in strict.get_asset_check_evaluations() if e.check_name == REJECT_RATE_CHECK][0]
     assert evaluation.metadata["reject_rate"].value == pytest.approx(0.05)
     assert check_results(lenient)[REJECT_RATE_CHECK] is True
+
+
+def test_a_wholly_bad_file_landed_with_good_ones_counts_in_the_reject_rate_check(data_dir, monkeypatch):
+    # The bad file feeds no partition (no line of it became a trace); it still landed in the
+    # same landing as the day's good file, so the day's check must see it.
+    write_day(data_dir / "landing", "2026-10-05", 95)
+    (data_dir / "landing" / "garbage.jsonl").write_bytes(b"\x00\x01\x02 not a trace\n" * 5)
+    instance = dg.DagsterInstance.ephemeral()
+    assert materialize([landed_traces], data_dir, instance).success
+
+    monkeypatch.setenv("EVALFLOW_REJECT_RATE_THRESHOLD", "0.01")
+    strict = materialize([raw_traces], data_dir, instance, partition_key="2026-10-05")
+
+    assert check_results(strict)[REJECT_RATE_CHECK] is False
+    evaluation = [e for e in strict.get_asset_check_evaluations() if e.check_name == REJECT_RATE_CHECK][0]
+    assert evaluation.metadata["quarantined_lines"].value == 5
+    assert evaluation.metadata["lines_read"].value == 100
+
+    # A later landing of good files only: its own check does not inherit the earlier bad file.
+    write_day(data_dir / "landing", "2026-10-07", 50)
+    materialize([landed_traces], data_dir, instance)
+    later = materialize([raw_traces], data_dir, instance, partition_key="2026-10-07")
+    assert check_results(later)[REJECT_RATE_CHECK] is True
+
+
+def test_a_landing_of_only_bad_files_counts_on_the_day_it_landed(data_dir):
+    # No partition of event time is fed, so no run follows the landing; the daily schedule
+    # rebuilds the landing day's partition next, and its check counts the file.
+    from evalflow.lib.landing import reject_rate_for_days
+
+    write_day(data_dir / "landing", "2026-10-05", 0, bad=4, name="all-bad.jsonl")
+    instance = dg.DagsterInstance.ephemeral()
+    assert materialize([landed_traces], data_dir, instance).success
+    store = Warehouse(data_dir / "raw" / "raw.duckdb")
+    landed_day = store.query("SELECT landed_at FROM landed_files")["landed_at"][0].astimezone(timezone.utc).date()
+
+    assert reject_rate_for_days(store, [landed_day]) == (1.0, 4, 4)
+    assert reject_rate_for_days(store, [date(2026, 10, 5)]) == (0.0, 0, 0)
 
 
 def test_landing_sensor_requests_a_run_only_when_files_change(data_dir):

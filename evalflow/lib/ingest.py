@@ -7,7 +7,10 @@ one outcome, so ``ingested + quarantined + deduplicated == lines_read`` always h
   with identical content;
 - ingested: at least one of its traces was staged.
 Traces rejected inside an otherwise good record (a conflict in an OTLP batch, say) still get a
-quarantine row of their own (scope "trace"), so nothing disappears without a reason.
+quarantine row of their own (scope "trace"), so nothing disappears without a reason. A span
+trace held back because one of its spans broke its dialect's rules (an OTLP span without
+traceId or times) gets a "trace" row on every line that carried a span of it; a span without a
+trace id that no span links to a trace gets a "span" row on its line.
 """
 
 from __future__ import annotations
@@ -22,9 +25,9 @@ from typing import Any, Iterable
 from evalflow.lib import reasons
 from evalflow.lib.canonical import PAYLOAD_FIELDS, file_sha256
 from evalflow.lib.dialects import DialectError, Span, detect_dialect
-from evalflow.lib.dialects.spans import fold_spans
+from evalflow.lib.dialects.spans import HeldBack, fold_spans, hold_back_broken
 from evalflow.lib.gcpause import paused_gc
-from evalflow.lib.reader import ReadLimits, Record, read_records
+from evalflow.lib.reader import LANDING_SUFFIXES, ReadLimits, Record, read_records
 from evalflow.lib.validate import (
     ValidationError,
     content_sha256,
@@ -86,12 +89,17 @@ def _quarantine_row(result: FileResult, record: Record, reason: str, detail: str
     }
 
 
+Sources = list[Record]
+
+
 def _documents_to_candidates(
     records: list[Record], result: FileResult, fallback_time: datetime
-) -> tuple[list[tuple[dict[str, Any], list[Record]]], dict[int, str]]:
-    """(trace, records it came from) pairs, and record-level rejections by line number."""
+) -> tuple[list[tuple[dict[str, Any], Sources]], dict[int, str], list[tuple[HeldBack, Sources]]]:
+    """(trace, records it came from) pairs, record-level rejections by line number, and span
+    traces held back (with the records their spans came from)."""
     rejected: dict[int, str] = {}
     candidates: list[tuple[dict[str, Any], list[Record]]] = []
+    held: list[tuple[HeldBack, Sources]] = []
     spans_by_record: list[tuple[Span, Record]] = []
     for record in records:
         dialect = detect_dialect(record.document)
@@ -125,33 +133,42 @@ def _documents_to_candidates(
             continue
         candidates.extend((trace, [record]) for trace in traces)
     if spans_by_record:
-        candidates.extend(_fold_file_spans(spans_by_record, rejected))
+        folded, held = _fold_file_spans(spans_by_record, rejected)
+        candidates.extend(folded)
     for trace, _ in candidates:
         _fill_inferred_time(trace, fallback_time)
-    return candidates, rejected
+    return candidates, rejected, held
 
 
 def _fold_file_spans(spans_by_record: list[tuple[Span, Record]], rejected: dict[int, str]
-                     ) -> list[tuple[dict[str, Any], list[Record]]]:
+                     ) -> tuple[list[tuple[dict[str, Any], Sources]], list[tuple[HeldBack, Sources]]]:
     # Spans of one trace may sit on many lines: fold the whole file's spans together, then map
-    # each trace back to the lines its spans came from.
-    records_by_trace: dict[Any, list[Record]] = defaultdict(list)
-    for span, record in spans_by_record:
-        if record not in records_by_trace[span.trace_id]:
-            records_by_trace[span.trace_id].append(record)
+    # each trace back to the lines its spans came from. Traces with a broken span are held
+    # back first, whole, so no trace is staged with a span missing.
+    record_of = {id(span): record for span, record in spans_by_record}
     try:
-        traces = fold_spans([span for span, _ in spans_by_record])
+        kept, held = hold_back_broken([span for span, _ in spans_by_record])
+        traces = fold_spans(kept) if kept else []
     except Exception as exc:
         for record in {id(r): r for _, r in spans_by_record}.values():
             record.reason = reasons.ADAPTER_ERROR
             record.detail = f"span folding failed: {type(exc).__name__}"
             rejected[record.line_no] = record.reason
-        return []
+        return [], []
+    records_by_trace: dict[Any, list[Record]] = defaultdict(list)
+    for span in kept:
+        record = record_of[id(span)]
+        if record not in records_by_trace[span.trace_id]:
+            records_by_trace[span.trace_id].append(record)
     folded = []
     for trace in traces:
-        sources = records_by_trace.get(trace.get("trace_id")) or [spans_by_record[0][1]]
+        sources = records_by_trace.get(trace.get("trace_id")) or [record_of[id(kept[0])]]
         folded.append((trace, sources))
-    return folded
+    held_sources = []
+    for group in held:
+        sources = list({id(r): r for r in (record_of[id(span)] for span in group.spans)}.values())
+        held_sources.append((group, sources))
+    return folded, held_sources
 
 
 def _fill_inferred_time(trace: dict[str, Any], fallback_time: datetime) -> None:
@@ -192,13 +209,20 @@ def _ingest_file(path: Path, known: KnownTraces, options: IngestOptions,
             good_records.append(record)
         seen_raw.add(record.raw_sha256)
 
-    candidates, rejected = _documents_to_candidates(good_records, result, fallback_time)
+    candidates, rejected, held = _documents_to_candidates(good_records, result, fallback_time)
     for record in good_records:
         if record.line_no in rejected:
             outcome[record.line_no] = "quarantined"
             result.quarantine.append(_quarantine_row(result, record, record.reason, record.detail, "record"))
 
     per_record: dict[int, Counter] = defaultdict(Counter)
+    for group, sources in held:
+        tid_hash = hashlib.sha256(group.trace_id.encode()).hexdigest() if group.trace_id else None
+        for record in sources:  # a row on every line the trace spread over: each is findable
+            result.quarantine.append(_quarantine_row(
+                result, record, group.reason, group.detail, "trace" if group.trace_id else "span",
+                tid_hash))
+            per_record[record.line_no]["rejected"] += 1
     for trace, sources in candidates:
         verdict = _stage_trace(trace, sources, known, options, result)
         for record in sources:
@@ -272,11 +296,12 @@ def _stage_trace(trace: dict[str, Any], sources: list[Record], known: KnownTrace
 
 
 def iter_landing_files(landing_dir: Path) -> Iterable[Path]:
-    """Data files under the landing folder, in a stable order (hidden files skipped)."""
+    """Data files under the landing folder, in a stable order (hidden files skipped); gzip and
+    zstd names (``.jsonl.gz``, ``.json.zst`` ...) included: the reader decompresses them."""
     if not landing_dir.exists():
         return []
     return sorted(
         p for p in landing_dir.rglob("*")
         if p.is_file() and not any(part.startswith(".") for part in p.relative_to(landing_dir).parts)
-        and p.suffix.lower() in (".json", ".jsonl", ".ndjson")
+        and p.name.lower().endswith(LANDING_SUFFIXES)
     )

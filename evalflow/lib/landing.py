@@ -72,6 +72,9 @@ def _land(settings: Settings, now: datetime | None) -> LandingSummary:
     known = KnownTraces(hashes=warehouse.staged_trace_hashes())
     options = ingest_options(settings, now)
     summary = LandingSummary()
+    # One landed_at for every file of this landing: it is how the reject-rate check finds the
+    # files landed together with the ones feeding a partition (reject_rate_for_days).
+    landed_at = datetime.now(timezone.utc)
     for path in iter_landing_files(settings.landing_dir):
         summary.files_seen += 1
         if file_sha256(path) in landed:
@@ -82,7 +85,7 @@ def _land(settings: Settings, now: datetime | None) -> LandingSummary:
         if result.file_sha256 in landed:  # the same content twice in one scan
             summary.files_already_landed += 1
             continue
-        warehouse.stage_file(result)
+        warehouse.stage_file(result, landed_at=landed_at)
         landed.add(result.file_sha256)
         summary.files_new += 1
         summary.lines_read += result.lines_read
@@ -113,15 +116,28 @@ def landing_totals(warehouse: Warehouse) -> dict[str, int]:
 
 
 def reject_rate_for_days(warehouse: Warehouse, days: list[date]) -> tuple[float, int, int]:
-    """Quarantined / lines read over the landing files that fed these days' partitions."""
+    """Quarantined / lines read over the landing files behind these days' partitions.
+
+    Those are the files that fed the days, plus the files that staged no trace at all (every
+    line quarantined or duplicate: a gzip read as text, a garbage upload) and so feed no
+    partition, when they landed in the same landing as a feeding file or landed on one of the
+    days (UTC). Without them such a file is in no check, and a landing whose bad share is over
+    the threshold passes. The landing-day rule covers a landing of bad files only: no event day
+    is touched, so no run follows it, but the daily schedule rebuilds that day next.
+    """
     if not days:
         return 0.0, 0, 0
     with warehouse.connect() as con:
         quarantined, lines = con.execute(
+            "WITH fed AS (SELECT DISTINCT source_file_sha256 AS file_sha256 FROM staged_traces "
+            "             WHERE event_date IN (SELECT unnest($days))), "
+            "landings AS (SELECT DISTINCT landed_at FROM landed_files "
+            "             WHERE file_sha256 IN (SELECT file_sha256 FROM fed)) "
             "SELECT coalesce(sum(quarantined),0), coalesce(sum(lines_read),0) FROM landed_files "
-            "WHERE file_sha256 IN (SELECT DISTINCT source_file_sha256 FROM staged_traces "
-            "WHERE event_date IN (SELECT unnest(?)))",
-            [days],
+            "WHERE file_sha256 IN (SELECT file_sha256 FROM fed) "
+            "OR (traces_staged = 0 AND (landed_at IN (SELECT landed_at FROM landings) "
+            "    OR CAST(timezone('UTC', landed_at) AS DATE) IN (SELECT unnest($days))))",
+            {"days": days},
         ).fetchone()
     quarantined, lines = int(quarantined), int(lines)
     return (quarantined / lines if lines else 0.0), quarantined, lines

@@ -14,6 +14,8 @@ INVALID_JSON = "invalid_json"  # not JSON at all
 TOO_DEEP = "too_deep"  # nesting deeper than the cap (parser bombs)
 NOT_AN_OBJECT = "not_an_object"  # valid JSON but not an object/list a dialect accepts
 UNKNOWN_DIALECT = "unknown_dialect"  # an object no adapter recognises
+# Also an OTLP span without traceId / start / end time (OTLP requires all three): the span's
+# whole trace is held back rather than folded without it.
 MISSING_TRACE_ID = "missing_trace_id"
 MISSING_TIMESTAMP = "missing_timestamp"
 BAD_TIMESTAMP = "bad_timestamp"  # present but unparseable
@@ -25,6 +27,12 @@ INVALID_VALUE = "invalid_value"  # right type, impossible value (negative tokens
 EMPTY_DOCUMENT = "empty_document"  # a recognised dialect that holds no trace at all
 CONFLICT = "conflict"  # same trace_id as an earlier record, different content
 ADAPTER_ERROR = "adapter_error"  # a recognised dialect whose document could not be folded
+# A compressed file (told by its magic bytes) this installation cannot decompress (zstd without
+# a zstd module): one record for the whole file, so it is counted instead of read as garbage.
+COMPRESSED_UNSUPPORTED = "compressed_unsupported"
+# A compressed stream that breaks off or fails its check (a torn upload): the lines decoded
+# before the damage are read; the rest of the file is this one record.
+COMPRESSED_CORRUPT = "compressed_corrupt"
 
 QUARANTINE_REASONS = (
     INVALID_UTF8,
@@ -46,6 +54,8 @@ QUARANTINE_REASONS = (
     EMPTY_DOCUMENT,
     CONFLICT,
     ADAPTER_ERROR,
+    COMPRESSED_UNSUPPORTED,
+    COMPRESSED_CORRUPT,
 )
 
 # --- flags: the line is ingested, with a note ----------------------------------------------
@@ -56,6 +66,8 @@ EPOCH_MILLISECONDS = "epoch_milliseconds"  # numeric timestamp read as ms (or us
 EPOCH_SECONDS = "epoch_seconds"
 NAIVE_TIMESTAMP = "naive_timestamp_assumed_utc"  # no timezone given: read as UTC
 CLOCK_SKEW = "clock_skew"  # slightly in the future, within tolerance: kept and flagged
+# Only for span shapes that carry no ids or times by design (bare GenAI / OpenInference attribute
+# dicts); an OTLP span without them is quarantined instead (MISSING_TRACE_ID, MISSING_TIMESTAMP).
 TIMESTAMP_INFERRED = "timestamp_inferred"  # the document had no time at all (bare span attrs)
 TRACE_ID_DERIVED = "trace_id_derived"  # the document had no id; one was derived from content
 

@@ -60,7 +60,8 @@ def landed_traces(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     check_specs=[
         dg.AssetCheckSpec(REJECT_RATE_CHECK, asset="raw_traces", blocking=True,
                           description="Quarantined lines / lines read of the files feeding these "
-                          "partitions stays under EVALFLOW_REJECT_RATE_THRESHOLD (default 1%)."),
+                          "partitions, and of files that fed none (every line bad) landed with them "
+                          "or on these days, stays under EVALFLOW_REJECT_RATE_THRESHOLD (default 1%)."),
         dg.AssetCheckSpec(CONTRACT_CHECK, asset="raw_traces", blocking=True,
                           description="Great Expectations suite: schema, non-null ids and times, "
                           "unique trace_id per partition, allowed status, non-negative numbers."),

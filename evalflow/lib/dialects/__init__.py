@@ -43,6 +43,10 @@ class Span:
     events: list[dict[str, Any]] = field(default_factory=list)
     resource: dict[str, Any] = field(default_factory=dict)
     dialect: str = "otlp"
+    # (reason code, detail) when the span breaks a rule of its own dialect (an OTLP span without
+    # traceId or times). Ingestion then quarantines the span's whole trace: folding the rest
+    # would stage a trace missing a span (its model call, its root...).
+    problem: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,10 @@ attributes mean (current and deprecated names alike) is read by `spans.fold_span
 
 Both the canonical camelCase field names and protobuf's snake_case names are accepted, since
 collectors' file exporters and hand-written dumps use either.
+
+OTLP requires every span to carry a traceId and its start and end times. A span without one is
+not given a derived id or the file's time (that is only for bare attribute dicts, which carry
+neither by design): it is marked with `Span.problem` and ingestion quarantines its trace.
 """
 
 from __future__ import annotations
@@ -16,8 +20,8 @@ import binascii
 import string
 from typing import Any
 
+from evalflow.lib import reasons
 from evalflow.lib.dialects import Dialect, Span
-from evalflow.lib.dialects.spans import derived_trace_id
 
 _HEX = set(string.hexdigits)
 _ERROR_CODES = {2, "2", "STATUS_CODE_ERROR", "ERROR"}
@@ -99,21 +103,36 @@ def decode_attributes(attributes: Any) -> dict[str, Any]:
 def _span(raw: dict[str, Any], resource: dict[str, Any]) -> Span:
     status = raw.get("status") or {}
     code = status.get("code") if isinstance(status, dict) else None
+    trace_id = _hex_id(_get(raw, "traceId", "trace_id"))
+    start = _nanos(_get(raw, "startTimeUnixNano", "start_time_unix_nano"))
+    end = _nanos(_get(raw, "endTimeUnixNano", "end_time_unix_nano"))
     return Span(
-        # derived here, not at fold time, so ingestion can map the trace back to its line
-        trace_id=_hex_id(_get(raw, "traceId", "trace_id")) or derived_trace_id(raw),
+        trace_id=trace_id,
         span_id=_hex_id(_get(raw, "spanId", "span_id")),
         parent_id=_hex_id(_get(raw, "parentSpanId", "parent_span_id")),
         name=str(raw.get("name") or ""),
-        start=_nanos(_get(raw, "startTimeUnixNano", "start_time_unix_nano")),
-        end=_nanos(_get(raw, "endTimeUnixNano", "end_time_unix_nano")),
+        start=start,
+        end=end,
         attributes=decode_attributes(raw.get("attributes")),
         status="error" if code in _ERROR_CODES else "ok",
         status_message=(status.get("message") or None) if isinstance(status, dict) else None,
         events=[_event(e) for e in raw.get("events") or [] if isinstance(e, dict)],
         resource=resource,
         dialect="otlp",
+        problem=_problem(trace_id, start, end),
     )
+
+
+def _problem(trace_id: str | None, start: Any, end: Any) -> tuple[str, str] | None:
+    """What makes the span unusable under OTLP's own rules; the id first, since a span without
+    one cannot even be grouped with its trace. No content is quoted (details are stored)."""
+    if trace_id is None:
+        return reasons.MISSING_TRACE_ID, "otlp: span without a valid traceId"
+    missing = [name for name, value in (("startTimeUnixNano", start), ("endTimeUnixNano", end))
+               if value is None]
+    if missing:
+        return reasons.MISSING_TIMESTAMP, f"otlp: span without {' or '.join(missing)}"
+    return None
 
 
 def _event(raw: dict[str, Any]) -> dict[str, Any]:
@@ -132,10 +151,10 @@ def _get(mapping: dict[str, Any], *keys: str) -> Any:
 
 
 def _nanos(value: Any) -> Any:
-    """uint64 nanoseconds arrive as decimal strings in OTLP/JSON; "0" means unset."""
-    if isinstance(value, str) and value.isdigit():
+    """uint64 nanoseconds arrive as decimal strings in OTLP/JSON; "0" and "" mean unset."""
+    if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
-    if value == 0:
+    if value == 0 or (isinstance(value, str) and not value.strip()):
         return None
     return value
 

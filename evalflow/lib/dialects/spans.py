@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
@@ -138,6 +139,68 @@ def fold_spans(spans: list[Span]) -> list[dict[str, Any]]:
     for span in spans:
         groups[span.trace_id or derived_trace_id(_span_identity(span))].append(span)
     return [fold_trace(trace_id, group) for trace_id, group in groups.items()]
+
+
+@dataclass
+class HeldBack:
+    """Spans kept out of the fold, and why. trace_id is None for a span without a trace id
+    that no other span links to: it is quarantined alone."""
+
+    trace_id: str | None
+    reason: str
+    detail: str
+    spans: list[Span] = field(default_factory=list)
+
+
+def hold_back_broken(spans: list[Span]) -> tuple[list[Span], list[HeldBack]]:
+    """(spans to fold, spans held back). A span marked with a `problem` takes its whole trace
+    with it: folding the others would stage a half-built trace (no root, or no model call, so
+    wrong times, tokens and messages) that looks valid.
+
+    A span without a trace id cannot be grouped, but its span ids can tie it to a trace: when
+    its parent, or a child, is a span of trace T (directly or through other id-less spans), T
+    is missing a span and is held back too. With no such link it is held back alone.
+    """
+    if not any(span.problem for span in spans):
+        return spans, []
+    problems: dict[str, tuple[str, str]] = {}
+    for span in spans:
+        if span.problem and span.trace_id:
+            problems.setdefault(span.trace_id, span.problem)
+    trace_of_span = {s.span_id: s.trace_id for s in spans if s.trace_id and s.span_id}
+    trace_of_parent = {s.parent_id: s.trace_id for s in spans if s.trace_id and s.parent_id}
+    attached: dict[int, str] = {}  # id(span) -> the trace an id-less span belongs to
+    pending = [s for s in spans if s.problem and not s.trace_id]
+    while pending:  # repeat: a chain of id-less spans links only one step per pass
+        unlinked = []
+        for span in pending:
+            trace_id = (trace_of_span.get(span.parent_id) if span.parent_id else None) or (
+                trace_of_parent.get(span.span_id) if span.span_id else None)
+            if trace_id is None:
+                unlinked.append(span)
+                continue
+            attached[id(span)] = trace_id
+            reason, detail = span.problem
+            problems.setdefault(trace_id, (reason, f"{detail} (linked to this trace by span id)"))
+            if span.span_id:
+                trace_of_span.setdefault(span.span_id, trace_id)
+            if span.parent_id:
+                trace_of_parent.setdefault(span.parent_id, trace_id)
+        if len(unlinked) == len(pending):
+            break
+        pending = unlinked
+    held = {trace_id: HeldBack(trace_id, reason, detail) for trace_id, (reason, detail) in problems.items()}
+    loose: list[HeldBack] = []
+    kept: list[Span] = []
+    for span in spans:
+        trace_id = span.trace_id or attached.get(id(span))
+        if trace_id in held:
+            held[trace_id].spans.append(span)
+        elif span.problem:  # no trace id and no link to a trace
+            loose.append(HeldBack(None, *span.problem, [span]))
+        else:
+            kept.append(span)
+    return kept, [*held.values(), *loose]
 
 
 def fold_trace(trace_id: str, spans: list[Span]) -> dict[str, Any]:
