@@ -25,7 +25,19 @@ import orjson
 
 
 class UserError(Exception):
-    """A problem the user can fix; printed as one line, no traceback."""
+    """A problem the user can fix; printed as one line, no traceback (exit 1)."""
+
+
+class Busy(UserError):
+    """Another evalflow run holds the data folder (exit 75, EX_TEMPFAIL: try again later)."""
+
+
+class InternalError(Exception):
+    """A step failed for a reason that looks like a bug in evalflow (exit 70)."""
+
+
+# Exit codes (sysexits.h where one fits): scripts can tell a bug from a user's mistake.
+EXIT_USER_ERROR, EXIT_USAGE, EXIT_INTERNAL, EXIT_BUSY = 1, 2, 70, 75
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
@@ -126,17 +138,103 @@ def _print_run_summary(results) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from evalflow.runner import ensure_dagster_home, run_pipeline
+    from evalflow.instance import open_instance, recover_stale_runs
+    from evalflow.lib.processes import LockHeld, exclusive_lock
+    from evalflow.lib.settings import load_settings
+    from evalflow.runner import NothingToRun, cancel_own_runs, ensure_dagster_home, run_interruptibly, run_pipeline
 
     home = ensure_dagster_home()
     print(f"Dagster instance: {home}")
-    results = run_pipeline()
+    settings = load_settings()
+    lock = settings.data_dir / RUN_LOCK
+    try:
+        with exclusive_lock(lock, wait=False):
+            instance = open_instance(home)
+            _report_recovery(recover_stale_runs(instance))
+            try:
+                results = run_interruptibly(
+                    lambda: run_pipeline(instance, selection=args.select or None),
+                    lambda why: _interrupted(instance, why, cancel_own_runs))
+            except NothingToRun as exc:
+                raise UserError(str(exc)) from None
+    except LockHeld as exc:
+        raise Busy(f"another evalflow run ({exc.holder}) is working on {settings.data_dir}; "
+                   "wait for it to finish (or stop it) and run again") from None
     _print_run_summary(results)
     failed = [r for r in results if not r.success or r.failed_checks]
     if failed:
-        raise UserError("; ".join(f"{r.name}: {r.error or 'failed checks ' + ', '.join(r.failed_checks)}"
-                                  for r in failed))
+        if args.debug:
+            for r in failed:
+                if r.error_detail:
+                    print(f"\n--- {r.name}: traceback of the failed step ---\n{r.error_detail}", file=sys.stderr)
+        message = "; ".join(f"{r.name}: {r.error or 'failed checks ' + ', '.join(r.failed_checks)}" for r in failed)
+        if any(not r.user_error for r in failed):
+            raise InternalError(message)
+        raise UserError(message)
     return 0
+
+
+# One `evalflow run` per data folder at a time: a second one is refused with one line (the
+# Dagster pool would queue its steps, but two runs would interleave their phases).
+RUN_LOCK = ".evalflow-run.lock"
+
+
+def _interrupted(instance, why: str, cancel) -> None:
+    canceled = cancel(instance, why)
+    print(f"\nevalflow: {why} received: stopped" + (f"; run(s) {', '.join(r[:8] for r in canceled)} marked "
+          "canceled and their pool slots freed" if canceled else "") + ". Every store keeps its last "
+          "committed state; the next `evalflow run` finishes the work.", file=sys.stderr)
+
+
+def _report_recovery(recovery) -> None:
+    for run in recovery.failed_runs:
+        print(f"recovered: run {run.run_id[:8]} ({run.job_name}) was {run.status}, but {run.reason}; "
+              "marked failed and its pool slots freed", file=sys.stderr)
+    if recovery.freed_slot_runs:
+        print(f"recovered: freed pool slots still held by {len(recovery.freed_slot_runs)} finished run(s)",
+              file=sys.stderr)
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    """Show (and with --fix clear) what a killed run can leave behind."""
+    from evalflow.instance import describe_run, find_stale_runs, open_instance, pool_states, recover_stale_runs
+    from evalflow.lib.settings import load_settings
+    from evalflow.runner import ensure_dagster_home
+
+    home = ensure_dagster_home()
+    settings = load_settings()
+    instance = open_instance(home)
+    print(f"Dagster instance: {home}")
+    print(f"data folder:      {settings.data_dir}")
+    stale = find_stale_runs(instance)
+    for run in stale:
+        print(f"stale run:        {run.run_id} ({run.job_name}, {run.status}): {run.reason}")
+    for state in pool_states(instance):
+        held = ", ".join(describe_run(instance, r) for r, _ in state.holders) or "free"
+        print(f"pool {state.pool}: limit {state.limit}; held by {held}; {len(state.waiting)} step(s) waiting")
+    for label, path in (("warehouse", settings.warehouse_path), ("raw store", settings.raw_store_path)):
+        print(f"{label + ':':<17} {path} ({_file_state(path)})")
+    if not args.fix:
+        if stale:
+            print("run `evalflow doctor --fix` to mark these runs failed and free their slots")
+        return 1 if stale else 0
+    recovery = recover_stale_runs(instance)
+    _report_recovery(recovery)
+    print(f"fixed: {len(recovery.failed_runs)} stale run(s) marked failed, "
+          f"{len(recovery.freed_slot_runs)} finished run(s) had slots freed")
+    return 0
+
+
+def _file_state(path: Path) -> str:
+    from evalflow.lib.warehouse import WarehouseLocked, connect_waiting
+
+    if not path.exists():
+        return "not created yet"
+    try:
+        connect_waiting(path, read_only=True, wait_s=0).close()
+    except WarehouseLocked as exc:
+        return str(exc).split(": waited")[0].replace(str(path) + " is ", "")
+    return "opens"
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -327,16 +425,35 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _add_simulate_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--days", type=int, default=30, help="days of traffic (default 30)")
-    parser.add_argument("--per-day", type=int, default=1000, help="traces per day (default 1000)")
+    parser.add_argument("--days", type=_positive_int, default=30, help="days of traffic (default 30)")
+    parser.add_argument("--per-day", type=_positive_int, default=1000, help="traces per day (default 1000)")
     parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     parser.add_argument("--start-date", type=date.fromisoformat, default=date(2026, 10, 1),
                         help="first simulated day, YYYY-MM-DD (default 2026-10-01)")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        own_version = version("evalflow")
+    except PackageNotFoundError:
+        own_version = "unknown"
     parser = argparse.ArgumentParser(prog="evalflow", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"evalflow {own_version}")
+    parser.add_argument("--debug", action="store_true",
+                        help="print the traceback of an error (and of a failed step) instead of one line")
     sub = parser.add_subparsers(dest="command", required=True)
     simulate = sub.add_parser("simulate", help="write simulated production traffic to the landing folder")
     _add_simulate_options(simulate)
@@ -367,28 +484,71 @@ def build_parser() -> argparse.ArgumentParser:
     sample.set_defaults(handler=_cmd_sample)
 
     run = sub.add_parser("run", help="materialize the whole asset graph over the landing folder")
+    run.add_argument("--select", action="append", metavar="ASSET",
+                     help="materialize only this asset (repeatable), e.g. --select redacted_traces")
     run.set_defaults(handler=_cmd_run)
+    doctor = sub.add_parser("doctor", help="show (and with --fix clear) runs left behind by a killed process")
+    doctor.add_argument("--fix", action="store_true", help="mark stale runs failed and free their pool slots")
+    doctor.set_defaults(handler=_cmd_doctor)
     demo = sub.add_parser("demo", help="simulate, then run")
     _add_simulate_options(demo)
+    demo.add_argument("--select", action="append", metavar="ASSET", help=argparse.SUPPRESS)
     demo.set_defaults(handler=_cmd_demo)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    import logging
+    import traceback
+
+    from evalflow.lib.settings import SettingError, validate_environment
+
     args = build_parser().parse_args(argv)
+    # Our own warnings (a DuckDB file held by another process...) reach the console.
+    logger = logging.getLogger("evalflow")
+    if not any(getattr(h, "evalflow_console", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("evalflow: %(message)s"))
+        handler.evalflow_console = True
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
     try:
+        validate_environment()
         return args.handler(args)
+    except SettingError as exc:
+        print(f"evalflow: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except Busy as exc:
+        print(f"evalflow: error: {exc}", file=sys.stderr)
+        return EXIT_BUSY
     except UserError as exc:
         print(f"evalflow: error: {exc}", file=sys.stderr)
-        return 1
-    except (OSError, ValueError, duckdb.Error) as exc:
-        # Missing folders, a warehouse locked by another process, a malformed setting.
-        print(f"evalflow: error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
-              file=sys.stderr)
-        return 1
+        return EXIT_USER_ERROR
+    except InternalError as exc:
+        print(f"evalflow: internal error: {exc}\n  (this looks like a bug in evalflow"
+              + ("" if args.debug else "; run again with --debug for the traceback") + ")", file=sys.stderr)
+        return EXIT_INTERNAL
     except KeyboardInterrupt:
         print("evalflow: interrupted", file=sys.stderr)
         return 130
+    except (OSError, duckdb.IOException) as exc:
+        # The environment: a missing or read-only folder, a full disk, a file held by another process.
+        if args.debug:
+            traceback.print_exc()
+        print(f"evalflow: error: {type(exc).__name__}: {_first_line(exc)}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except Exception as exc:  # noqa: BLE001 - anything else is a bug: say so, keep the traceback
+        if args.debug:
+            traceback.print_exc()
+        print(f"evalflow: internal error: {type(exc).__name__}: {_first_line(exc)}\n  (this looks like a bug "
+              "in evalflow" + ("" if args.debug else "; run again with --debug for the traceback") + ")",
+              file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
 
 
 if __name__ == "__main__":

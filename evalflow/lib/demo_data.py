@@ -53,13 +53,11 @@ def landing_digest(landing_dir: Path) -> dict[str, str]:
 def ingested_files(raw_store: Path) -> set[tuple[str, str]]:
     """(path relative to landing, sha256) of every file the raw store's `landed_files` records;
     empty when there is no raw store yet."""
-    import duckdb
-
-    from evalflow.lib.warehouse import has_table
+    from evalflow.lib.warehouse import connect_waiting, has_table
 
     if not raw_store.is_file():
         return set()
-    with duckdb.connect(str(raw_store), read_only=True) as con:
+    with connect_waiting(raw_store, read_only=True) as con:
         if not has_table(con, "landed_files"):
             return set()
         return {(path, sha) for path, sha in

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import orjson
@@ -249,14 +249,48 @@ def sessions_in_two_runs(warehouse: Warehouse) -> int:
 
 # ------------------------------------------------------------------ annotation batches
 
+def unexported_sample_runs(warehouse: Warehouse) -> list[str]:
+    """Sampling runs with candidates not yet in an annotation batch, oldest first."""
+    with warehouse.connect(read_only=True) as con:
+        if not has_table(con, "eval_candidates"):
+            return []
+        return [r[0] for r in con.execute(
+            "SELECT sample_run_id FROM eval_candidates WHERE status = 'candidate' "
+            "GROUP BY sample_run_id ORDER BY min(sampled_at)").fetchall()]
+
+
+def batch_id_for(sample_run_id: str) -> str:
+    return sample_run_id.replace("sample-", "batch-")
+
+
+def roll_back_unexported(warehouse: Warehouse, batch_written: Callable[[str], bool]) -> list[str]:
+    """Delete samples that were drawn and never exported, before a new one is drawn.
+
+    A run killed between eval_candidates and annotation_queue left its picks `candidate` for
+    ever: never exported, and their sessions shut out of every later sample. Nobody has seen
+    such a sample, so it is rolled back and drawn again (the same picks when the data and seed
+    are the same). A sample whose batch folder was already written (killed after the folder,
+    before it was recorded) is kept: the next annotation_queue records that batch.
+    """
+    rolled = [run for run in unexported_sample_runs(warehouse) if not batch_written(batch_id_for(run))]
+    if not rolled:
+        return []
+    with warehouse.transaction() as con:
+        con.execute("DELETE FROM eval_candidates WHERE status = 'candidate' AND sample_run_id IN "
+                    "(SELECT unnest(?))", [rolled])
+        con.execute("DELETE FROM sample_runs WHERE sample_run_id IN (SELECT unnest(?)) AND sample_run_id NOT IN "
+                    "(SELECT sample_run_id FROM eval_candidates)", [rolled])
+    return rolled
+
+
 def candidates_to_export(warehouse: Warehouse) -> tuple[str | None, list[dict[str, Any]]]:
-    """(the newest sampling run with unexported candidates, its candidates joined to their
+    """(the oldest sampling run with unexported candidates, its candidates joined to their
     redacted traces and intent names), in pick order."""
     with warehouse.connect(read_only=True) as con:
         if not has_table(con, "eval_candidates"):
             return None, []
         row = con.execute("SELECT sample_run_id FROM eval_candidates WHERE status = 'candidate' "
-                          "ORDER BY sampled_at DESC LIMIT 1").fetchone()
+                          "GROUP BY sample_run_id ORDER BY min(sampled_at) LIMIT 1").fetchone()
         if row is None:
             return None, []
         names = "c2.name" if has_table(con, "intent_catalog") else "NULL"

@@ -8,10 +8,13 @@ autocommit, and a kill between the two was measured to lose every row (DESIGN.md
 
 from __future__ import annotations
 
+import logging
+import re
+import time
 from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import duckdb
 import orjson
@@ -182,6 +185,53 @@ def traces_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
     return pl.from_arrow(table)
 
 
+class WarehouseLocked(OSError):
+    """Another process held the DuckDB file for longer than EVALFLOW_LOCK_WAIT_S."""
+
+
+_LOCK_HOLDER = re.compile(r"held in (?P<exe>.*?) \(PID (?P<pid>\d+)\)")
+_log = logging.getLogger("evalflow.warehouse")
+
+
+def lock_holder(message: str) -> str:
+    """'PID 18437 (/usr/bin/python3)' from DuckDB's lock error, or 'another process'."""
+    found = _LOCK_HOLDER.search(message)
+    return f"PID {found['pid']} ({found['exe']})" if found else "another process"
+
+
+def connect_waiting(path: Path, read_only: bool = False, wait_s: float | None = None,
+                    sleep: Callable[[float], None] = time.sleep) -> duckdb.DuckDBPyConnection:
+    """duckdb.connect, waiting with backoff while another process holds the file.
+
+    DuckDB lets one process open a file for writing, and no other process can open it at all
+    meanwhile, not even read-only: an analyst's open connection would otherwise fail the run
+    that wants to write. We wait (0.1 s doubling to 5 s) up to EVALFLOW_LOCK_WAIT_S (300 s),
+    log the holder's PID, and then fail with one line that names it.
+    """
+    from evalflow.lib.settings import lock_wait_seconds
+
+    limit = lock_wait_seconds() if wait_s is None else wait_s
+    started = time.monotonic()
+    delay, next_report = 0.1, 0.0
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            waited = time.monotonic() - started
+            holder = lock_holder(str(exc))
+            if waited >= limit:
+                raise WarehouseLocked(
+                    f"{path} is locked by {holder}: waited {waited:.0f} s (EVALFLOW_LOCK_WAIT_S={limit:g}); "
+                    "close that connection, or read a published copy instead") from None
+            if waited >= next_report:
+                _log.warning("waiting for %s: locked by %s (waited %.0f s of %g s)", path, holder, waited, limit)
+                next_report = waited + 30.0
+            sleep(min(delay, max(limit - waited, 0.0)))
+            delay = min(delay * 2, 5.0)
+
+
 class Warehouse:
     """One DuckDB file and its schema: the raw store (RAW_SCHEMA) or the warehouse."""
 
@@ -193,7 +243,7 @@ class Warehouse:
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(self.path), read_only=read_only)
+        con = connect_waiting(self.path, read_only=read_only)
         try:
             yield con
         finally:

@@ -105,11 +105,16 @@ def eval_candidates(context: dg.AssetExecutionContext, config: SamplingRunConfig
     from evalflow.lib.refresh import stale_candidates
     from evalflow.lib.sampling import stratified_sample
     from evalflow.lib.sampling_stage import (
-        current_intents, new_intents, open_candidates, read_signals, read_taxonomy, sessions_in_two_runs,
-        used_before, window_vectors, write_sample,
+        current_intents, new_intents, open_candidates, read_signals, read_taxonomy, roll_back_unexported,
+        sessions_in_two_runs, used_before, window_vectors, write_sample,
     )
 
     store = warehouse.warehouse()
+    annotation_dir = warehouse.settings().data_dir / "annotation"
+    rolled_back = roll_back_unexported(store, lambda batch_id: (annotation_dir / batch_id).is_dir())
+    if rolled_back:
+        context.log.warning(f"rolled back {len(rolled_back)} sample(s) drawn but never exported "
+                            f"(an earlier run stopped before annotation_queue): {', '.join(rolled_back)}")
     since = _window_start(store, SignalsConfig().window_days)
     signals = read_signals(store, since)
     traces_now, live, newest = current_intents(store)
@@ -127,6 +132,7 @@ def eval_candidates(context: dg.AssetExecutionContext, config: SamplingRunConfig
     cov = result.coverage
     yield dg.MaterializeResult(metadata={
         "sample_run_id": written.sample_run_id, "chosen": written.chosen, "budget": config.budget,
+        "rolled_back_unexported_samples": len(rolled_back),
         "retired_stale": written.retired, "stale_but_exported": written.stale_exported,
         "intents_covered": f"{cov['intents_covered']} of {cov['intents_in_population']}",
         "intents_with_3plus_covered": f"{cov['intents_with_3plus_covered']} of {cov['intents_with_3plus']}",
@@ -156,24 +162,34 @@ def annotation_queue(context: dg.AssetExecutionContext, config: AnnotationConfig
     from evalflow.lib.annotation import load_known_answers, write_annotation_batch
     from evalflow.lib.annotation.checks import check_batch, known_answers_path
     from evalflow.lib.intent_stage import utcnow
-    from evalflow.lib.sampling_stage import candidates_to_export, record_batch
+    from evalflow.lib.sampling_stage import batch_id_for, candidates_to_export, record_batch
 
     store = warehouse.warehouse()
-    run_id, candidates = candidates_to_export(store)
-    if not candidates:
+    out_dir = warehouse.settings().data_dir / "annotation"
+    known = load_known_answers(known_answers_path(config.known_answers_path))
+    manifests, problems = [], []
+    # Every sample not exported yet, oldest first: one left by a run that stopped after writing
+    # its batch folder is recorded here (the folder is reused when its inputs match).
+    while True:
+        run_id, candidates = candidates_to_export(store)
+        if not candidates:
+            break
+        manifest = write_annotation_batch(candidates, out_dir, batch_id=batch_id_for(run_id),
+                                          known_answers=known, gold_rate=config.gold_rate)
+        record_batch(store, manifest, run_id, [c["trace_id"] for c in candidates], utcnow())
+        problems += check_batch(manifest.path, candidates)
+        manifests.append(manifest)
+    if not manifests:
         yield dg.MaterializeResult(metadata={"batch": "none: no unexported candidates"})
         yield dg.AssetCheckResult(check_name=IMPORT_CHECK, passed=True, metadata={"tasks_checked": 0})
         return
-    out_dir = warehouse.settings().data_dir / "annotation"
-    manifest = write_annotation_batch(candidates, out_dir, batch_id=run_id.replace("sample-", "batch-"),
-                                      known_answers=load_known_answers(known_answers_path(config.known_answers_path)),
-                                      gold_rate=config.gold_rate)
-    record_batch(store, manifest, run_id, [c["trace_id"] for c in candidates], utcnow())
-    problems = check_batch(manifest.path, candidates)
+    manifest = manifests[-1]
     yield dg.MaterializeResult(metadata={
         "batch_id": manifest.data["batch_id"], "path": dg.MetadataValue.path(str(manifest.path)),
-        "candidates": manifest.counts["candidates"], "gold_tasks": manifest.counts["gold"],
-        "tasks": manifest.counts["tasks"], "workflow": dg.MetadataValue.md(manifest.data["workflow"]),
+        "batches_written": len(manifests),
+        "candidates": sum(m.counts["candidates"] for m in manifests),
+        "gold_tasks": sum(m.counts["gold"] for m in manifests),
+        "tasks": sum(m.counts["tasks"] for m in manifests), "workflow": dg.MetadataValue.md(manifest.data["workflow"]),
     })
     yield dg.AssetCheckResult(check_name=IMPORT_CHECK, passed=not problems,
                               metadata={"problems": len(problems), "first": problems[0][:200] if problems else ""})

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 
 from evalflow.lib.pii.detect import DetectorConfig
+from evalflow.lib.settings import float_setting, int_setting
 
 
 def detector_config_from_env() -> DetectorConfig:
@@ -27,11 +28,8 @@ def detector_config_from_env() -> DetectorConfig:
         if not sep or not term.strip():
             raise ValueError("EVALFLOW_PII_DENY_LIST entries must look like TYPE:term")
         deny.append((entity.strip().upper(), term.strip()))
-    try:
-        threshold = float(os.environ.get("EVALFLOW_PII_SCORE_THRESHOLD", defaults.score_threshold))
-        n_process = int(os.environ.get("EVALFLOW_PII_N_PROCESS", defaults.n_process))
-    except ValueError as exc:
-        raise ValueError("EVALFLOW_PII_SCORE_THRESHOLD must be a number and EVALFLOW_PII_N_PROCESS an integer") from exc
+    threshold = float_setting("EVALFLOW_PII_SCORE_THRESHOLD", defaults.score_threshold, low=0.0, high=1.0)
+    n_process = int_setting("EVALFLOW_PII_N_PROCESS", defaults.n_process, low=1, high=64)
     entities = tuple(e.strip().upper() for e in os.environ.get("EVALFLOW_PII_ENTITIES", "").split(",") if e.strip())
     return DetectorConfig(
         entities=entities or None,

@@ -28,7 +28,9 @@ _JSON_COLUMNS = {"messages", "retrieved_context", "tool_calls", "feedback", "met
 @contextmanager
 def _connection(con_or_path: duckdb.DuckDBPyConnection | str | Path) -> Iterator[duckdb.DuckDBPyConnection]:
     if isinstance(con_or_path, (str, Path)):
-        con = duckdb.connect(str(con_or_path), read_only=True)
+        from evalflow.lib.warehouse import connect_waiting
+
+        con = connect_waiting(Path(con_or_path), read_only=True)
         try:
             yield con
         finally:
