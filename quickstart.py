@@ -65,6 +65,9 @@ def main(argv: list[str]) -> int:
             return 1
         return code
     if command == "ui":
+        # Create the instance once, under evalflow's lock, and clear runs a killed process left
+        # STARTED (they would hold the warehouse pool's slot), before the UI and daemon start.
+        _run([BIN / "evalflow", "doctor", "--fix"], env=env)
         return _run([BIN / "dagster", "dev", "-h", "127.0.0.1", "-p", "3000", *argv[2:]], env=env)
     print(__doc__, file=sys.stderr)
     return 2
