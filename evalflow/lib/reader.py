@@ -249,7 +249,8 @@ def compression_of(path: Path) -> str | None:
 
 
 def zstd_decompressor_available() -> bool:
-    """Whether a zstd module is installed (the project does not depend on one)."""
+    """Whether a zstd module is importable (the project installs zstandard; a user's own
+    environment may lack it)."""
     for module in ("compression.zstd", "zstandard"):  # stdlib from Python 3.14; PyPI package
         try:
             __import__(module)
