@@ -14,7 +14,7 @@ import pytest
 
 from evalflow.lib import reasons
 from evalflow.lib.ingest import IngestOptions, KnownTraces, ingest_file, iter_landing_files
-from evalflow.lib.reader import ReadLimits
+from evalflow.lib.reader import ReadLimits, zstd_decompressor_available
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -325,16 +325,6 @@ def zstd_frame(content: bytes) -> bytes:
     header = b"\x28\xb5\x2f\xfd" + bytes([0x20, len(content)])  # single segment, 1-byte size
     block = (1 | (len(content) << 3)).to_bytes(3, "little")  # last block, raw
     return header + block + content
-
-
-def zstd_decompressor_available() -> bool:
-    for module in ("compression.zstd", "zstandard"):
-        try:
-            __import__(module)
-        except ImportError:
-            continue
-        return True
-    return False
 
 
 def test_gzip_file_named_jsonl_is_read_like_the_plain_file(tmp_path):
