@@ -76,7 +76,8 @@ class PhaseResult:
 
 
 class NothingToRun(Exception):
-    """There is no trace to materialize: nothing in the landing folder and nothing staged."""
+    """Nothing to materialize: no trace in the landing folder and nothing staged, or a
+    selection that names no asset."""
 
 
 def _load_definitions() -> dg.Definitions:
@@ -175,6 +176,10 @@ def run_pipeline(
     definitions = _load_definitions()
     resources = dict(definitions.resources or {})
     all_assets = _unique_assets(definitions)
+    known = sorted(k.to_user_string() for a in all_assets for k in a.keys)
+    unknown = sorted(set(selection or []) - set(known))
+    if unknown:
+        raise NothingToRun(f"no asset named {', '.join(unknown)}; the assets are: {', '.join(known)}")
     instance = instance or open_instance()
     settings = load_settings()
     _require_input(settings)

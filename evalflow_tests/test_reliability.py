@@ -292,3 +292,12 @@ def _with_handler(parser, handler):
         for sub in action.choices.values():
             sub.set_defaults(handler=handler)
     return parser
+
+
+def test_run_select_names_an_unknown_asset_in_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("EVALFLOW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    assert cli.main(["run", "--select", "redacted_trace"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("evalflow: error: no asset named redacted_trace; the assets are: ")
+    assert "redacted_traces" in err[0]
