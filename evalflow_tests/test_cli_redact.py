@@ -57,3 +57,20 @@ def test_traces_mode_redacts_field_by_field(tmp_path):
 def test_missing_input_is_one_line(tmp_path, capsys):
     assert cli.main(["redact", str(tmp_path / "nope.jsonl"), "-o", str(tmp_path / "o.jsonl")]) == 1
     assert capsys.readouterr().err.strip() == f"evalflow: error: no such file: {tmp_path / 'nope.jsonl'}"
+
+
+def test_addresses_on_internal_domains_are_reported_and_replaced(tmp_path):
+    source = tmp_path / "mail.jsonl"
+    text = "Escalate to jane.doe@corp.internal and bob@payroll.local; DSN postgres://admin:pw@db.local:5432/x"
+    source.write_text(json.dumps({"id": "m", "text": text}) + "\n")
+    out = tmp_path / "mail.out.jsonl"
+
+    assert cli.main(["redact", str(source), "-o", str(out)]) == 0
+
+    (row,) = map(json.loads, out.read_text().splitlines())
+    spans = {text[e["start"]:e["end"]]: e["type"] for e in row["entities"]}
+    assert spans == {"jane.doe@corp.internal": "EMAIL_ADDRESS", "bob@payroll.local": "EMAIL_ADDRESS",
+                     "admin:pw": "URL_CREDENTIALS"}
+    for value in ("jane.doe", "corp.internal", "payroll.local", "admin:pw"):
+        assert value not in row["redacted_text"]
+    assert "@db.local:5432/x" in row["redacted_text"]

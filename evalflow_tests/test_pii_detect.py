@@ -263,7 +263,8 @@ def test_non_string_input_is_refused(detector):
 
 def test_high_precision_scan_finds_raw_values():
     text = "mail olivia.smith@gmail.com, call +44 20 7946 0958, card 4111 1111 1111 1111, ssn 531-21-7351, " \
-           "iban GB92 NWBK 2314 3790 1638 10, ip 185.94.69.68"
+           "iban GB92 NWBK 2314 3790 1638 10, ip 185.94.69.68, db postgres://app:pw@db.local/x, " \
+           "log /home/jdoe/app.log"
     types = sorted(d.entity_type for d in high_precision_scan(text))
     assert types == sorted(HIGH_PRECISION_ENTITIES)
 
@@ -348,6 +349,8 @@ EDGE_TEXTS = [
     "mail jane@example.com", "KELVIN: 5 K", '{"holder_name": "funmilayo adeyemi"}',
     "Hi Layla, the available balance on account ACC-21144943 is AED 1,173.72.",
     "Tool result:\\nPhone: 0480 66 01 75\\nName: Dirk Sommer", "req_f11f3b6bbe60f49d",
+    "jane.doe@corp.internal", "https://user:secret@host.internal/path", "/home/jdoe/x", "~jdoe/",
+    "C:\\Users\\ntaylor\\notes", "https://example.edu/~jdoe", "client_ip:2001:db8::1", "icon@2x.png",
 ]
 EDGE_CONTEXTS = [None, "tool_calls[0].result.holder_name", "metadata.locale", "messages[1].content",
                  "tool_calls[0].arguments.account_id"]
@@ -428,3 +431,122 @@ def test_propagated_names_match_the_regex_they_replace():
         pattern = re.compile(r"(?<![\w])(?:" + "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
                              + r")(?![\w])")
         assert _whole_word_matches(text, words) == [(m.start(), m.end()) for m in pattern.finditer(text)]
+
+
+# ------------------------------------------------------------------ issue 11: shapes that leaked
+#
+# Decisions (README, "PII redaction"):
+# - an address-shaped string is an EMAIL_ADDRESS whatever its top-level domain (company-internal
+#   domains such as .internal, .local, .corp carry employee and customer addresses);
+# - a URL's userinfo (`user:secret@` or `user@`) is URL_CREDENTIALS and only that part is
+#   replaced: scheme, host, port and path stay readable;
+# - the user name in a home-directory path (/home/x, /Users/x, C:\Users\x, ~x) is USERNAME and
+#   only that segment is replaced (system folders such as Public or Shared stay);
+# - IPv6 in any notation is IP_ADDRESS;
+# - a MAC address is not PII here (a device id; the same hex shape is in fingerprints and
+#   dumps): not reported, and never mistaken for part of an IPv6 address.
+# Each shape must be found by the redactor and by the leak check's high-precision scan.
+
+LEAKED_SHAPES = [
+    ("Please write to jane.doe@corp.internal today", "EMAIL_ADDRESS", "jane.doe@corp.internal"),
+    ("cc bob@payroll.local", "EMAIL_ADDRESS", "bob@payroll.local"),
+    ("from: ann@example.test", "EMAIL_ADDRESS", "ann@example.test"),
+    ("x@mail.example", "EMAIL_ADDRESS", "x@mail.example"),
+    ("routed to first.last+tag@sub.dept.corp.", "EMAIL_ADDRESS", "first.last+tag@sub.dept.corp"),
+    ("mailto:jane.doe@corp.internal", "EMAIL_ADDRESS", "jane.doe@corp.internal"),
+    ("see https://example.com/contact?email=ann@example.test", "EMAIL_ADDRESS", "ann@example.test"),
+    ("fetch https://user:secret@host.internal/path failed", "URL_CREDENTIALS", "user:secret"),
+    ("DSN postgres://admin:pw@db.local:5432/x", "URL_CREDENTIALS", "admin:pw"),
+    ("clone https://jdoe@git.corp.internal/team/repo.git", "URL_CREDENTIALS", "jdoe"),
+    ("https://user:secret@host.com/path", "URL_CREDENTIALS", "user:secret"),
+    ("log at /home/jdoe/app.log", "USERNAME", "jdoe"),
+    ("file:///Users/jane.doe/Desktop/report.pdf", "USERNAME", "jane.doe"),
+    (r"saved to C:\Users\jsmith\Documents\claim.docx", "USERNAME", "jsmith"),
+    (r"saved to C:\Users\ntaylor\notes.txt", "USERNAME", "ntaylor"),  # "\n" is not a line break here
+    (r'{"path": "C:\\Users\\ntaylor\\Desktop"}', "USERNAME", "ntaylor"),  # JSON-escaped
+    ("see https://example.edu/~rkumar/cv.html", "USERNAME", "rkumar"),
+    ("cp ~mkowalski/.bashrc .", "USERNAME", "mkowalski"),
+    ("ip 2001:0db8:85a3:0000:0000:8a2e:0370:7334 blocked", "IP_ADDRESS", "2001:0db8:85a3:0000:0000:8a2e:0370:7334"),
+    ("from fe80::1ff:fe23:4567:890a", "IP_ADDRESS", "fe80::1ff:fe23:4567:890a"),
+    ("peer ::ffff:192.0.2.1 reset", "IP_ADDRESS", "::ffff:192.0.2.1"),
+    ("client_ip:2001:db8::1 denied", "IP_ADDRESS", "2001:db8::1"),
+    ("http://[2001:db8::7334]:8080/x", "IP_ADDRESS", "2001:db8::7334"),
+]
+
+
+def covered(detections, text: str, entity: str, value: str) -> bool:
+    """The value is inside one detection of that type (Presidio's address shape also takes
+    "contact?email=" before an address in a URL: more is masked, never less)."""
+    start = text.index(value)
+    return any(d.entity_type == entity and d.start <= start and start + len(value) <= d.end for d in detections)
+
+
+@pytest.mark.parametrize(("text", "entity", "value"), LEAKED_SHAPES)
+def test_leaked_shapes_are_found_by_the_redactor(detector, text, entity, value):
+    assert covered(detector.detect(text), text, entity, value)
+    for context in ("metadata.note", "tool_calls[0].arguments.query", "error_type"):
+        assert covered(detector.detect(text, context), text, entity, value)
+    if entity in ("URL_CREDENTIALS", "USERNAME"):  # only that part is replaced
+        assert (entity, value) in found(detector, text)
+
+
+@pytest.mark.parametrize(("text", "entity", "value"), LEAKED_SHAPES)
+def test_leaked_shapes_are_found_by_the_leak_check(text, entity, value):
+    assert covered(high_precision_scan(text), text, entity, value)
+
+
+def test_a_credentialed_url_keeps_its_host_and_path(detector):
+    text = "DSN postgres://admin:pw@db.local:5432/x"
+    assert found(detector, text) == {("URL_CREDENTIALS", "admin:pw")}
+    assert [(d.entity_type, text[d.start:d.end]) for d in high_precision_scan(text)] == \
+        [("URL_CREDENTIALS", "admin:pw")]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["std::vector<int> v;", "at 12:30:45 UTC", "ends 10:00", "mac 00:1a:2b:3c:4d:5e",
+     "https://docs.example.com/refunds", "npm i lodash@4.17.21", "use icon@2x.png here",
+     "/Users/Shared/logs", r"C:\Users\Public\Desktop", "https://shop.example.com/home/deals",
+     "it takes ~twenty minutes", "GET /api/users/42", "Error::NotFound", "see ~/notes.txt",
+     "mkdir /home/$USER/tmp", "cd /home/user/project", "cat ~root/.profile", r"C:\Users\Administrator\x",
+     "git clone ssh://git@github.com/org/repo.git", "https://${DB_USER}:${DB_PASS}@db.local/x"],
+)
+def test_things_that_are_not_pii_stay(detector, text):
+    assert found(detector, text) == set()
+    assert high_precision_scan(text) == []
+
+
+# ------------------------------------------------------------------ structural names
+
+
+def test_structural_names_get_pattern_detectors_only(detector):
+    texts = ["notes", "lookup", "jane.doe@corp.internal", "Funmilayo Adeyemi", "+44 20 7946 0958"]
+    contexts = ["metadata.customer{key}", "tool_calls[0].name", "metadata{key}", "metadata{key}",
+                "metadata{key}"]
+    # as free text under these fields, the name rules take "notes" and "lookup" for names
+    assert [d.entity_type for d in detector.detect("lookup", "tool_calls[0].name")] == ["PERSON"]
+    structural = detector.detect_batch(texts, contexts, structural=[True] * len(texts))
+    assert [[(d.entity_type, t[d.start:d.end]) for d in ds] for t, ds in zip(texts, structural)] == [
+        [], [], [("EMAIL_ADDRESS", "jane.doe@corp.internal")], [], [("PHONE_NUMBER", "+44 20 7946 0958")]]
+    # the same texts as values still get every recognizer
+    values = detector.detect_batch(texts, contexts)
+    assert [d.entity_type for d in values[3]] == ["PERSON"]
+
+
+def test_the_deny_list_applies_to_structural_names():
+    d = PiiDetector(DetectorConfig(deny_list=(("PERSON", "Project Falcon"),)))
+    [dets] = d.detect_batch(["Project Falcon"], ["metadata{key}"], structural=[True])
+    assert [x.entity_type for x in dets] == ["PERSON"]
+
+
+def test_a_long_token_is_scanned_in_linear_time():
+    """A regex that times out in Presidio finds nothing (a leak): no pattern may backtrack
+    over a whole long token at every position (a lookbehind before the email pattern did:
+    60 s on 100,000 characters)."""
+    import time
+
+    for text in ("//" + "a" * 100_000 + "@corp.internal", "https://" + "a:" * 50_000 + "@h.local",
+                 "C:\\Users\\" * 10_000 + "jdoe", "x" * 100_000 + ":2001:db8::1"):
+        started = time.perf_counter()
+        high_precision_scan(text)
+        assert time.perf_counter() - started < 5, text[:20]

@@ -1,8 +1,8 @@
 """The trace walker and the pseudonyms: every field, keys included, consistent under one key.
 
-These tests drive the walker with a small regex detector so each case states exactly which
+Most tests drive the walker with a small regex detector so each case states exactly which
 spans are PII; the real Presidio-based detector is tested in test_pii_detect and end to end in
-test_redaction_pipeline.
+test_redaction_pipeline. The issue-11 tests at the end run the walker with the real detector.
 """
 
 from __future__ import annotations
@@ -224,3 +224,130 @@ def test_leaves_of_other_types_are_copied_not_shared():
     assert out["metadata"]["note"] is not original["metadata"]["note"]
     assert out["metadata"]["nested"][0][0]["who"].startswith("<PERSON_")
     assert original["metadata"]["nested"][0][0]["who"] == "Jane Doe"
+
+
+# ------------------------------------------------------------------ structural names (keys, tool names)
+
+
+def test_slots_mark_keys_and_tool_names_as_structural():
+    from evalflow.lib.pii.redact import trace_slots
+
+    t = {"tool_calls": [{"name": "lookup", "arguments": {"q": "x"}, "result": None}],
+         "messages": [{"role": "tool", "name": "lookup", "content": "ok"},
+                      {"role": "user", "name": "Jane Doe", "content": "hi",
+                       "tool_calls": [{"function": {"name": "refund", "arguments": "{}"}}]}],
+         "metadata": {"notes": "Jane Doe"}}
+    structural = {(s.path, s.text) for s in trace_slots(t, 0) if s.structural}
+    assert ("tool_calls[0].name", "lookup") in structural
+    assert ("messages[0].name", "lookup") in structural  # a tool message's name is the tool's
+    assert ("messages[1].tool_calls[0].function.name", "refund") in structural
+    assert ("metadata{key}", "notes") in structural
+    assert ("messages[1].name", "Jane Doe") not in structural  # a participant's name is not
+    assert ("metadata.notes", "Jane Doe") not in structural
+
+
+def test_a_detector_without_structural_support_never_names_a_key_or_tool_a_person():
+    """regex_detect takes any "Jane Doe" for a person; as a key or a tool name that is dropped,
+    while an email used as a key still goes."""
+    redactor = TraceRedactor(regex_detect, Pseudonymizer(key=b"k"))
+    t = trace(tool_calls=[{"name": "jane doe", "arguments": {}, "result": None}],
+              metadata={"Jane Doe": "vip", "jane@corp.internal": "key", "who": "Jane Doe"})
+    (out,) = redactor.redact([t]).traces
+    assert out["tool_calls"][0]["name"] == "jane doe"
+    keys = list(out["metadata"])
+    assert keys[0] == "Jane Doe" and keys[1].startswith("<EMAIL_ADDRESS_")
+    assert out["metadata"]["who"].startswith("<PERSON_")
+
+
+# ------------------------------------------------------------------ the real detector (issue 11)
+
+
+@pytest.fixture(scope="module")
+def real_redactor():
+    from evalflow.lib.pii.detect import DetectorConfig, PiiDetector
+
+    return TraceRedactor(PiiDetector(DetectorConfig()).detect_batch, Pseudonymizer(key=b"issue-11"))
+
+
+LEAKY = {
+    "EMAIL_ADDRESS": "quill.ambrose@payroll.corp.internal",
+    "URL_CREDENTIALS": "svc_reporting:Hunter2pw",
+    "USERNAME": "tmarchetti",
+    "IP_ADDRESS": "fe80::1ff:fe23:4567:890a",
+}
+
+
+def leaky_trace() -> dict:
+    email, cred, user, ip = (LEAKY[k] for k in ("EMAIL_ADDRESS", "URL_CREDENTIALS", "USERNAME", "IP_ADDRESS"))
+    url = f"postgres://{cred}@db.local:5432/claims"
+    path = f"/home/{user}/exports/claims.csv"
+    line = f"mail {email}, db {url}, file {path}, from {ip}"
+    return {
+        "trace_id": "t-leaky", "user_id": "u", "session_id": "s",
+        "messages": [{"role": "system", "content": "You help HR staff."},
+                     {"role": "user", "content": f"Earlier: {line}"},
+                     {"role": "assistant", "content": "Noted."},
+                     {"role": "user", "content": line}],
+        "user_query": line,
+        "output": f"I wrote to {email}.",
+        "retrieved_context": [{"doc_id": "kb-1", "text": f"Payroll desk: {email}; share {path}", "score": 0.4}],
+        "tool_calls": [{"name": "lookup", "arguments": {"email": email, "dsn": url, "src": ip},
+                        "result": {"owner": email, "home": path, "peers": [ip]}}],
+        "error_type": f"ConnectionError: {url} refused from {ip}",
+        "feedback": {"thumbs": "down", "score": 0.0, "comment": f"reply to {email}"},
+        "metadata": {"notes": f"contact {email}", "customer": {"notes": path},
+                     "client_ip": ip, email: "an address as a key"},
+    }
+
+
+def test_every_leaked_shape_is_pseudonymised_in_every_field(real_redactor):
+    (out,) = real_redactor.redact([leaky_trace()]).traces
+    dumped = json.dumps(out)
+    for entity, value in LEAKY.items():
+        assert value not in dumped, entity
+        assert f"<{entity}_" in dumped, entity
+    assert "corp.internal" not in dumped and "ambrose" not in dumped and "Hunter2pw" not in dumped
+    # only the secret part goes: the rest of the URL and path stays readable
+    assert re.fullmatch(r"postgres://<URL_CREDENTIALS_[0-9a-f]{8}>@db\.local:5432/claims",
+                        out["tool_calls"][0]["arguments"]["dsn"])
+    assert re.fullmatch(r"/home/<USERNAME_[0-9a-f]{8}>/exports/claims\.csv", out["tool_calls"][0]["result"]["home"])
+    for field_name in ("messages", "user_query", "output", "retrieved_context", "tool_calls", "error_type",
+                       "feedback", "metadata"):
+        assert re.search(r"<[A-Z_]+_[0-9a-f]{8}>", json.dumps(out[field_name])), field_name  # redacted here
+
+
+def test_the_leak_check_scan_sees_every_shape_before_and_nothing_after(real_redactor):
+    from evalflow.lib.sample_file import leak_counts
+
+    before = leak_counts([leaky_trace()])
+    assert set(LEAKY) <= set(before)
+    (out,) = real_redactor.redact([leaky_trace()]).traces
+    assert leak_counts([out]) == {}
+
+
+def test_structural_names_stay_and_an_address_as_a_key_goes(real_redactor):
+    (out,) = real_redactor.redact([leaky_trace()]).traces
+    assert out["tool_calls"][0]["name"] == "lookup"
+    keys = list(out["metadata"])
+    assert keys[:3] == ["notes", "customer", "client_ip"]
+    assert list(out["metadata"]["customer"]) == ["notes"]
+    assert keys[3].startswith("<EMAIL_ADDRESS_")
+    assert list(out["tool_calls"][0]["arguments"]) == ["email", "dsn", "src"]
+
+
+def test_canary_internal_addresses_in_a_user_turn_and_a_tool_argument_leave_no_trace(real_redactor):
+    canaries = ["jane.doe@corp.internal", "bob@payroll.local", "ann@example.test", "x@mail.example",
+                "first.last+tag@sub.dept.corp"]
+    t = {"trace_id": "canary", "user_id": "u", "session_id": "s",
+         "messages": [{"role": "user", "content": "Please loop in " + ", ".join(canaries) + "."}],
+         "user_query": "Please loop in " + " and ".join(canaries),
+         "tool_calls": [{"name": "send_mail", "arguments": {"to": canaries, "cc": canaries[0]}, "result": "sent"}],
+         "metadata": {}}
+    result = real_redactor.redact([t])
+    dumped = json.dumps(result.traces[0])
+    for canary in canaries:
+        assert canary not in dumped
+        local, _, domain = canary.partition("@")
+        assert f"{local}@" not in dumped and f"@{domain}" not in dumped
+    assert result.entity_counts[("tool_calls[].arguments", "EMAIL_ADDRESS")] == len(canaries) + 1
+    assert result.traces[0]["tool_calls"][0]["name"] == "send_mail"

@@ -20,6 +20,9 @@ CANARIES = {
     "card": "4539 1488 0343 6467",
     "person": "Margaret Thornbury",
     "iban": "DE89 3704 0044 0532 0130 00",
+    # addresses on domains that are not public suffixes (issue 11): company-internal mail
+    "internal_email": "quillon.vantreight@payroll.corp.internal",
+    "local_email": "m.thornbury+hr@people.local",
 }
 CANARY_IDS = {"user_id": "canary-user-4242", "session_id": "canary-session-4242"}
 
@@ -29,7 +32,8 @@ def plant(trace: dict, index: int) -> dict:
     trace = dict(trace)
     trace.update(CANARY_IDS)
     trace["trace_id"] = f"canary-trace-{index}"
-    sentence = f"I am {c['person']}, email {c['email']}, phone {c['phone']}, card {c['card']}, IBAN {c['iban']}."
+    sentence = f"I am {c['person']}, email {c['email']}, phone {c['phone']}, card {c['card']}, IBAN {c['iban']}, " \
+               f"work mail {c['internal_email']}."
     trace["messages"] = [{"role": "system", "content": "You are a bank assistant."},
                          {"role": "user", "content": f"Earlier: {sentence}"},
                          {"role": "assistant", "content": f"Thanks {c['person']}."},
@@ -37,7 +41,8 @@ def plant(trace: dict, index: int) -> dict:
     trace["user_query"] = sentence
     trace["output"] = f"Dear {c['person']}, we will call {c['phone']} and write to {c['email']}."
     trace["retrieved_context"] = [{"doc_id": "kb-v1/contact#1", "text": f"Escalations: {c['email']}", "score": 0.9}]
-    trace["tool_calls"] = [{"name": "lookup_account", "arguments": {"email": c["email"], "card": c["card"]},
+    trace["tool_calls"] = [{"name": "lookup_account", "arguments": {"email": c["email"], "card": c["card"],
+                                                                    "cc": [c["local_email"], c["internal_email"]]},
                             "result": [{"holder": c["person"], "phone": c["phone"], "iban": c["iban"]},
                                        {"notes": [f"verified {c['email']}"]}]}]
     trace["error_type"] = None
@@ -87,19 +92,23 @@ def every_string_in_duckdb(path: Path) -> str:
 def assert_no_canary(text: str, where: str) -> None:
     for name, value in {**CANARIES, **CANARY_IDS}.items():
         assert value not in text, f"{name} canary found in {where}"
+    for domain in ("corp.internal", "people.local"):  # no half-redacted internal address either
+        assert domain not in text, f"{domain} found in {where}"
     digits = "".join(ch for ch in CANARIES["card"] if ch.isdigit())
     assert digits not in text.replace(" ", "").replace("-", ""), f"card digits found in {where}"
 
 
 def test_canaries_were_really_planted_and_sit_in_the_raw_store_only(run_dir):
     raw = every_string_in_duckdb(run_dir / "data" / "raw" / "raw.duckdb")
-    assert CANARIES["email"] in raw  # the test would be empty otherwise
+    for name in ("email", "internal_email", "local_email"):
+        assert CANARIES[name] in raw, name  # the test would be empty otherwise
 
 
 def test_no_canary_in_any_warehouse_table(run_dir):
     warehouse = run_dir / "data" / "warehouse" / "evalflow.duckdb"
-    assert_no_canary(every_string_in_duckdb(warehouse), "the warehouse")
+    assert_no_canary(every_string_in_duckdb(warehouse), "the warehouse")  # intent_catalog.examples too
     with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM intent_catalog").fetchone()[0] > 0
         redacted = con.execute(
             "SELECT count(*) FROM redacted_traces WHERE user_query LIKE 'I am <PERSON_%'").fetchone()[0]
     assert redacted == 5  # the planted traces made it through, redacted

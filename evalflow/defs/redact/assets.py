@@ -23,8 +23,9 @@ LEAK_CHECK = "no_pii_left"
                      description="Detections per day, field and entity type: counts, never values."),
     ],
     check_specs=[dg.AssetCheckSpec(LEAK_CHECK, asset="redacted_traces", blocking=True,
-                                   description="High-precision detectors (email, phone, card, SSN, IBAN, IP) "
-                                   "find nothing in the redacted output.")],
+                                   description="High-precision detectors (email of any domain, phone, card, SSN, "
+                                   "IBAN, IP, URL credentials, home-path user names) find nothing in the "
+                                   "redacted output.")],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=WAREHOUSE_POOL,

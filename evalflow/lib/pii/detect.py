@@ -22,7 +22,12 @@ What differs from Presidio's usual `AnalyzerEngine().analyze(text)` per text:
   work (no E088).
 - recall: our recognizers (`recognizers.py`, `names.py`) for phones in international and
   national formats, cards and IBANs with spaces or dashes, street addresses, account and order
-  ids, dates of birth, and names in any letter case.
+  ids, dates of birth, names in any letter case, email addresses of any domain (not only public
+  suffixes), the credentials in a URL (URL_CREDENTIALS) and the user name in a home-directory
+  path (USERNAME).
+- structure: a text marked `structural` (a dict key, a tool name) gets every recognizer but the
+  name recognizer (spaCy NER and the name rules): "notes" or "lookup" under a name-like field
+  would otherwise read as a person, while an address used as a key must still go.
 - precision: no DATE_TIME, NRP, UK_NHS, US bank/licence/passport recognizers (they fire on
   order numbers, phones and amounts in support traffic); UK_NHS and URL can be switched on.
 - configuration: allow list, deny list, entity subset, score threshold (0.4 keeps phones).
@@ -44,12 +49,12 @@ from typing import Iterable, Sequence
 SUPPORTED_ENTITIES = (
     "PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBAN_CODE",
     "IP_ADDRESS", "STREET_ADDRESS", "ACCOUNT_ID", "ORDER_ID", "DATE_OF_BIRTH", "LOCATION",
-    "URL", "UK_NHS",
+    "URL_CREDENTIALS", "USERNAME", "URL", "UK_NHS",
 )
 # URL and UK_NHS are off unless asked for (entities=... or enable_url / enable_uk_nhs).
 DEFAULT_ENTITIES = tuple(e for e in SUPPORTED_ENTITIES if e not in ("URL", "UK_NHS"))
 HIGH_PRECISION_ENTITIES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBAN_CODE",
-                           "IP_ADDRESS")
+                           "IP_ADDRESS", "URL_CREDENTIALS", "USERNAME")
 
 @dataclass(frozen=True)
 class Detection:
@@ -258,23 +263,29 @@ class PiiDetector:
 
     # ------------------------------------------------------------ public API
 
-    def detect(self, text: str, context: Sequence[str] | str | None = None) -> list[Detection]:
-        return self.detect_batch([text], None if context is None else [context])[0]
+    def detect(self, text: str, context: Sequence[str] | str | None = None,
+               structural: bool = False) -> list[Detection]:
+        return self.detect_batch([text], None if context is None else [context], [structural])[0]
 
     def detect_batch(self, texts: Sequence[str],
-                     contexts: Sequence[Sequence[str] | str | None] | None = None) -> list[list[Detection]]:
+                     contexts: Sequence[Sequence[str] | str | None] | None = None,
+                     structural: Sequence[bool] | None = None) -> list[list[Detection]]:
         """Detections per text, sorted by start. `contexts[i]` (optional) is a field path or a
-        list of words about text i (e.g. its JSON key), used like Presidio's `context`."""
+        list of words about text i (e.g. its JSON key), used like Presidio's `context`.
+        `structural[i]` (optional) marks text i as a name in the data's structure (a dict key,
+        a tool name): pattern recognizers and the deny list only, no names or places."""
         if contexts is not None and len(contexts) != len(texts):
             raise ValueError("contexts must be as long as texts")
+        if structural is not None and len(structural) != len(texts):
+            raise ValueError("structural must be as long as texts")
         from evalflow.lib.gcpause import paused_gc
 
         with paused_gc():  # many small objects, none cyclic: see evalflow.lib.gcpause
-            return self._detect_batch(texts, contexts)
+            return self._detect_batch(texts, contexts, structural)
 
-    def _detect_batch(self, texts, contexts) -> list[list[Detection]]:
+    def _detect_batch(self, texts, contexts, structural=None) -> list[list[Detection]]:
         started = time.perf_counter()
-        keys: list[tuple[str, tuple[str, ...]]] = []
+        keys: list[tuple[str, tuple[str, ...], bool]] = []
         paths = self._paths
         append = keys.append
         for i, text in enumerate(texts):
@@ -289,7 +300,7 @@ class PiiDetector:
                         paths[ctx] = words
             else:
                 words = tuple(w.lower() for w in (ctx or ()))
-            append((text, words))
+            append((text, words, bool(structural[i]) if structural is not None else False))
         units = list(dict.fromkeys(keys))
         self.stats = {"texts": len(texts), "units": len(units), "keys_s": time.perf_counter() - started}
         with self._lock:  # Presidio's recognizers are not documented as thread-safe
@@ -320,16 +331,16 @@ class PiiDetector:
     # the allow list run, and a text with no raw result at all is done. Results are the same,
     # to the score, as AnalyzerEngine.analyze on each (text, context) unit.
 
-    def _analyze_units(self, units: list[tuple[str, tuple[str, ...]]]) -> dict:
+    def _analyze_units(self, units: list[tuple[str, tuple[str, ...], bool]]) -> dict:
         t0 = time.perf_counter()
-        texts = list(dict.fromkeys(text for text, _ in units))
+        texts = list(dict.fromkeys(unit[0] for unit in units))
         analyses = self._analyze_texts(texts)
         t1 = time.perf_counter()
         out = {}
         empty: tuple = ()
         for key in units:
             analysis = analyses[key[0]]
-            out[key] = self._finish(key[0], analysis, key[1]) if analysis else empty
+            out[key] = self._finish(key[0], analysis, key[1], key[2]) if analysis else empty
         self.stats.update(distinct_texts=len(texts), finish_s=time.perf_counter() - t1,
                           analyze_s=t1 - t0)
         return out
@@ -368,12 +379,14 @@ class PiiDetector:
         return out
 
     def _analyze_piece(self, chunk: str, entities, variant_entities):
-        """(plain, hinted) raw results of one chunk, or None when it has none at all.
+        """(plain, hinted, n_common) raw results of one chunk, or None when it has none at all.
 
         Each raw result is (entity_type, start, end, score, mode, recognizer context): mode 2 =
         Presidio's enhancer raises it whatever the field, 1 = only if the field's words hold one
         of the recognizer's context words, 0 = never. `hinted` replaces `plain` for a field whose
         words hint at a name, when the name recognizer's verdict depends on that (else None).
+        The first `n_common` results of either come from recognizers other than the name
+        recognizer: all a structural text (a key, a tool name) gets.
         """
         digits = _digit_count(chunk)
         letter = _LETTER.search(chunk) is not None
@@ -404,7 +417,7 @@ class PiiDetector:
         marked_common = self._modes(chunk, common, artifacts)
         marked_plain = marked_common + self._modes(chunk, plain, artifacts)
         marked_hinted = None if hinted is None else marked_common + self._modes(chunk, hinted, artifacts)
-        return marked_plain, marked_hinted
+        return marked_plain, marked_hinted, len(marked_common)
 
     def _modes(self, chunk: str, results: list, artifacts) -> list[tuple]:
         """Raw results with what Presidio's context enhancer would do with each (see above)."""
@@ -438,8 +451,9 @@ class PiiDetector:
             out.append((r.entity_type, r.start, r.end, r.score, mode, tuple(context or ())))
         return out
 
-    def _finish(self, text: str, pieces: tuple, ctx: tuple[str, ...]) -> list[Detection]:
-        """Enhancement by field words, threshold, Presidio's de-duplication, allow list."""
+    def _finish(self, text: str, pieces: tuple, ctx: tuple[str, ...], structural: bool = False) -> list[Detection]:
+        """Enhancement by field words, threshold, Presidio's de-duplication, allow list; for a
+        structural text, the results of recognizers other than the name recognizer only."""
         from presidio_analyzer import EntityRecognizer, RecognizerResult
 
         threshold = self.config.score_threshold
@@ -450,9 +464,11 @@ class PiiDetector:
         mode_matching = enhancer.context_matching_mode
         hint = None
         found: list[Detection] = []
-        for offset, plain, hinted in pieces:
+        for offset, plain, hinted, n_common in pieces:
             raw = plain
-            if hinted is not None:
+            if structural:
+                raw = plain[:n_common]
+            elif hinted is not None:
                 if hint is None:
                     from evalflow.lib.pii.names import NAME_HINTS
 
@@ -658,8 +674,12 @@ def _cheap_precondition(recognizer):
     from evalflow.lib.pii import recognizers as rec
     from evalflow.lib.pii.names import NameRecognizer
 
-    if type(recognizer) is EmailRecognizer:
+    if type(recognizer) in (EmailRecognizer, rec.EmailAnyDomainRecognizer):
         return lambda text, digits, letter: "@" in text
+    if type(recognizer) is rec.UrlCredentialsRecognizer:
+        return lambda text, digits, letter: "@" in text and "://" in text
+    if type(recognizer) is rec.HomePathRecognizer:  # each pattern holds one of these literally
+        return lambda text, digits, letter: _HOME_HINT.search(text) is not None
     if type(recognizer) is IpRecognizer:  # IPv6 forms need ':', IPv4 ones digits and '.'
         # every pattern holds "::", a hex digit before ':' or (IPv4) a digit, '.', a digit
         return lambda text, digits, letter: ("." in text or ":" in text) and _IP_HINT.search(text) is not None
@@ -701,9 +721,14 @@ def _cheap_precondition(recognizer):
 _ACCOUNT_WORDS = ("acc", "a/c", "cid", "client", "member", "mbr", "usr")
 _ORDER_HINT = re.compile(r"(?:ord|po|so)[\-_#]\d|order", re.IGNORECASE)
 _IP_HINT = re.compile(r"[0-9]\.[0-9]|[0-9A-Fa-f]:|::")
+# /home/, /Users/ (also /export/home/, /var/home/), C:\Users\, Documents and Settings, ~ (the
+# Windows folder names are matched in any case there, so here too)
+_HOME_HINT = re.compile(r"~|/home/|/Users/|(?i:users|settings)[\\/]")
 
 
-_ESCAPED_BREAK = re.compile(r"\\[nrt]")
+# Not where the backslash is itself escaped (C:\\Users\\ntaylor in JSON text) or follows a
+# Windows user-folder name (C:\Users\ntaylor): there backslash-n is a separator and a letter.
+_ESCAPED_BREAK = re.compile(r"(?<!\\)(?<!(?i:users))(?<!(?i:settings))\\[nrt]")
 
 
 def _unescaped_view(text: str) -> str:
@@ -894,9 +919,7 @@ def build_recognizers(config: DetectorConfig, entities: Sequence[str], lexicon) 
     """Our recognizer set, limited to the wanted entity types."""
     from presidio_analyzer import PatternRecognizer
     from presidio_analyzer.predefined_recognizers import (
-        EmailRecognizer,
         IbanRecognizer,
-        IpRecognizer,
         NhsRecognizer,
         UrlRecognizer,
         UsSsnRecognizer,
@@ -908,7 +931,7 @@ def build_recognizers(config: DetectorConfig, entities: Sequence[str], lexicon) 
     wanted = set(entities)
     out: list = []
     if "EMAIL_ADDRESS" in wanted:
-        out.append(EmailRecognizer())
+        out.append(rec.EmailAnyDomainRecognizer())
     if "PHONE_NUMBER" in wanted:
         out.append(rec.PhoneRecognizer(regions=config.phone_regions or rec.DEFAULT_PHONE_REGIONS))
     if "CREDIT_CARD" in wanted:
@@ -918,7 +941,11 @@ def build_recognizers(config: DetectorConfig, entities: Sequence[str], lexicon) 
     if "IBAN_CODE" in wanted:
         out.append(IbanRecognizer())
     if "IP_ADDRESS" in wanted:
-        out.append(IpRecognizer())
+        out.append(rec.ip_recognizer())
+    if "URL_CREDENTIALS" in wanted:
+        out.append(rec.UrlCredentialsRecognizer())
+    if "USERNAME" in wanted:
+        out.append(rec.HomePathRecognizer())
     if "STREET_ADDRESS" in wanted:
         out.append(rec.AddressRecognizer(lexicon=lexicon))
     if "DATE_OF_BIRTH" in wanted:
@@ -947,19 +974,16 @@ def build_recognizers(config: DetectorConfig, entities: Sequence[str], lexicon) 
 
 @lru_cache(maxsize=1)
 def _high_precision_recognizers() -> tuple:
-    from presidio_analyzer.predefined_recognizers import (
-        EmailRecognizer,
-        IbanRecognizer,
-        IpRecognizer,
-        UsSsnRecognizer,
-    )
+    from presidio_analyzer.predefined_recognizers import IbanRecognizer, UsSsnRecognizer
 
     from evalflow.lib.pii import recognizers as rec
     from evalflow.lib.pii.offline import patch_presidio_tldextract
 
     patch_presidio_tldextract()
-    recognizers = (EmailRecognizer(), rec.PhoneRecognizer(high_precision_only=True), rec.CardRecognizer(),
-                   UsSsnRecognizer(), IbanRecognizer(), IpRecognizer())
+    # the redactor's own recognizers for these types, so the check sees every shape it redacts
+    recognizers = (rec.EmailAnyDomainRecognizer(), rec.PhoneRecognizer(high_precision_only=True),
+                   rec.CardRecognizer(), UsSsnRecognizer(), IbanRecognizer(), rec.ip_recognizer(),
+                   rec.UrlCredentialsRecognizer(), rec.HomePathRecognizer())
     return tuple((r, _precondition(r)) for r in recognizers)
 
 
@@ -969,10 +993,11 @@ _HIGH_PRECISION_MIN_SCORE = {"US_SSN": 0.5, "PHONE_NUMBER": 0.6}
 
 
 def high_precision_scan(text: str, allow_list: Sequence[str] = ()) -> list[Detection]:
-    """Emails, phones, cards, SSNs, IBANs and IPs by regex and checksum only (no NER), for a
-    leak check on redacted output. Placeholders such as <PHONE_NUMBER_7f3a9c> are blanked
-    first, so they never match; weak shapes (a bare 9-digit number as an SSN, a phone number
-    that is only 'possible') are not reported."""
+    """Emails (any domain), phones, cards, SSNs, IBANs, IPs, URL credentials and home-path user
+    names by regex and checksum only (no NER), for a leak check on redacted output.
+    Placeholders such as <PHONE_NUMBER_7f3a9c> are blanked first, so they never match; weak
+    shapes (a bare 9-digit number as an SSN, a phone number that is only 'possible') are not
+    reported."""
     blanked = PLACEHOLDER.sub(lambda m: " " * len(m.group()), text) if "<" in text else text
     allow = frozenset(a.strip().lower() for a in allow_list if a.strip()) if allow_list else frozenset()
     return list(_high_precision_scan(blanked, allow))
@@ -984,8 +1009,8 @@ def _high_precision_scan(blanked: str, allow: frozenset) -> tuple[Detection, ...
     # recognizer runs only where its pattern can match (see _precondition): most strings of a
     # trace are short values with no '@' and too few digits for any of these types.
     digits = _digit_count(blanked)
-    if not digits and "@" not in blanked and ":" not in blanked:
-        return ()  # emails need an '@', IPv6 forms a ':', every other type digits
+    if not digits and "@" not in blanked and ":" not in blanked and "/" not in blanked and "~" not in blanked:
+        return ()  # emails need an '@', IPv6 forms a ':', home paths a '/' or '~', every other type digits
     entities = list(HIGH_PRECISION_ENTITIES)
     found = []
     for recognizer, precondition in _high_precision_recognizers():

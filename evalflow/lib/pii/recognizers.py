@@ -14,6 +14,7 @@ import re
 from typing import Iterable, Sequence
 
 import phonenumbers
+import regex
 from presidio_analyzer import (
     AnalysisExplanation,
     LocalRecognizer,
@@ -21,6 +22,7 @@ from presidio_analyzer import (
     PatternRecognizer,
     RecognizerResult,
 )
+from presidio_analyzer.predefined_recognizers import EmailRecognizer, IpRecognizer
 
 # ------------------------------------------------------------------ helpers
 
@@ -615,3 +617,133 @@ class AddressRecognizer(LocalRecognizer):
             else:
                 merged.append([s, e, sc])
         return [_result(self, self.ENTITY, s, e, sc, "postal address") for s, e, sc in merged]
+
+
+# ------------------------------------------------------------------ emails, URL credentials, home paths, IPv6
+#
+# Shapes that are PII whatever domain or host they name (issue 11). Each is a Presidio
+# PatternRecognizer (its regexes run with Presidio's `regex` module, so variable-length
+# lookbehinds are fine) and each is in the leak check's high-precision scan.
+
+
+# icon@2x.png, logo@1.5x.jpg: image files at a display scale, not addresses
+_SCALE_SUFFIX = re.compile(r"\d+(?:\.\d+)?x\.(?:png|jpe?g|gif|webp|svg|bmp|ico|tiff?|heic|avif)$", re.IGNORECASE)
+
+
+class EmailAnyDomainRecognizer(EmailRecognizer):
+    """Presidio's email recognizer without its public-suffix check.
+
+    Presidio keeps an address only when tldextract knows its top-level domain, so
+    jane.doe@corp.internal, bob@payroll.local or ann@example.test were dropped: exactly the
+    company-internal addresses support and agent traffic carries. Here an address of any domain
+    counts; what is refused is a last label that cannot be a top-level domain (one character,
+    or digits only: lodash@4.17.21) and image scale suffixes (icon@2x.png). No tldextract call,
+    so no suffix list either.
+    """
+
+    def __init__(self):
+        super().__init__(patterns=[Pattern("Email (any domain)", EmailRecognizer.PATTERNS[0].regex, 0.5)],
+                         context=["email", "mail", "e-mail"], name="EvalflowEmailRecognizer")
+
+    def analyze(self, text, entities, nlp_artifacts=None, regex_flags=None):  # noqa: D102
+        # Presidio's address shape, minus one place: the userinfo of a URL
+        # (https://user:secret@host) is not an address; UrlCredentialsRecognizer takes it.
+        # (Checked here, not by a lookbehind in the pattern: an unbounded lookbehind at every
+        # position is quadratic on long tokens, and a regex that times out finds nothing.)
+        out = []
+        for r in super().analyze(text, entities, nlp_artifacts, regex_flags):
+            if _in_url_userinfo(text, r.start):
+                # The match began right after "//"; Presidio's local part allows '/', '?', '#',
+                # so "//example.com/contact?email=ann@x" starts there too: what follows the last
+                # of those is the address. No such character: it is the userinfo itself.
+                at = text.index("@", r.start)
+                cut = max(text.rfind(c, r.start, at) for c in "/?#")
+                if cut < 0 or cut + 1 >= at:
+                    continue
+                r.start = cut + 1
+            out.append(r)
+        return out
+
+    def validate_result(self, pattern_text: str) -> bool:  # noqa: D102
+        domain = pattern_text.rpartition("@")[2]
+        tld = domain.rpartition(".")[2]
+        if len(tld) < 2 or not any(c.isalpha() for c in tld):
+            return False
+        return _SCALE_SUFFIX.fullmatch(domain) is None
+
+
+def _in_url_userinfo(text: str, start: int, limit: int = 256) -> bool:
+    """Whether `start` lies in the userinfo of a URL: "//" then no '/', '?', '#', '@' or space.
+    `mailto:jane@x` and `?email=jane@x` are not. Past `limit` chars back, answer no (the
+    address is then masked as an address; UrlCredentialsRecognizer still takes the userinfo)."""
+    i = start
+    low = max(0, start - limit)
+    while i > low and not (text[i - 1].isspace() or text[i - 1] in "/?#@"):
+        i -= 1
+    return i >= 2 and text[i - 2:i] == "//"
+
+
+class UrlCredentialsRecognizer(PatternRecognizer):
+    """The userinfo of a URL, `user:secret` in scheme://user:secret@host/ (or `user` alone).
+
+    Only the userinfo is reported (URL_CREDENTIALS), so scheme, host, port and path stay
+    readable: postgres://<URL_CREDENTIALS_…>@db.local:5432/x. Env-var and template forms
+    (${USER}, {{user}}, %USER%) and the shared service users git, anonymous and ftp
+    (ssh://git@github.com/...) are not credentials.
+    """
+
+    ENTITY = "URL_CREDENTIALS"
+    # RFC 3986 userinfo: no '/', '?', '#', '@', brackets, spaces or quotes
+    PATTERN = r"(?<=\b[a-z][a-z0-9+.\-]{0,30}://)(?![$%]|(?:git|anonymous|ftp)@)[^\s/?#@\[\]{}<>\"'\\]+(?=@[\w\[])"
+
+    def __init__(self):
+        super().__init__(supported_entity=self.ENTITY, name="EvalflowUrlCredentialsRecognizer",
+                         patterns=[Pattern("URL userinfo", self.PATTERN, 0.95)])
+
+
+# Folders under /home, /Users or C:\Users that are not a person's: system folders and accounts,
+# and the placeholders documentation uses.
+_NOT_A_USER = (r"(?!(?i:shared|public|default(?:[ .]user)?|all[ .]users|guest|root|administrator|"
+               r"user(?:name)?|your[_\-]?(?:user)?name)(?![\w.\-]))")
+_USER = r"[^\W_][\w.\-]{0,63}(?<![.\-])"
+
+
+class HomePathRecognizer(PatternRecognizer):
+    """The user name in a home-directory path: /home/jdoe/, /Users/jane.doe/, C:\\Users\\jsmith\\
+    (JSON-escaped too), https://host/~jdoe/, ~jdoe/.bashrc. Only that segment is reported
+    (USERNAME): /home/<USERNAME_…>/app.log keeps the path readable.
+
+    /home and /Users count at the start of a path only (after a space, a quote, '=' or
+    "file://"), not as a URL's path segment (https://shop.example/home/deals); /Users is
+    macOS's, so case-sensitive (a REST path /users/42 is not it); Windows paths in any case.
+    A ~ needs a '/' before it (a URL's user directory) or after the name (a shell path), so
+    "~twenty minutes" stays.
+    """
+
+    ENTITY = "USERNAME"
+    PATTERNS = (
+        ("unix home", rf"(?<=(?:^|[^\w.~\-])(?:/home|/Users|/export/home|/var/home)/){_NOT_A_USER}{_USER}"),
+        ("windows profile", rf"(?<=\b[A-Za-z]:(?:\\{{1,2}}|/)(?i:users|documents and settings)(?:\\{{1,2}}|/))"
+                            rf"{_NOT_A_USER}(?:[\w.\-]+(?: [\w.\-]+){{1,3}}(?=\\)|{_USER})"),
+        ("url user directory", rf"(?<=/~){_NOT_A_USER}{_USER}"),
+        ("shell ~user", rf"(?<=(?:^|[\s\"'(=:,\[])~){_NOT_A_USER}{_USER}(?=/)"),
+    )
+
+    def __init__(self):
+        super().__init__(supported_entity=self.ENTITY, name="EvalflowHomePathRecognizer",
+                         patterns=[Pattern(name, rx, 0.85) for name, rx in self.PATTERNS],
+                         # case-sensitive (Presidio's default flags ignore case): /Users is macOS's
+                         global_regex_flags=regex.DOTALL | regex.MULTILINE)
+
+
+def ip_recognizer() -> IpRecognizer:
+    """Presidio's IP recognizer (IPv4, IPv6 full and compressed, IPv4-mapped, zones, prefixes,
+    each checked by `ipaddress`), plus IPv6 right after a `label:` as in log lines
+    ("client_ip:2001:db8::1"), which Presidio's lookbehind (no ':' before) skips."""
+    patterns = list(IpRecognizer.PATTERNS)
+    ipv6 = next((p for p in patterns if p.name == "IPv6"), None)
+    lead = "(?<![\\w:])"
+    if ipv6 is not None and ipv6.regex.startswith(lead):
+        patterns.append(Pattern("IPv6 after a label",
+                                r"(?<=(?:^|[^\w:])[A-Za-z_][\w\-]{0,63}:)" + ipv6.regex[len(lead):], ipv6.score))
+    return IpRecognizer(patterns=patterns)

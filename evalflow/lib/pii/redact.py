@@ -6,6 +6,11 @@ retrieved context, tool-call arguments and results, metadata keys and values, er
 and feedback comments becomes a *slot*. All slots of a batch of traces go to the detector at
 once (each distinct text analysed once), and the replacements are written back.
 
+Dict keys and tool names are *structural* slots: names in the data's shape ("notes",
+"lookup"), which the name recognizers would take for persons under a name-like field. They get
+the pattern recognizers only (an address or a phone number used as a key still goes), never
+spaCy NER or the name rules; see `PiiDetector.detect_batch(..., structural=...)`.
+
 A trace whose redaction raises is returned as a failure, never passed through: the caller
 quarantines it. user_id and session_id are replaced by keyed pseudonyms so they still join.
 """
@@ -16,6 +21,7 @@ import copy
 import datetime
 import decimal
 import hashlib
+import inspect
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -34,6 +40,12 @@ ID_FIELDS = {"user_id": "user", "session_id": "session"}
 # Numbers this long in JSON payloads may be card, phone or account numbers: scan them as text.
 _LONG_NUMBER = 10**6
 _INDEX = re.compile(r"\[\d+\]")
+# A tool's name: tool_calls[i].name, or an OpenAI-style call inside a message,
+# messages[i].tool_calls[j].function.name.
+_TOOL_NAME = re.compile(r"(?:^|\.)tool_calls\[\d+\](?:\.function)?\.name$")
+_MESSAGE_NAME = re.compile(r"messages\[\d+\]\.name$")
+# What a detector that cannot be told about structure may not report for a structural slot.
+_NAME_ENTITIES = frozenset(("PERSON", "LOCATION"))
 
 
 @dataclass
@@ -44,6 +56,7 @@ class Slot:
     path: str  # e.g. "tool_calls[0].result.email" (for reports, indices are stripped)
     text: str
     write: Callable[[str], None]
+    structural: bool = False  # a dict key or a tool name: pattern recognizers only
 
 
 @dataclass
@@ -111,6 +124,25 @@ def _gather(value: Any, path: str, trace_index: int, holder: Any, key: Any, out:
                 out.append((trace_index, key_path, k, value, k, _RENAME))
 
 
+def _structural(path: str, holder: Any, key: Any, how: int) -> bool:
+    """A dict key, or a tool's name (a tool message's `name` too; a user's `name` is a person's)."""
+    if how == _RENAME:
+        return True
+    if key != "name" or not isinstance(holder, dict):
+        return False
+    if _TOOL_NAME.search(path):
+        return True
+    return _MESSAGE_NAME.match(path) is not None and holder.get("role") in ("tool", "function")
+
+
+def _accepts_structural(detect_batch: Callable) -> bool:
+    try:
+        parameters = inspect.signature(detect_batch).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "structural" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
 def _gather_trace(trace: dict[str, Any], trace_index: int) -> list[tuple]:
     out: list[tuple] = []
     for name in TEXT_FIELDS:
@@ -143,7 +175,7 @@ def _rename_key(mapping: dict, old: str, new: str) -> None:
 
 def trace_slots(trace: dict[str, Any], trace_index: int) -> list[Slot]:
     """Every string of the trace's text fields (at any depth, dict keys included) as a Slot."""
-    return [Slot(index, path, text, _writer(holder, key, how, text))
+    return [Slot(index, path, text, _writer(holder, key, how, text), _structural(path, holder, key, how))
             for index, path, text, holder, key, how in _gather_trace(trace, trace_index)]
 
 
@@ -207,10 +239,17 @@ def _trace_id_hash(trace: dict[str, Any]) -> str | None:
 
 
 class TraceRedactor:
-    def __init__(self, detect_batch: Callable[[Sequence[str], Sequence[str]], list[list[Detection]]],
-                 pseudonymizer: Pseudonymizer):
+    """Redacts batches of traces with `detect_batch(texts, field_paths[, structural=flags])`.
+
+    A detector that takes `structural` (PiiDetector.detect_batch) is told which texts are dict
+    keys and tool names; for one that does not, PERSON and LOCATION results on those texts are
+    dropped instead, so a structural name is never pseudonymised as a person either way.
+    """
+
+    def __init__(self, detect_batch: Callable[..., list[list[Detection]]], pseudonymizer: Pseudonymizer):
         self.detect_batch = detect_batch
         self.pseudonymizer = pseudonymizer
+        self._tells_structure = _accepts_structural(detect_batch)
 
     def redact(self, traces: Sequence[dict[str, Any]]) -> BatchResult:
         """Redacted copies of the traces; the input is not modified."""
@@ -253,9 +292,17 @@ class TraceRedactor:
         live = [s for s in slots if traces[s[0]] is not None]
         # The path is context for the detector: a string under "holder_name" or "email" is
         # more likely a name or an address than the same string in free text.
-        detections = self.detect_batch([s[2] for s in live], [s[1] for s in live])
+        texts, paths = [s[2] for s in live], [s[1] for s in live]
+        structural = [_structural(path, holder, key, how) for _, path, _, holder, key, how in live]
+        if self._tells_structure:
+            detections = self.detect_batch(texts, paths, structural=structural)
+        else:
+            detections = self.detect_batch(texts, paths)
         if len(detections) != len(live):
             raise RuntimeError("detector returned a different number of results than texts")
+        if not self._tells_structure:
+            detections = [[d for d in found if d.entity_type not in _NAME_ENTITIES] if flag else found
+                          for found, flag in zip(detections, structural)]
         counted: Counter = Counter()
         fields: dict[str, str] = {}
         placeholders = _MemoPlaceholders(self.pseudonymizer)  # a value recurs across slots
