@@ -184,3 +184,18 @@ def test_an_exclusive_lock_names_its_holder_and_dies_with_it(tmp_path):
     holder.wait()
     with exclusive_lock(lock, wait=False):  # the kernel released it with the dead process
         assert lock.read_text().split()[0] == str(os.getpid())
+
+
+def test_the_daemon_sensor_recovers_a_dead_run(dagster_home, tmp_path):
+    from evalflow.defs.recovery.automation import stale_run_sensor
+
+    child, _ = _start_holder(tmp_path)
+    instance = open_instance()
+    idle = stale_run_sensor(dg.build_sensor_context(instance=instance))
+    assert idle.skip_message == "no stale runs"  # the holder is alive
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    result = stale_run_sensor(dg.build_sensor_context(instance=instance))
+    assert result.skip_message.startswith("marked 1 stale run(s) failed")
+    assert [s.holders for s in pool_states(instance) if s.pool == POOL] == [[]]
+    assert instance.get_runs(limit=1)[0].status == dg.DagsterRunStatus.FAILURE
