@@ -16,6 +16,7 @@ starting with "evalflow: error:" and exit 1; usage errors exit 2 (argparse's con
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from datetime import date
 from pathlib import Path
@@ -498,7 +499,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import logging
     import traceback
 
     from evalflow.lib.settings import SettingError, validate_environment
@@ -506,10 +506,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Our own warnings (a DuckDB file held by another process...) reach the console.
     logger = logging.getLogger("evalflow")
-    if not any(getattr(h, "evalflow_console", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(h, _ConsoleHandler) for h in logger.handlers):
+        handler = _ConsoleHandler()
         handler.setFormatter(logging.Formatter("evalflow: %(message)s"))
-        handler.evalflow_console = True
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
     try:
@@ -544,6 +543,15 @@ def main(argv: list[str] | None = None) -> int:
               "in evalflow" + ("" if args.debug else "; run again with --debug for the traceback") + ")",
               file=sys.stderr)
         return EXIT_INTERNAL
+
+
+class _ConsoleHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (a handler that kept the stream it was made
+    with would write to a closed one when stderr is swapped, e.g. by a test harness)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
 
 
 def _first_line(exc: BaseException) -> str:
