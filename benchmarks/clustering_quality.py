@@ -91,7 +91,7 @@ def _redact(text: str, spans: list[dict]) -> str:
 
 
 def simulator_sets(days: int, per_day: int, seed: int) -> dict[str, tuple[list[str], list[str]]]:
-    from evalflow.lib.simulator import simulate
+    from evalflow.simulator import simulate
 
     with tempfile.TemporaryDirectory() as tmp:
         gt = Path(tmp) / "ground_truth"

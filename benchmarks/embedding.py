@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/embedding.py [--texts 10000 --kmeans-seeds 10 --repeat 1]
 
 Both sides embed the same texts: every Banking77 test text (3,080; ../shared/data/intents/
-banking77), the distinct user queries of a simulated month (evalflow.lib.simulator, up to
+banking77), the distinct user queries of a simulated month (evalflow.simulator, up to
 --sim-queries of them), then Banking77 train texts until --texts distinct texts, shuffled with a
 fixed seed. Without ../shared/data the Banking77 part is skipped (with a message) and simulated
 queries fill the set; the clustering rows are then left out.
@@ -60,7 +60,7 @@ def read_banking77(split: str) -> list[tuple[str, str]]:
 
 def simulated_queries(limit: int, seed: int = 7) -> list[str]:
     """Distinct user queries of simulated traffic, in first-seen order, at most `limit`."""
-    from evalflow.lib.simulator import simulate
+    from evalflow.simulator import simulate
 
     if limit <= 0:
         return []
@@ -148,8 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as hf_logging
 
-    from evalflow.lib.embed import Embedder, EmbedderConfig, embed_with_cache
-    from evalflow.lib.embed.model import model_path
+    from evalflow.lib.intents.embed import Embedder, EmbedderConfig, embed_with_cache
+    from evalflow.lib.intents.embed.model import model_path
 
     hf_logging.disable_progress_bar()
     texts, test_texts, test_labels, mix = build_texts(args.texts, args.sim_queries, args.seed)

@@ -4,7 +4,7 @@
 
 Needs a CUDA GPU (exits with a message without one). Both sides embed the same texts:
 - ours: `Embedder(EmbedderConfig(backend="auto")).encode(texts)`, which on a CUDA machine picks
-  torch in fp16, batch 256 (`evalflow.lib.embed.encoder`); the check fails if it picked anything
+  torch in fp16, batch 256 (`evalflow.lib.intents.embed.encoder`); the check fails if it picked anything
   else;
 - plain: `SentenceTransformer(model_path, device="cuda")` in fp32, `encode(texts,
   normalize_embeddings=True)` with its defaults (batch 32).
@@ -18,7 +18,7 @@ model reads them) of simulated months, seeds 1-6, up to 10,000.
 
 A bare GPU image without the warehouse's packages (duckdb, orjson, polars) can run it: only the
 embedding cache needs them and this benchmark does not touch the cache, so empty modules stand in
-for missing ones while evalflow.lib.embed is imported.
+for missing ones while evalflow.lib.intents.embed is imported.
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ def import_embedder():
         except ImportError:
             sys.modules[name] = types.ModuleType(name)
             stand_ins.append(name)
-    from evalflow.lib.embed import Embedder, EmbedderConfig
-    from evalflow.lib.embed.model import model_path
+    from evalflow.lib.intents.embed import Embedder, EmbedderConfig
+    from evalflow.lib.intents.embed.model import model_path
 
     for name in stand_ins:  # other libraries probe for these; don't let them find the stand-ins
         del sys.modules[name]

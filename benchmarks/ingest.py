@@ -28,10 +28,11 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from evalflow.lib.canonical import CANONICAL_FIELDS  # noqa: E402
-from evalflow.lib.ingest import IngestOptions, KnownTraces, ingest_file  # noqa: E402
-from evalflow.lib.simulator import simulate  # noqa: E402
-from evalflow.lib.warehouse import Warehouse  # noqa: E402
+from evalflow.lib.ingest.canonical import CANONICAL_FIELDS  # noqa: E402
+from evalflow.lib.ingest.parse_file import IngestOptions, KnownTraces, ingest_file  # noqa: E402
+from evalflow.simulator import simulate  # noqa: E402
+from evalflow.lib.common.warehouse import Warehouse  # noqa: E402
+from evalflow.lib.ingest.store import RAW_SCHEMA, stage_file  # noqa: E402
 
 
 def canonical_file(workdir: Path, traces: int) -> Path:
@@ -55,12 +56,12 @@ def canonical_file(workdir: Path, traces: int) -> Path:
 
 
 def ours(path: Path, db: Path) -> int:
-    warehouse = Warehouse(db)
+    warehouse = Warehouse(db, schema=RAW_SCHEMA)
     warehouse.ensure_schema()
     started = time.perf_counter()
     result = ingest_file(path, KnownTraces(), IngestOptions(now=datetime.now(timezone.utc)))
     parsed = time.perf_counter()
-    warehouse.stage_file(result)
+    stage_file(warehouse, result)
     print(f"  evalflow split: parse+validate {parsed - started:.2f}s, stage {time.perf_counter() - parsed:.2f}s")
     return warehouse.count("staged_traces")
 

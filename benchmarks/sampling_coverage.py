@@ -48,7 +48,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from evalflow.lib.intent_stage import trace_text  # noqa: E402
+from evalflow.lib.intents.stage import trace_text  # noqa: E402
 from evalflow.lib.intents import model_text  # noqa: E402
 from evalflow.lib.intents import discover_intents  # noqa: E402
 from evalflow.lib.sampling import stratified_sample  # noqa: E402
@@ -122,7 +122,7 @@ def redact_at_truth(trace: dict, spans: list[dict]) -> dict:
 
 
 def simulator_population(cache: Path, days: int, per_day: int) -> tuple[list[dict], dict]:
-    from evalflow.lib.simulator import simulate
+    from evalflow.simulator import simulate
 
     folder = cache / f"sim-{days}x{per_day}-seed7"
     gt = folder / "gt"
@@ -153,7 +153,7 @@ def embed(texts: list[str], cache: Path, model_dir: Path) -> np.ndarray:
     path = cache / f"vectors-{_key(texts)}.npy"
     if path.exists():
         return np.load(path)
-    from evalflow.lib.embed import Embedder, EmbedderConfig
+    from evalflow.lib.intents.embed import Embedder, EmbedderConfig
 
     embedder = Embedder(EmbedderConfig(model_dir=model_dir))
     distinct = sorted(set(texts))

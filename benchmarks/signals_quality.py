@@ -167,7 +167,7 @@ def main() -> int:
             traces, truths = load_warehouse(args.warehouse, truth_dir)
             source = f"redacted_traces of {args.warehouse}"
         elif truth_dir is None:
-            from evalflow.lib.simulator import simulate
+            from evalflow.simulator import simulate
 
             truth_dir = Path(tmp) / "truth"
             simulate(Path(tmp) / "landing", truth_dir, days=args.days, per_day=args.per_day, seed=args.seed)

@@ -7,7 +7,7 @@ import dagster as dg
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    from evalflow.lib.settings import validate_environment
+    from evalflow.lib.common.settings import validate_environment
 
     # A bad setting stops the code location from loading, with one line naming the variable,
     # instead of failing the first step that reads it minutes into a run.

@@ -89,7 +89,7 @@ def test_budget_must_be_positive(traffic, monkeypatch, capsys):
 
 
 def test_pii_hidden_in_a_tool_result_is_caught(tmp_path, monkeypatch, capsys):
-    from evalflow.lib.sample_file import leak_counts
+    from evalflow.cli.sample_file import leak_counts
 
     trace = {"user_query": "what did I buy?", "output": "Here are your purchases.",
              "tool_calls": [{"name": "lookup", "arguments": {}, "result": {"owner": {"contact": "jane.roe@example.com"}}}],

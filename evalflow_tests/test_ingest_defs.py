@@ -17,7 +17,7 @@ from evalflow.defs.ingest.automation import (
     partition_range_request,
 )
 from evalflow.defs.resources import WarehouseResource
-from evalflow.lib.warehouse import Warehouse
+from evalflow.lib.common.warehouse import Warehouse
 
 
 def write_day(landing: Path, day: str, count: int, bad: int = 0, name: str | None = None) -> None:
@@ -118,7 +118,7 @@ def test_a_wholly_bad_file_landed_with_good_ones_counts_in_the_reject_rate_check
 def test_a_landing_of_only_bad_files_counts_on_the_day_it_landed(data_dir):
     # No partition of event time is fed, so no run follows the landing; the daily schedule
     # rebuilds the landing day's partition next, and its check counts the file.
-    from evalflow.lib.landing import reject_rate_for_days
+    from evalflow.lib.ingest.landing import reject_rate_for_days
 
     write_day(data_dir / "landing", "2026-10-05", 0, bad=4, name="all-bad.jsonl")
     instance = dg.DagsterInstance.ephemeral()

@@ -14,7 +14,7 @@ import dagster as dg
 import pytest
 import yaml
 
-from evalflow.lib.settings import load_settings
+from evalflow.lib.common.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,8 +7,8 @@ from datetime import date, datetime, timezone
 import polars as pl
 import pytest
 
-from evalflow.lib.refresh import Staleness
-from evalflow.lib.sampling_stage import (
+from evalflow.lib.sampling.refresh import Staleness
+from evalflow.lib.sampling.store import (
     CANDIDATE_SCHEMA,
     read_signals,
     sessions_in_two_runs,
@@ -16,7 +16,7 @@ from evalflow.lib.sampling_stage import (
     write_sample,
     write_signals,
 )
-from evalflow.lib.warehouse import Warehouse
+from evalflow.lib.common.warehouse import Warehouse
 
 NOW = datetime(2026, 11, 1, tzinfo=timezone.utc)
 
@@ -86,8 +86,8 @@ def test_a_session_in_two_runs_is_counted(store):
 
 
 def test_new_intents_are_the_births_since_the_last_sample(store):
-    from evalflow.lib.intent_stage import INTENT_SCHEMA
-    from evalflow.lib.sampling_stage import new_intents
+    from evalflow.lib.intents.stage import INTENT_SCHEMA
+    from evalflow.lib.sampling.store import new_intents
 
     with store.transaction() as con:
         con.execute(INTENT_SCHEMA)

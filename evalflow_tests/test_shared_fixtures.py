@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from evalflow.lib import reasons
-from evalflow.lib.ingest import IngestOptions, KnownTraces, ingest_file
+from evalflow.lib.ingest import reasons
+from evalflow.lib.ingest.parse_file import IngestOptions, KnownTraces, ingest_file
 
 TRACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "traces"
 pytestmark = pytest.mark.skipif(not TRACES.exists(), reason=f"shared trace fixtures not found at {TRACES}")

@@ -365,8 +365,10 @@ def test_input_lengths_must_match():
 # --- reader ----------------------------------------------------------------------------------
 
 def test_read_signal_inputs_from_a_warehouse_file(tmp_path):
-    from evalflow.lib.intent_stage import INTENT_SCHEMA
-    from evalflow.lib.warehouse import WAREHOUSE_SCHEMA, Warehouse, traces_frame
+    from evalflow.lib.intents.stage import INTENT_SCHEMA
+    from evalflow.lib.common.warehouse import Warehouse
+    from evalflow.lib.ingest.store import traces_frame
+    from evalflow.lib.redact.store import WAREHOUSE_SCHEMA
 
     rows = []
     for day in (1, 2):
@@ -451,7 +453,7 @@ def _benchmark_module():
 
 
 def test_precision_and_recall_on_simulated_traffic(tmp_path):
-    from evalflow.lib.simulator import simulate
+    from evalflow.simulator import simulate
 
     bench = _benchmark_module()
     simulate(tmp_path / "landing", tmp_path / "truth", days=4, per_day=500, seed=11)

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from evalflow.lib import reasons
-from evalflow.lib.canonical import CANONICAL_FIELDS, stable_hash, system_prompt
-from evalflow.lib.simulator import FAULT_CODES, PII_TYPES, SimulationSummary, resolve_path, simulate
-from evalflow.lib.simulator import kb
-from evalflow.lib.simulator.pii import luhn_valid
+from evalflow.lib.ingest import reasons
+from evalflow.lib.ingest.canonical import CANONICAL_FIELDS, stable_hash, system_prompt
+from evalflow.simulator import FAULT_CODES, PII_TYPES, SimulationSummary, resolve_path, simulate
+from evalflow.simulator import kb
+from evalflow.simulator.personal_data import luhn_valid
 
 START = date(2026, 10, 1)
 
@@ -68,7 +68,7 @@ def test_same_seed_gives_byte_identical_files(small, tmp_path):
 def test_same_seed_is_identical_in_a_fresh_process_with_another_hash_seed(small, tmp_path):
     root, _ = small
     script = (
-        "import sys; from pathlib import Path; from evalflow.lib.simulator import simulate; "
+        "import sys; from pathlib import Path; from evalflow.simulator import simulate; "
         "r = Path(sys.argv[1]); simulate(r / 'landing', r / 'truth', days=3, per_day=50)"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from evalflow.lib.settings import load_settings
+from evalflow.lib.common.settings import load_settings
 
 daily_partitions = dg.DailyPartitionsDefinition(
     start_date=load_settings().partitions_start,

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from evalflow.lib.landing import analyst_warehouse, raw_store
-from evalflow.lib.settings import Settings, load_settings
-from evalflow.lib.warehouse import Warehouse
+from evalflow.lib.redact.store import analyst_warehouse
+from evalflow.lib.ingest.store import raw_store
+from evalflow.lib.common.settings import Settings, load_settings
+from evalflow.lib.common.warehouse import Warehouse
 
 # Assets that write the DuckDB file share this pool; dagster.yaml limits it to one at a time,
 # because DuckDB allows a single writer process per file.

@@ -7,8 +7,9 @@ import dagster as dg
 
 from evalflow.defs.partitions import daily_partitions
 from evalflow.defs.resources import WAREHOUSE_POOL, WarehouseResource
-from evalflow.lib.landing import land_new_files, landing_totals, reject_rate_for_days
-from evalflow.lib.report import markdown_table
+from evalflow.lib.ingest.landing import land_new_files, landing_totals, reject_rate_for_days
+from evalflow.lib.ingest.store import replace_partitions
+from evalflow.lib.common.report import markdown_table
 
 REJECT_RATE_CHECK = "reject_rate_below_threshold"
 CONTRACT_CHECK = "canonical_trace_contract"
@@ -70,11 +71,11 @@ def landed_traces(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     "Lives in the raw store (PII included); downstream assets read redacted_traces instead.",
 )
 def raw_traces(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    from evalflow.lib.contract import run_trace_contract  # GX is heavy: import only here
+    from evalflow.lib.ingest.contract import run_trace_contract  # GX is heavy: import only here
 
     days = [date.fromisoformat(key) for key in context.partition_keys]
     store = warehouse.raw_store()
-    rows_by_day = store.replace_partitions(days)
+    rows_by_day = replace_partitions(store, days)
     totals = landing_totals(store)
     yield dg.MaterializeResult(metadata={
         "rows": sum(rows_by_day.values()),

@@ -6,7 +6,7 @@ import dagster as dg
 
 from evalflow.defs.partitions import daily_partitions
 from evalflow.defs.resources import WAREHOUSE_POOL, WarehouseResource
-from evalflow.lib.intent_stage import (
+from evalflow.lib.intents.stage import (
     load_window_vectors,
     last_clustering,
     read_catalog,
@@ -19,7 +19,7 @@ from evalflow.lib.intent_stage import (
     write_clustering,
     write_trace_embeddings,
 )
-from evalflow.lib.report import markdown_table
+from evalflow.lib.common.report import markdown_table
 
 
 class IntentConfig(dg.Config):
@@ -33,7 +33,7 @@ class IntentConfig(dg.Config):
     "session's first user turn); each distinct text embedded once, ever (cache keyed by content hash).",
 )
 def trace_embeddings(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    from evalflow.lib.embed import Embedder, EmbedderConfig, embed_with_cache, text_sha256
+    from evalflow.lib.intents.embed import Embedder, EmbedderConfig, embed_with_cache, text_sha256
     from evalflow.lib.intents import model_text
 
     days = [date.fromisoformat(key) for key in context.partition_keys]

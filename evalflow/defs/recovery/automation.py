@@ -3,7 +3,7 @@
 A run whose process was killed (SIGKILL, out of memory, a reboot) stays STARTED and keeps its
 slot of the duckdb_warehouse pool, so every later run would wait for ever. Dagster's run
 monitoring cannot see this with the default run launcher; this sensor applies the same check
-as `evalflow run` and `evalflow doctor --fix` (evalflow/instance.py) once a minute.
+as `evalflow run` and `evalflow doctor --fix` (evalflow/cli/instance.py) once a minute.
 """
 
 import dagster as dg
@@ -13,7 +13,7 @@ import dagster as dg
            description="Marks runs whose process is gone (killed, out of memory, rebooted) failed and "
            "frees their duckdb_warehouse pool slots, so later runs do not wait for ever.")
 def stale_run_sensor(context: dg.SensorEvaluationContext):
-    from evalflow.instance import recover_stale_runs
+    from evalflow.cli.instance import recover_stale_runs
 
     recovery = recover_stale_runs(context.instance)
     for run in recovery.failed_runs:

@@ -8,8 +8,8 @@ from evalflow.defs.ingest.assets import raw_traces
 from evalflow.defs.partitions import daily_partitions
 from evalflow.defs.redact.resources import RedactionResource
 from evalflow.defs.resources import WAREHOUSE_POOL, WarehouseResource
-from evalflow.lib.redaction_stage import audit_markdown, leak_scan, purge_raw, redact_days
-from evalflow.lib.report import markdown_table
+from evalflow.lib.redact.stage import audit_markdown, leak_scan, purge_raw, redact_days
+from evalflow.lib.common.report import markdown_table
 
 LEAK_CHECK = "no_pii_left"
 
@@ -31,7 +31,7 @@ LEAK_CHECK = "no_pii_left"
     pool=WAREHOUSE_POOL,
 )
 def redaction_assets(context: dg.AssetExecutionContext, warehouse: WarehouseResource, redaction: RedactionResource):
-    from evalflow.lib.pii.detect import high_precision_scan
+    from evalflow.lib.redact.detect import high_precision_scan
 
     days = [date.fromisoformat(key) for key in context.partition_keys]
     redactor, versions = redaction.redactor(warehouse.settings().data_dir, context.log)

@@ -4,19 +4,19 @@ from pathlib import Path
 
 import dagster as dg
 
-from evalflow.lib.pii.pseudonym import OPERATORS_ENV, KEY_ENV, Pseudonymizer, load_key, parse_operators
+from evalflow.lib.redact.pseudonym import OPERATORS_ENV, KEY_ENV, Pseudonymizer, load_key, parse_operators
 
 
 class RedactionResource(dg.ConfigurableResource):
     """Empty values mean: read the environment (EVALFLOW_PII_OPERATORS, and the detector
-    settings of evalflow.lib.pii.config) or use the defaults."""
+    settings of evalflow.lib.redact.config) or use the defaults."""
 
     operators: str = ""
 
     def redactor(self, data_dir: Path, log=None):
         import os
 
-        from evalflow.lib.pii.redact import TraceRedactor
+        from evalflow.lib.redact.traces import TraceRedactor
 
         key, source = load_key(data_dir, create=True)
         if source == "created" and log is not None:
@@ -28,7 +28,7 @@ class RedactionResource(dg.ConfigurableResource):
 
 
     def allow_list(self) -> tuple[str, ...]:
-        from evalflow.lib.pii.config import detector_config_from_env
+        from evalflow.lib.redact.config import detector_config_from_env
 
         return detector_config_from_env().allow_list
 
@@ -38,8 +38,8 @@ _DETECTORS: dict = {}
 
 def _detector():
     # Loading spaCy and building the recognizers takes seconds: once per process and config.
-    from evalflow.lib.pii.config import detector_config_from_env
-    from evalflow.lib.pii.detect import PiiDetector
+    from evalflow.lib.redact.config import detector_config_from_env
+    from evalflow.lib.redact.detect import PiiDetector
 
     config = detector_config_from_env()
     if config not in _DETECTORS:

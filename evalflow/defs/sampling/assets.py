@@ -3,7 +3,7 @@
 import dagster as dg
 
 from evalflow.defs.resources import WAREHOUSE_POOL, WarehouseResource
-from evalflow.lib.report import markdown_table
+from evalflow.lib.common.report import markdown_table
 
 SESSION_CHECK = "no_session_in_two_batches"
 IMPORT_CHECK = "tasks_match_labeling_config"
@@ -36,7 +36,7 @@ def _reason_kinds(reasons: dict) -> list[tuple[str, int]]:
 
 
 def _window_start(store, window_days: int):
-    from evalflow.lib.intent_stage import window_start
+    from evalflow.lib.intents.stage import window_start
 
     since = window_start(store, window_days)
     if since is None:
@@ -50,8 +50,8 @@ def _window_start(store, window_days: int):
           "trace's intent (robust z), and a difficulty estimate.")
 def trace_signals(context: dg.AssetExecutionContext, config: SignalsConfig,
                   warehouse: WarehouseResource) -> dg.MaterializeResult:
-    from evalflow.lib.intent_stage import utcnow
-    from evalflow.lib.sampling_stage import write_signals
+    from evalflow.lib.intents.stage import utcnow
+    from evalflow.lib.sampling.store import write_signals
     from evalflow.lib.signals import compute_signals, read_signal_inputs
 
     store = warehouse.warehouse()
@@ -75,8 +75,8 @@ def trace_signals(context: dg.AssetExecutionContext, config: SignalsConfig,
           "severity; the top clusters feed the sample first.")
 def failure_taxonomy(context: dg.AssetExecutionContext, config: SignalsConfig,
                      warehouse: WarehouseResource) -> dg.MaterializeResult:
-    from evalflow.lib.intent_stage import utcnow
-    from evalflow.lib.sampling_stage import intent_names, read_signals, write_taxonomy
+    from evalflow.lib.intents.stage import utcnow
+    from evalflow.lib.sampling.store import intent_names, read_signals, write_taxonomy
     from evalflow.lib.signals import build_failure_taxonomy, taxonomy_markdown
 
     store = warehouse.warehouse()
@@ -101,10 +101,10 @@ def failure_taxonomy(context: dg.AssetExecutionContext, config: SignalsConfig,
           "time, outliers and top failure clusters first, near-duplicates and used sessions out); stale "
           "candidates retired.")
 def eval_candidates(context: dg.AssetExecutionContext, config: SamplingRunConfig, warehouse: WarehouseResource):
-    from evalflow.lib.intent_stage import utcnow
-    from evalflow.lib.refresh import stale_candidates
+    from evalflow.lib.intents.stage import utcnow
+    from evalflow.lib.sampling.refresh import stale_candidates
     from evalflow.lib.sampling import stratified_sample
-    from evalflow.lib.sampling_stage import (
+    from evalflow.lib.sampling.store import (
         current_intents, new_intents, open_candidates, read_signals, read_taxonomy, roll_back_unexported,
         sessions_in_two_runs, used_before, window_vectors, write_sample,
     )
@@ -161,8 +161,8 @@ def eval_candidates(context: dg.AssetExecutionContext, config: SamplingRunConfig
 def annotation_queue(context: dg.AssetExecutionContext, config: AnnotationConfig, warehouse: WarehouseResource):
     from evalflow.lib.annotation import load_known_answers, write_annotation_batch
     from evalflow.lib.annotation.checks import check_batch, known_answers_path
-    from evalflow.lib.intent_stage import utcnow
-    from evalflow.lib.sampling_stage import batch_id_for, candidates_to_export, record_batch
+    from evalflow.lib.intents.stage import utcnow
+    from evalflow.lib.sampling.store import batch_id_for, candidates_to_export, record_batch
 
     store = warehouse.warehouse()
     out_dir = warehouse.settings().data_dir / "annotation"

@@ -9,7 +9,7 @@ succeeds (a failed daily run leaves the sample as it was).
 
 import dagster as dg
 
-from evalflow.lib.refresh import days_to_refresh
+from evalflow.lib.sampling.refresh import days_to_refresh
 
 refresh_days_job = dg.define_asset_job(
     "monthly_refresh_days_job",

@@ -16,7 +16,7 @@ from evalflow.lib.annotation.batch import (
 from evalflow.lib.annotation.gold import DEFAULT_KNOWN_ANSWERS, gold_count, load_known_answers
 from evalflow.lib.annotation.labelstudio import pass1_config, pass2_config
 from evalflow.lib.annotation.scoring import score_gold
-from evalflow.lib.annotation.validate import validate_tasks
+from evalflow.lib.annotation.task_validation import validate_tasks
 
 __all__ = [
     "DEFAULT_DIMENSIONS",

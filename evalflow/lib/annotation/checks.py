@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from evalflow.lib.annotation.batch import BatchManifest, verify_batch
-from evalflow.lib.annotation.validate import validate_tasks
+from evalflow.lib.annotation.task_validation import validate_tasks
 
 KNOWN_ANSWERS_ENV = "EVALFLOW_KNOWN_ANSWERS"
 

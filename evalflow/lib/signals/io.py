@@ -15,7 +15,7 @@ from typing import Any, Iterator
 import duckdb
 import orjson
 
-from evalflow.lib.warehouse import has_table
+from evalflow.lib.common.warehouse import has_table
 
 SIGNAL_INPUT_COLUMNS = (
     "trace_id", "session_id", "event_date", "timestamp", "model", "messages", "user_query",
@@ -28,7 +28,7 @@ _JSON_COLUMNS = {"messages", "retrieved_context", "tool_calls", "feedback", "met
 @contextmanager
 def _connection(con_or_path: duckdb.DuckDBPyConnection | str | Path) -> Iterator[duckdb.DuckDBPyConnection]:
     if isinstance(con_or_path, (str, Path)):
-        from evalflow.lib.warehouse import connect_waiting
+        from evalflow.lib.common.warehouse import connect_waiting
 
         con = connect_waiting(Path(con_or_path), read_only=True)
         try:

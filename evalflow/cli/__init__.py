@@ -1,0 +1,563 @@
+"""The `evalflow` command.
+
+  evalflow simulate [--days D] [--per-day N] [--seed S]   demo traffic into the landing folder
+  evalflow normalize INPUT... -o traces.jsonl             any dialect -> canonical JSONL
+  evalflow redact INPUT.jsonl -o OUTPUT.jsonl [--traces]  PII out of a file before sharing it
+  evalflow embed INPUT.jsonl -o OUTPUT.parquet             vectors for {id, text} lines (cached)
+  evalflow cluster INPUT.jsonl -o OUTPUT.jsonl            intents for {id, text} lines
+  evalflow sample INPUT.jsonl --budget N -o OUT.jsonl     stratified sample worth labelling [--redact]
+  evalflow run                                            materialize the whole asset graph
+  evalflow demo                                           simulate, then run
+
+Mistakes a user can make (a missing file, a locked warehouse, a bad setting) print one line
+starting with "evalflow: error:" and exit 1; usage errors exit 2 (argparse's convention).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import orjson
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed as one line, no traceback (exit 1)."""
+
+
+class Busy(UserError):
+    """Another evalflow run holds the data folder (exit 75, EX_TEMPFAIL: try again later)."""
+
+
+class InternalError(Exception):
+    """A step failed for a reason that looks like a bug in evalflow (exit 70)."""
+
+
+# Exit codes (sysexits.h where one fits): scripts can tell a bug from a user's mistake.
+EXIT_USER_ERROR, EXIT_USAGE, EXIT_INTERNAL, EXIT_BUSY = 1, 2, 70, 75
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from evalflow.lib.common.settings import load_settings
+    from evalflow.simulator import simulate
+
+    settings = load_settings()
+    summary = simulate(settings.landing_dir, settings.ground_truth_dir, **_simulation_options(args))
+    _print_simulation(summary, settings, args.days)
+    return 0
+
+
+def _simulation_options(args: argparse.Namespace) -> dict:
+    return {"days": args.days, "per_day": args.per_day, "seed": args.seed,
+            "start_date": args.start_date}
+
+
+def _print_simulation(summary, settings, days: int) -> None:
+    print(f"simulated {summary.traces} traces over {days} days into {settings.landing_dir}")
+    print(f"  {len(summary.files)} files; by dialect: {summary.by_dialect}; "
+          f"{summary.malformed_lines} malformed lines planted; {summary.intents} intents")
+    print(f"  ground truth (never read by the pipeline): {settings.ground_truth_dir}")
+
+
+def _expand_inputs(inputs: list[str]) -> list[Path]:
+    from evalflow.lib.ingest.parse_file import iter_landing_files
+
+    paths: list[Path] = []
+    for raw in inputs:
+        path = Path(raw)
+        if path.is_dir():
+            paths.extend(iter_landing_files(path))
+        elif path.is_file():
+            paths.append(path)
+        else:
+            raise UserError(f"no such file or folder: {raw}")
+    return paths
+
+
+def _cmd_normalize(args: argparse.Namespace) -> int:
+    from evalflow.lib.ingest.canonical import CANONICAL_FIELDS
+    from evalflow.lib.ingest.parse_file import KnownTraces, ingest_file
+    from evalflow.lib.ingest.landing import ingest_options
+    from evalflow.lib.common.settings import load_settings
+
+    paths = _expand_inputs(args.inputs)
+    if not paths:
+        raise UserError("no input files (.jsonl, .ndjson or .json) found")
+    options = ingest_options(load_settings())
+    known = KnownTraces()
+    output = Path(args.output)
+    quarantine_path = output.with_name(output.name + ".quarantine.jsonl")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    written = quarantined = 0
+    tmp_out, tmp_q = output.with_name(output.name + ".tmp"), quarantine_path.with_name(quarantine_path.name + ".tmp")
+    with tmp_out.open("wb") as out, tmp_q.open("wb") as qout:
+        for path in paths:
+            result = ingest_file(path, known, options)
+            for row in result.traces:
+                out.write(orjson.dumps({k: row[k] for k in CANONICAL_FIELDS} | {"flags": row["flags"]},
+                                       default=str) + b"\n")
+            for row in result.quarantine:
+                qout.write(orjson.dumps(row, default=str) + b"\n")
+            written += len(result.traces)
+            quarantined += result.outcomes["quarantined"]
+            print(f"{path}: {result.lines_read} read, {result.outcomes['ingested']} ingested, "
+                  f"{result.outcomes['quarantined']} quarantined, {result.outcomes['deduplicated']} deduplicated"
+                  + (f" ({', '.join(f'{k}={v}' for k, v in sorted(result.reasons.items()))})" if result.reasons else ""),
+                  file=sys.stderr)
+    # Write-then-rename: an interrupted run never leaves a half-written output behind.
+    tmp_out.replace(output)
+    tmp_q.replace(quarantine_path)
+    print(f"wrote {written} canonical traces to {output}; quarantine report: {quarantine_path} "
+          f"({quarantined} lines)", file=sys.stderr)
+    if written == 0:
+        raise UserError("nothing could be read from the inputs (see the quarantine report)")
+    return 0
+
+
+def _print_run_summary(results) -> None:
+    from evalflow.lib.common.settings import load_settings
+    from evalflow.cli.runner import warehouse_counts
+
+    settings = load_settings()
+    print("\nBuilt:")
+    for label, path in (("warehouse", settings.warehouse_path), ("raw store", settings.raw_store_path)):
+        for table, rows in warehouse_counts(path).items():
+            print(f"  {label:<10} {table:<24} {rows:>8} rows")
+    print(f"\nWarehouse (no raw text; for analysts, annotators, reports): {settings.warehouse_path}")
+    print(f"Raw store (PII; ingestion and redaction only):             {settings.raw_store_path}")
+    batches = sorted((settings.data_dir / "annotation").glob("batch-*"))
+    if batches:
+        print(f"Annotation batches (Label Studio + CSV; see README):        {batches[-1]}"
+              + (f" (+{len(batches) - 1} earlier)" if len(batches) > 1 else ""))
+    print("Query it:  .venv/bin/python -c \"import duckdb; print(duckdb.connect("
+          f"'{settings.warehouse_path}', read_only=True).sql('SELECT reason, count(*) FROM quarantine GROUP BY 1'))\"")
+    print("Open the Dagster UI on it:  python3 quickstart.py ui   (then http://127.0.0.1:3000)")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from evalflow.cli.instance import open_instance, recover_stale_runs
+    from evalflow.lib.common.processes import LockHeld, exclusive_lock
+    from evalflow.lib.common.settings import load_settings
+    from evalflow.cli.runner import NothingToRun, cancel_own_runs, ensure_dagster_home, run_interruptibly, run_pipeline
+
+    home = ensure_dagster_home()
+    print(f"Dagster instance: {home}")
+    settings = load_settings()
+    lock = settings.data_dir / RUN_LOCK
+    try:
+        with exclusive_lock(lock, wait=False):
+            instance = open_instance(home)
+            _report_recovery(recover_stale_runs(instance))
+            try:
+                results = run_interruptibly(
+                    lambda: run_pipeline(instance, selection=args.select or None),
+                    lambda why: _interrupted(instance, why, cancel_own_runs))
+            except NothingToRun as exc:
+                raise UserError(str(exc)) from None
+    except LockHeld as exc:
+        raise Busy(f"another evalflow run ({exc.holder}) is working on {settings.data_dir}; "
+                   "wait for it to finish (or stop it) and run again") from None
+    _print_run_summary(results)
+    failed = [r for r in results if not r.success or r.failed_checks]
+    if failed:
+        if args.debug:
+            for r in failed:
+                if r.error_detail:
+                    print(f"\n--- {r.name}: traceback of the failed step ---\n{r.error_detail}", file=sys.stderr)
+        message = "; ".join(f"{r.name}: {r.error or 'failed checks ' + ', '.join(r.failed_checks)}" for r in failed)
+        if any(not r.user_error for r in failed):
+            raise InternalError(message)
+        raise UserError(message)
+    return 0
+
+
+# One `evalflow run` per data folder at a time: a second one is refused with one line (the
+# Dagster pool would queue its steps, but two runs would interleave their phases).
+RUN_LOCK = ".evalflow-run.lock"
+
+
+def _interrupted(instance, why: str, cancel) -> None:
+    canceled = cancel(instance, why)
+    print(f"\nevalflow: {why} received: stopped" + (f"; run(s) {', '.join(r[:8] for r in canceled)} marked "
+          "canceled and their pool slots freed" if canceled else "") + ". Every store keeps its last "
+          "committed state; the next `evalflow run` finishes the work.", file=sys.stderr)
+
+
+def _report_recovery(recovery) -> None:
+    for run in recovery.failed_runs:
+        print(f"recovered: run {run.run_id[:8]} ({run.job_name}) was {run.status}, but {run.reason}; "
+              "marked failed and its pool slots freed", file=sys.stderr)
+    if recovery.freed_slot_runs:
+        print(f"recovered: freed pool slots still held by {len(recovery.freed_slot_runs)} finished run(s)",
+              file=sys.stderr)
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    """Show (and with --fix clear) what a killed run can leave behind."""
+    from evalflow.cli.instance import describe_run, find_stale_runs, open_instance, pool_states, recover_stale_runs
+    from evalflow.lib.common.settings import load_settings
+    from evalflow.cli.runner import ensure_dagster_home
+
+    home = ensure_dagster_home()
+    settings = load_settings()
+    instance = open_instance(home)
+    print(f"Dagster instance: {home}")
+    print(f"data folder:      {settings.data_dir}")
+    stale = find_stale_runs(instance)
+    for run in stale:
+        print(f"stale run:        {run.run_id} ({run.job_name}, {run.status}): {run.reason}")
+    for state in pool_states(instance):
+        held = ", ".join(describe_run(instance, r) for r, _ in state.holders) or "free"
+        print(f"pool {state.pool}: limit {state.limit}; held by {held}; {len(state.waiting)} step(s) waiting")
+    for label, path in (("warehouse", settings.warehouse_path), ("raw store", settings.raw_store_path)):
+        print(f"{label + ':':<17} {path} ({_file_state(path)})")
+    if not args.fix:
+        if stale:
+            print("run `evalflow doctor --fix` to mark these runs failed and free their slots")
+        return 1 if stale else 0
+    recovery = recover_stale_runs(instance)
+    _report_recovery(recovery)
+    print(f"fixed: {len(recovery.failed_runs)} stale run(s) marked failed, "
+          f"{len(recovery.freed_slot_runs)} finished run(s) had slots freed")
+    return 0
+
+
+def _file_state(path: Path) -> str:
+    from evalflow.lib.common.warehouse import WarehouseLocked, connect_waiting
+
+    if not path.exists():
+        return "not created yet"
+    try:
+        connect_waiting(path, read_only=True, wait_s=0).close()
+    except WarehouseLocked as exc:
+        return str(exc).split(": waited")[0].replace(str(path) + " is ", "")
+    return "opens"
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from evalflow.cli.demo_data import prepare_demo_data
+    from evalflow.lib.common.settings import load_settings
+    from evalflow.simulator import simulate
+
+    settings = load_settings()
+    prepared = prepare_demo_data(settings.data_dir, lambda landing, truth: simulate(
+        landing, truth, **_simulation_options(args)))
+    if prepared.moved_to:
+        print(f"an earlier demo's data (other simulated traffic) moved to {prepared.moved_to}; "
+              "this demo starts clean (delete that folder when you no longer need it)")
+    _print_simulation(prepared.summary, settings, args.days)
+    return _cmd_run(args)
+
+
+def _redaction_parts(settings):
+    """(detector, pseudonymizer) as configured by the environment; creates the local pseudonym
+    key on first use and says so."""
+    import os
+
+    from evalflow.lib.redact.config import detector_config_from_env
+    from evalflow.lib.redact.detect import PiiDetector
+    from evalflow.lib.redact.pseudonym import KEY_ENV, OPERATORS_ENV, Pseudonymizer, load_key, parse_operators
+
+    key, key_source = load_key(settings.data_dir, create=True)
+    if key_source == "created":
+        print(f"evalflow: created a local pseudonym key in {settings.data_dir} (set {KEY_ENV} to use your own)",
+              file=sys.stderr)
+    pseudonymizer = Pseudonymizer(key=key, operators=parse_operators(os.environ.get(OPERATORS_ENV)))
+    return PiiDetector(detector_config_from_env()), pseudonymizer
+
+
+def _cmd_redact(args: argparse.Namespace) -> int:
+    from evalflow.lib.ingest.landing import ingest_options
+    from evalflow.lib.redact.files import redact_text_file, redact_trace_file
+    from evalflow.lib.redact.traces import TraceRedactor
+    from evalflow.lib.common.settings import load_settings
+
+    source, output = Path(args.input), Path(args.output)
+    if not source.is_file():
+        raise UserError(f"no such file: {args.input}")
+    settings = load_settings()
+    detector, pseudonymizer = _redaction_parts(settings)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if args.traces:
+        summary = redact_trace_file(source, output, TraceRedactor(detector.detect_batch, pseudonymizer),
+                                    ingest_options(settings))
+    else:
+        summary = redact_text_file(source, output, detector.detect_batch, pseudonymizer)
+    print(f"wrote {summary.written} redacted records to {output} ({summary.entities} entities replaced); "
+          f"{summary.quarantined} held back" + (f" {summary.reasons}" if summary.reasons else "")
+          + f"; report: {output.name}.quarantine.jsonl", file=sys.stderr)
+    if summary.written == 0 and summary.quarantined:
+        raise UserError("nothing could be redacted (see the quarantine report)")
+    return 0
+
+
+def _read_id_texts(path: Path, output: Path) -> list[tuple[object, str]]:
+    """{"id", "text"} lines; any other line goes to OUTPUT.quarantine.jsonl with its line
+    number, reason and sha256 (never its content), and is counted on stderr."""
+    import hashlib
+
+    if not path.is_file():
+        raise UserError(f"no such file: {path}")
+    records, rejected = [], []
+    for line_no, raw in enumerate(path.read_bytes().splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            reason = "invalid_json"
+        else:
+            if isinstance(obj, dict) and isinstance(obj.get("text"), str):
+                records.append((obj.get("id"), obj["text"]))
+                continue
+            reason = "missing_text" if isinstance(obj, dict) else "not_an_object"
+        rejected.append({"line_no": line_no, "reason": reason, "raw_sha256": hashlib.sha256(raw).hexdigest()})
+    report = output.with_name(output.name + ".quarantine.jsonl")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if rejected:
+        report.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rejected))
+        print(f"evalflow: skipped {len(rejected)} line(s) that are not {{\"id\", \"text\"}} JSON "
+              f"(report: {report})", file=sys.stderr)
+    elif report.exists():
+        report.unlink()  # a report from an earlier run would describe another input
+    if not records:
+        raise UserError(f"no {{\"id\", \"text\"}} lines in {path}")
+    return records
+
+
+def _embed_records(records, settings):
+    from evalflow.lib.intents.embed import Embedder, EmbedderConfig, embed_with_cache
+    from evalflow.lib.redact.store import analyst_warehouse
+
+    embedder = Embedder(EmbedderConfig(model_dir=settings.model_dir))
+    vectors, stats = embed_with_cache([t for _, t in records], embedder, analyst_warehouse(settings).path)
+    return embedder, vectors, stats
+
+
+def _cmd_embed(args: argparse.Namespace) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from evalflow.lib.intents.embed import text_sha256
+    from evalflow.lib.common.settings import load_settings
+
+    records = _read_id_texts(Path(args.input), Path(args.output))
+    embedder, vectors, stats = _embed_records(records, load_settings())
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.table({
+        "id": pa.array([str(i) if i is not None else None for i, _ in records]),
+        "text_sha256": pa.array([text_sha256(t) for _, t in records]),
+        "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1), type=pa.float32()), vectors.shape[1]),
+    })
+    tmp = output.with_name(output.name + ".tmp")
+    pq.write_table(table, tmp)
+    tmp.replace(output)
+    print(f"wrote {len(records)} vectors ({embedder.model_name}, {embedder.backend}) to {output}; "
+          f"{stats.hits} from the cache, {stats.misses} embedded now", file=sys.stderr)
+    return 0
+
+
+def _cmd_cluster(args: argparse.Namespace) -> int:
+    from evalflow.lib.intents import cluster_texts_for_cli, model_text
+    from evalflow.lib.common.settings import load_settings
+
+    records = _read_id_texts(Path(args.input), Path(args.output))
+    # The model reads the texts without slot values, as the pipeline's intents do.
+    _, vectors, _ = _embed_records([(i, model_text(t)) for i, t in records], load_settings())
+    rows = cluster_texts_for_cli([i for i, _ in records], [t for _, t in records], vectors)
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(output.name + ".tmp")
+    tmp.write_bytes(b"".join(orjson.dumps(row) + b"\n" for row in rows))
+    tmp.replace(output)
+    intents = {r["intent_id"] for r in rows if r["intent_id"] is not None}
+    print(f"wrote {len(rows)} assignments to {output}: {len(intents)} intents", file=sys.stderr)
+    return 0
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from evalflow.lib.ingest.landing import ingest_options
+    from evalflow.lib.redact.config import detector_config_from_env
+    from evalflow.cli.sample_file import leak_counts, read_traces, redact_traces, sample_traces
+    from evalflow.lib.common.settings import load_settings
+
+    source, output = Path(args.input), Path(args.output)
+    if not source.is_file():
+        raise UserError(f"no such file: {args.input}")
+    if args.budget < 1:
+        raise UserError("--budget must be at least 1")
+    settings = load_settings()
+    traces, quarantine, counts = read_traces(source, ingest_options(settings))
+    if args.redact:
+        from evalflow.lib.redact.traces import TraceRedactor
+
+        detector, pseudonymizer = _redaction_parts(settings)
+        traces, held = redact_traces(traces, TraceRedactor(detector.detect_batch, pseudonymizer))
+        quarantine += held
+    else:
+        leaks = leak_counts(traces, detector_config_from_env().allow_list)
+        if leaks:
+            found = ", ".join(f"{n} {kind}" for kind, n in sorted(leaks.items()))
+            raise UserError(f"the input does not look redacted ({found} found); pass --redact")
+    if not traces:
+        raise UserError(f"no trace could be read from {source} ({len(quarantine)} line(s) quarantined)")
+
+    def embed(texts):
+        return _embed_records([(None, t) for t in texts], settings)[1]
+
+    rows, coverage, intents = sample_traces(traces, embed, budget=args.budget, seed=args.seed)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    report = output.with_name(output.name + ".quarantine.jsonl")
+    for path, lines_out in ((output, rows), (report, quarantine)):
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(b"".join(orjson.dumps(r, default=str) + b"\n" for r in lines_out))
+        tmp.replace(path)
+    print(f"read {counts['lines_read']} line(s): {len(traces)} traces, {len(quarantine)} quarantined "
+          f"(report: {report.name}), {counts.get('deduplicated', 0)} exact duplicate(s) dropped; "
+          f"{intents} intents; wrote {len(rows)} of budget {args.budget} to {output}: "
+          f"{coverage['intents_with_3plus_covered']}/{coverage['intents_with_3plus']} intents with 3+ traces covered, "
+          f"failure share {coverage['failure_share_sample']} in the sample vs {coverage['failure_share_population']} "
+          f"overall", file=sys.stderr)
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _add_simulate_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--days", type=_positive_int, default=30, help="days of traffic (default 30)")
+    parser.add_argument("--per-day", type=_positive_int, default=1000, help="traces per day (default 1000)")
+    parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    parser.add_argument("--start-date", type=date.fromisoformat, default=date(2026, 10, 1),
+                        help="first simulated day, YYYY-MM-DD (default 2026-10-01)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        own_version = version("evalflow")
+    except PackageNotFoundError:
+        own_version = "unknown"
+    parser = argparse.ArgumentParser(prog="evalflow", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"evalflow {own_version}")
+    parser.add_argument("--debug", action="store_true",
+                        help="print the traceback of an error (and of a failed step) instead of one line")
+    sub = parser.add_subparsers(dest="command", required=True)
+    simulate = sub.add_parser("simulate", help="write simulated production traffic to the landing folder")
+    _add_simulate_options(simulate)
+    simulate.set_defaults(handler=_cmd_simulate)
+    normalize = sub.add_parser("normalize", help="convert trace files of any dialect to canonical JSONL")
+    normalize.add_argument("inputs", nargs="+", help="files or folders")
+    normalize.add_argument("-o", "--output", required=True, help="canonical JSONL to write")
+    normalize.set_defaults(handler=_cmd_normalize)
+    redact = sub.add_parser("redact", help="redact PII in a JSONL file before sharing it")
+    redact.add_argument("input", help='JSONL with {"id", "text"} lines (or canonical traces with --traces)')
+    redact.add_argument("-o", "--output", required=True, help="redacted JSONL to write")
+    redact.add_argument("--traces", action="store_true", help="the input is trace JSONL: redact field by field")
+    redact.set_defaults(handler=_cmd_redact)
+    embed = sub.add_parser("embed", help="embed {id, text} lines (through the warehouse's cache)")
+    embed.add_argument("input")
+    embed.add_argument("-o", "--output", required=True, help="Parquet file: id, text_sha256, vector")
+    embed.set_defaults(handler=_cmd_embed)
+    cluster = sub.add_parser("cluster", help="group {id, text} lines into intents")
+    cluster.add_argument("input")
+    cluster.add_argument("-o", "--output", required=True, help="JSONL: id, intent_id, intent_name, confidence")
+    cluster.set_defaults(handler=_cmd_cluster)
+    sample = sub.add_parser("sample", help="choose the traces worth labelling from a trace file")
+    sample.add_argument("input", help="trace JSONL (canonical or any supported dialect)")
+    sample.add_argument("--budget", type=int, default=200, help="traces to choose (default 200)")
+    sample.add_argument("-o", "--output", required=True, help="JSONL: chosen traces with stratum and reason")
+    sample.add_argument("--redact", action="store_true", help="redact PII first (else the input must be redacted)")
+    sample.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    sample.set_defaults(handler=_cmd_sample)
+
+    run = sub.add_parser("run", help="materialize the whole asset graph over the landing folder")
+    run.add_argument("--select", action="append", metavar="ASSET",
+                     help="materialize only this asset (repeatable), e.g. --select redacted_traces")
+    run.set_defaults(handler=_cmd_run)
+    doctor = sub.add_parser("doctor", help="show (and with --fix clear) runs left behind by a killed process")
+    doctor.add_argument("--fix", action="store_true", help="mark stale runs failed and free their pool slots")
+    doctor.set_defaults(handler=_cmd_doctor)
+    demo = sub.add_parser("demo", help="simulate, then run")
+    _add_simulate_options(demo)
+    demo.add_argument("--select", action="append", metavar="ASSET", help=argparse.SUPPRESS)
+    demo.set_defaults(handler=_cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    import traceback
+
+    from evalflow.lib.common.settings import SettingError, validate_environment
+
+    args = build_parser().parse_args(argv)
+    # Our own warnings (a DuckDB file held by another process...) reach the console.
+    logger = logging.getLogger("evalflow")
+    if not any(isinstance(h, _ConsoleHandler) for h in logger.handlers):
+        handler = _ConsoleHandler()
+        handler.setFormatter(logging.Formatter("evalflow: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+    try:
+        validate_environment()
+        return args.handler(args)
+    except SettingError as exc:
+        print(f"evalflow: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except Busy as exc:
+        print(f"evalflow: error: {exc}", file=sys.stderr)
+        return EXIT_BUSY
+    except UserError as exc:
+        print(f"evalflow: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except InternalError as exc:
+        print(f"evalflow: internal error: {exc}\n  (this looks like a bug in evalflow"
+              + ("" if args.debug else "; run again with --debug for the traceback") + ")", file=sys.stderr)
+        return EXIT_INTERNAL
+    except KeyboardInterrupt:
+        print("evalflow: interrupted", file=sys.stderr)
+        return 130
+    except (OSError, duckdb.IOException) as exc:
+        # The environment: a missing or read-only folder, a full disk, a file held by another process.
+        if args.debug:
+            traceback.print_exc()
+        print(f"evalflow: error: {type(exc).__name__}: {_first_line(exc)}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except Exception as exc:  # noqa: BLE001 - anything else is a bug: say so, keep the traceback
+        if args.debug:
+            traceback.print_exc()
+        print(f"evalflow: internal error: {type(exc).__name__}: {_first_line(exc)}\n  (this looks like a bug "
+              "in evalflow" + ("" if args.debug else "; run again with --debug for the traceback") + ")",
+              file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+class _ConsoleHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (a handler that kept the stream it was made
+    with would write to a closed one when stderr is swapped, e.g. by a test harness)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""A DuckDB file: connections that wait for other processes' locks, and transactions.
+
+DuckDB allows one writer process per file, so all writes go through `Warehouse.transaction` and
+Dagster serialises the runs that write (a concurrency pool of size 1, see dagster.yaml). Each
+stage's `store.py` owns its tables' DDL and writes; every write is one transaction (replacing a
+partition is DELETE + INSERT inside one: dagster-duckdb's IO manager does them in autocommit,
+and a kill between the two was measured to lose every row; see docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import duckdb
+import polars as pl
+
+
+def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Whether the connected database has a table or view of this name (fetched to the end:
+    duckdb 2.x refuses new work on a connection with an unfinished result)."""
+    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
+                            [name]).fetchall()[0][0])
+
+
+class WarehouseLocked(OSError):
+    """Another process held the DuckDB file for longer than EVALFLOW_LOCK_WAIT_S."""
+
+
+_LOCK_HOLDER = re.compile(r"held in (?P<exe>.*?) \(PID (?P<pid>\d+)\)")
+_log = logging.getLogger("evalflow.warehouse")
+
+
+def lock_holder(message: str) -> str:
+    """'PID 18437 (/usr/bin/python3)' from DuckDB's lock error, or 'another process'."""
+    found = _LOCK_HOLDER.search(message)
+    return f"PID {found['pid']} ({found['exe']})" if found else "another process"
+
+
+def connect_waiting(path: Path, read_only: bool = False, wait_s: float | None = None,
+                    sleep: Callable[[float], None] = time.sleep) -> duckdb.DuckDBPyConnection:
+    """duckdb.connect, waiting with backoff while another process holds the file.
+
+    DuckDB lets one process open a file for writing, and no other process can open it at all
+    meanwhile, not even read-only: an analyst's open connection would otherwise fail the run
+    that wants to write. We wait (0.1 s doubling to 5 s) up to EVALFLOW_LOCK_WAIT_S (300 s),
+    log the holder's PID, and then fail with one line that names it.
+    """
+    from evalflow.lib.common.settings import lock_wait_seconds
+
+    limit = lock_wait_seconds() if wait_s is None else wait_s
+    started = time.monotonic()
+    delay, next_report = 0.1, 0.0
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            waited = time.monotonic() - started
+            holder = lock_holder(str(exc))
+            if waited >= limit:
+                raise WarehouseLocked(
+                    f"{path} is locked by {holder}: waited {waited:.0f} s (EVALFLOW_LOCK_WAIT_S={limit:g}); "
+                    "close that connection, or read a published copy instead") from None
+            if waited >= next_report:
+                _log.warning("waiting for %s: locked by %s (waited %.0f s of %g s)", path, holder, waited, limit)
+                next_report = waited + 30.0
+            sleep(min(delay, max(limit - waited, 0.0)))
+            delay = min(delay * 2, 5.0)
+
+
+class Warehouse:
+    """One DuckDB file and its schema: the raw store (RAW_SCHEMA) or the warehouse."""
+
+    def __init__(self, path: Path, schema: str = ""):
+        self.path = Path(path)
+        self.schema = schema
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        con = connect_waiting(self.path, read_only=read_only)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One transaction: everything inside commits together or not at all."""
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+
+    def ensure_schema(self) -> None:
+        """Create the tables of `schema` (each stage's store.py owns its DDL)."""
+        if not self.schema.strip():
+            return
+        with self.transaction() as con:
+            con.execute(self.schema)
+
+    # ---- reads --------------------------------------------------------------------------
+    def count(self, table: str, where: str = "TRUE", params: list[Any] | None = None) -> int:
+        with self.connect() as con:
+            return con.execute(f"SELECT count(*) FROM {table} WHERE {where}", params or []).fetchone()[0]
+
+    def query(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
+        with self.connect() as con:
+            # duckdb 2.x: the connection has no .pl(); go through Arrow.
+            return pl.from_arrow(con.sql(sql, params=params or None).to_arrow_table())
+
+    # ---- writes -------------------------------------------------------------------------

@@ -1,0 +1,303 @@
+"""Kill drills on the real command: `evalflow run` as a subprocess, stopped with SIGKILL at
+several moments, then run again; it must finish by itself and reach the result of a run that
+was never interrupted. Also: a reader holding the warehouse, a second run at once, SIGTERM,
+a sample stranded before its export."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from evalflow import cli
+
+DAYS, PER_DAY, SEED = 3, 60, 5
+
+
+def _env(root: Path) -> dict[str, str]:
+    return dict(os.environ, EVALFLOW_DATA_DIR=str(root / "data"), DAGSTER_HOME=str(root / "dagster_home"),
+                # 10 planted bad lines in 180 traces: above the 1% default, on purpose.
+                EVALFLOW_REJECT_RATE_THRESHOLD="0.2", HF_HUB_OFFLINE="1", GX_ANALYTICS_ENABLED="false")
+
+
+def _start(root: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "evalflow.cli", "run", *args], env=_env(root),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+
+
+def _run(root: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "evalflow.cli", "run", *args], env=_env(root),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _read_until(process: subprocess.Popen, marker: str, timeout_s: float = 300) -> str:
+    seen = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        if marker in line:
+            return "".join(seen)
+    raise AssertionError(f"never saw {marker!r}; output:\n{''.join(seen)}")
+
+
+def _query(root: Path, sql: str, store: str = "warehouse/evalflow.duckdb"):
+    with duckdb.connect(str(root / "data" / store), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def _outcome(root: Path) -> dict:
+    """What a finished run leaves, independent of run ids and timestamps."""
+    return {
+        "raw": _query(root, "SELECT count(*), count(DISTINCT trace_id) FROM raw_traces", "raw/raw.duckdb"),
+        "redacted": _query(root, "SELECT count(*), count(DISTINCT trace_id) FROM redacted_traces"),
+        "quarantine": _query(root, "SELECT reason, count(*) FROM quarantine GROUP BY 1 ORDER BY 1"),
+        "embedded": _query(root, "SELECT count(*) FROM trace_embeddings"),
+        "assigned": _query(root, "SELECT count(*) FROM intent_assignments"),
+        "signals": _query(root, "SELECT count(*) FROM trace_signals"),
+        "candidates": _query(root, "SELECT status, count(*) FROM eval_candidates GROUP BY 1 ORDER BY 1"),
+        "exported": _query(root, "SELECT trace_id FROM eval_candidates WHERE status = 'exported' ORDER BY 1"),
+        "batches": len(list((root / "data" / "annotation").glob("batch-*"))),
+        "batch_rows": _query(root, "SELECT count(*) FROM annotation_batches"),
+    }
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory) -> Path:
+    """One simulated landing folder, copied into each drill's own data folder."""
+    root = tmp_path_factory.mktemp("landing")
+    env = _env(root)
+    subprocess.run([sys.executable, "-m", "evalflow.cli", "simulate", "--days", str(DAYS), "--per-day",
+                    str(PER_DAY), "--seed", str(SEED)], env=env, check=True, capture_output=True)
+    return root / "data" / "landing"
+
+
+def _fresh(tmp_path: Path, landing: Path, name: str) -> Path:
+    root = tmp_path / name
+    shutil.copytree(landing, root / "data" / "landing")
+    (root / "dagster_home").mkdir(parents=True)
+    (root / "dagster_home" / "dagster.yaml").write_text(
+        "concurrency:\n  pools:\n    default_limit: 1\ntelemetry:\n  enabled: false\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, landing) -> Path:
+    root = _fresh(tmp_path_factory.mktemp("reference"), landing, "ref")
+    done = _run(root)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return root
+
+
+def _kill_when(process: subprocess.Popen, marker: str, delay_s: float) -> str:
+    output = _read_until(process, marker)
+    time.sleep(delay_s)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    return output
+
+
+def test_killed_at_every_phase_the_next_run_finishes_and_matches(tmp_path, landing, reference, monkeypatch):
+    root = _fresh(tmp_path, landing, "drill")
+    # 1. Killed while landing; meanwhile a second run is refused with one line (exit 75).
+    first = _start(root)
+    _read_until(first, "[1/3] landing")
+    second = _run(root)
+    assert second.returncode == 75
+    assert second.stderr.strip().splitlines()[-1].startswith("evalflow: error: another evalflow run (PID")
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    # 2. Killed while redacting and embedding (the daily partitions), 3. while clustering and
+    # sampling (downstream): each run starts by recovering the one before.
+    # (The landing kill may come before its run is recorded; the later ones come mid-run.)
+    outputs = [_kill_when(_start(root), marker, delay)
+               for marker, delay in (("[2/3] daily partitions", 3.0), ("[3/3] downstream", 4.0))]
+    assert "recovered: run" in outputs[1] and "is gone" in outputs[1], outputs[1]
+    # 4. Killed right after the sample, before its export (the stranded-sample case).
+    process = _start(root)
+    monkeypatch.setenv("DAGSTER_HOME", str(root / "dagster_home"))
+    _kill_after_materialization(process, "eval_candidates")
+    final = _run(root)
+    assert final.returncode == 0, final.stdout + final.stderr
+    assert "recovered: run" in final.stderr
+    assert _outcome(root) == _outcome(reference)
+    doctor = subprocess.run([sys.executable, "-m", "evalflow.cli", "doctor"], env=_env(root),
+                            capture_output=True, text=True, timeout=120)
+    assert doctor.returncode == 0 and "stale run" not in doctor.stdout, doctor.stdout
+
+
+def _kill_after_materialization(process: subprocess.Popen, asset: str) -> None:
+    """SIGKILL the run the moment `asset` is materialized (read from the instance's event log,
+    which SQLite lets us read while the run writes)."""
+    import dagster as dg
+
+    instance = dg.DagsterInstance.get()
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and process.poll() is None:
+        if instance.get_latest_materialization_event(dg.AssetKey(asset)) is not None:
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, process.stdout.read()
+
+
+def test_a_sample_left_unexported_is_rolled_back_and_drawn_again(tmp_path, landing, reference):
+    """The state a kill between eval_candidates and annotation_queue leaves, made on purpose:
+    before, its picks stayed `candidate` for ever and later samples shrank (161, then 75)."""
+    root = _fresh(tmp_path, landing, "stranded")
+    assert _run(root, "--select", "landed_traces").returncode == 0
+    partial = _run(root, *[a for key in ("raw_traces", "redacted_traces", "pii_audit", "trace_embeddings",
+                                         "intent_clusters", "intent_catalog", "trace_signals",
+                                         "failure_taxonomy", "eval_candidates") for a in ("--select", key)])
+    assert partial.returncode == 0, partial.stdout + partial.stderr
+    assert _query(root, "SELECT status, count(*) FROM eval_candidates GROUP BY 1") == \
+        [("candidate", len(_outcome(reference)["exported"]))]
+    assert _run(root).returncode == 0
+    assert _outcome(root) == _outcome(reference)
+
+
+def test_a_reader_holding_the_warehouse_delays_the_run_but_never_fails_it(tmp_path, landing, reference):
+    root = _fresh(tmp_path, landing, "reader")
+    shutil.copytree(reference / "data" / "warehouse", root / "data" / "warehouse")
+    shutil.copytree(reference / "data" / "raw", root / "data" / "raw")
+    reader = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time\n"
+         "con = duckdb.connect(sys.argv[1], read_only=True)\n"
+         "print(con.execute('SELECT count(*) FROM redacted_traces').fetchone()[0], flush=True)\n"
+         "time.sleep(float(sys.argv[2]))", str(root / "data" / "warehouse" / "evalflow.duckdb"), "8"],
+        stdout=subprocess.PIPE, text=True)
+    assert int(reader.stdout.readline()) > 0
+    done = _run(root)
+    reader.wait()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"locked by PID {reader.pid}" in done.stderr
+
+
+def test_sigterm_stops_a_waiting_run_within_seconds_and_leaves_no_slot(tmp_path, landing, reference, monkeypatch):
+    import dagster as dg
+
+    root = _fresh(tmp_path, landing, "sigterm")
+    shutil.copytree(reference / "data" / "warehouse", root / "data" / "warehouse")
+    shutil.copytree(reference / "data" / "raw", root / "data" / "raw")
+    reader = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time\ncon = duckdb.connect(sys.argv[1], read_only=True)\n"
+         "print('held', flush=True); time.sleep(120)", str(root / "data" / "warehouse" / "evalflow.duckdb")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert reader.stdout.readline().strip() == "held"
+        process = _start(root)
+        _read_until(process, "evalflow: waiting for")
+        sent = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        rest, _ = process.communicate(timeout=30)
+        stopped_after = time.monotonic() - sent
+    finally:
+        reader.kill()
+        reader.wait()
+    assert process.returncode == 143, rest
+    assert stopped_after < 10, stopped_after  # before: ignored for 30+ s
+    assert "SIGTERM received" in rest and "marked canceled" in rest
+    monkeypatch.setenv("DAGSTER_HOME", str(root / "dagster_home"))
+    instance = dg.DagsterInstance.get()
+    latest = instance.get_runs(limit=1)[0]
+    assert latest.status == dg.DagsterRunStatus.CANCELED
+    assert instance.event_log_storage.get_concurrency_run_ids() == set()
+
+
+@pytest.mark.parametrize("variable, value, message", [
+    ("EVALFLOW_REJECT_RATE_THRESHOLD", "2", "EVALFLOW_REJECT_RATE_THRESHOLD must be at least 0 and below 1"),
+    ("EVALFLOW_REJECT_RATE_THRESHOLD", "-1", "EVALFLOW_REJECT_RATE_THRESHOLD must be at least 0"),
+    ("EVALFLOW_PII_SCORE_THRESHOLD", "abc", "EVALFLOW_PII_SCORE_THRESHOLD must be a number"),
+    ("EVALFLOW_MAX_JSON_DEPTH", "1.5", "EVALFLOW_MAX_JSON_DEPTH must be a whole number"),
+    ("EVALFLOW_EMBED_TEXT", "everything", "EVALFLOW_EMBED_TEXT must be one of"),
+    ("EVALFLOW_PARTITIONS_START", "yesterday", "EVALFLOW_PARTITIONS_START must be a date"),
+    ("EVALFLOW_LOCK_WAIT_S", "-3", "EVALFLOW_LOCK_WAIT_S must be at least 0"),
+])
+def test_a_bad_setting_stops_every_command_at_start_with_one_line(tmp_path, monkeypatch, capsys,
+                                                                  variable, value, message):
+    monkeypatch.setenv("EVALFLOW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    monkeypatch.setenv(variable, value)
+    (tmp_path / "data" / "landing").mkdir(parents=True)
+    (tmp_path / "data" / "landing" / "a.jsonl").write_text('{"trace_id": "t", "timestamp": "2026-10-05T10:00:00Z"}\n')
+    assert cli.main(["run"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"evalflow: error: {err[0].removeprefix('evalflow: error: ')}"]
+    assert message in err[0]
+    assert not (tmp_path / "data" / "raw").exists()  # checked before any work
+
+
+def test_the_code_location_refuses_a_bad_setting(monkeypatch):
+    from evalflow.definitions import defs
+    from evalflow.lib.common.settings import SettingError
+
+    monkeypatch.setenv("EVALFLOW_PII_SCORE_THRESHOLD", "1.5")
+    with pytest.raises(SettingError, match="EVALFLOW_PII_SCORE_THRESHOLD must be at least 0 and at most 1"):
+        defs()
+
+
+def test_an_empty_landing_folder_is_one_line_and_runs_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("EVALFLOW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    (tmp_path / "data" / "landing").mkdir(parents=True)
+    assert cli.main(["run"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.strip().splitlines() == [
+        f"evalflow: error: no trace files in {tmp_path / 'data' / 'landing'} (.jsonl, .ndjson or .json): put your "
+        "exported traces there, or run `evalflow simulate` for demo traffic"]
+    assert "materializing" not in captured.out
+
+
+def test_simulate_with_a_negative_day_count_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["simulate", "--days", "-3"])
+    assert exit_info.value.code == 2
+    assert "--days: must be at least 1, got -3" in capsys.readouterr().err
+
+
+def test_a_data_folder_that_is_a_file_is_a_user_error(tmp_path, monkeypatch, capsys):
+    (tmp_path / "data").write_text("not a folder")
+    monkeypatch.setenv("EVALFLOW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    assert cli.main(["run"]) == 1
+    assert "EVALFLOW_DATA_DIR points at a file" in capsys.readouterr().err
+
+
+def test_a_bug_exits_70_and_shows_its_traceback_with_debug(monkeypatch, capsys):
+    def broken(args):
+        raise ValueError("an impossible state")
+
+    parser = cli.build_parser
+    monkeypatch.setattr(cli, "build_parser", lambda: _with_handler(parser(), broken))
+    assert cli.main(["doctor"]) == 70
+    err = capsys.readouterr().err
+    assert "internal error: ValueError: an impossible state" in err and "--debug" in err
+    assert "Traceback" not in err
+    assert cli.main(["--debug", "doctor"]) == 70
+    assert "Traceback (most recent call last)" in capsys.readouterr().err
+
+
+def _with_handler(parser, handler):
+    for action in parser._subparsers._group_actions:
+        for sub in action.choices.values():
+            sub.set_defaults(handler=handler)
+    return parser
+
+
+def test_run_select_names_an_unknown_asset_in_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("EVALFLOW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    assert cli.main(["run", "--select", "redacted_trace"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("evalflow: error: no asset named redacted_trace; the assets are: ")
+    assert "redacted_traces" in err[0]
