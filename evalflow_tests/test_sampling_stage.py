@@ -8,13 +8,12 @@ import polars as pl
 import pytest
 
 from evalflow.lib.sampling.refresh import Staleness
+from evalflow.lib.signals.store import read_signals, write_signals
 from evalflow.lib.sampling.store import (
     CANDIDATE_SCHEMA,
-    read_signals,
     sessions_in_two_runs,
     used_before,
     write_sample,
-    write_signals,
 )
 from evalflow.lib.common.warehouse import Warehouse
 

@@ -13,12 +13,12 @@ from evalflow.lib.intents.stage import (
     read_redacted,
     text_mode,
     trace_text,
-    utcnow,
     window_fingerprint,
     window_start,
     write_clustering,
     write_trace_embeddings,
 )
+from evalflow.lib.common.clock import utcnow
 from evalflow.lib.common.report import markdown_table
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any, Sequence
 
 import numpy as np
@@ -226,7 +226,3 @@ def write_clustering(warehouse: Warehouse, traces: list[dict[str, Any]], result,
         con.execute("INSERT INTO intent_runs VALUES (?, ?, ?, ?, ?, ?)",
                     [now, since, len(traces), input_sha256, len(result.catalog), float(result.noise_share)])
     return ClusteringWrite(len(traces), len(result.catalog), float(result.noise_share), events)
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)

@@ -1,15 +1,11 @@
-"""Warehouse side of signals, the failure taxonomy, eval candidates and annotation batches.
+"""The sampling stage's tables, in the analyst warehouse (every write is one transaction).
 
-Tables (all in the analyst warehouse; every write is one transaction):
-- trace_signals: compute_signals' columns (signals.SIGNAL_SCHEMA) + computed_at, for the traces
-  of the current window (a re-run replaces the window's rows; older rows stay).
-- failure_clusters / failure_cluster_members: the current window's taxonomy (replaced).
 - eval_candidates: every trace ever picked, with its stratum, reason, run and status:
   "candidate" (picked, not yet exported), "exported" (in an annotation batch), "retired" (stale
-  before export; see lib/refresh.py). Never deleted: it is the record of which traces and
-  sessions were used, so that no session spans two batches (or, later, two splits).
+  before export; see refresh.py). Never deleted once exported: it is the record of which traces
+  and sessions were used, so that no session spans two batches. A sample drawn but never
+  exported (its run stopped before annotation_queue) is rolled back before the next one.
 - sample_runs: one row per sampling run with its budget, seed and coverage figures.
-- annotation_batches: one row per batch folder written under <data>/annotation/.
 """
 
 from __future__ import annotations
@@ -20,7 +16,6 @@ from datetime import date, datetime
 from typing import Any, Callable, Sequence
 
 import numpy as np
-import orjson
 import polars as pl
 
 from evalflow.lib.common.warehouse import Warehouse, has_table
@@ -55,76 +50,10 @@ CREATE TABLE IF NOT EXISTS sample_runs (
     retired BIGINT,
     coverage JSON
 );
-CREATE TABLE IF NOT EXISTS annotation_batches (
-    batch_id VARCHAR PRIMARY KEY,
-    sample_run_id VARCHAR,
-    created_at TIMESTAMPTZ NOT NULL,
-    path VARCHAR NOT NULL,
-    candidates BIGINT,
-    gold BIGINT,
-    tasks BIGINT,
-    manifest_sha256 VARCHAR
-);
 """
 
 CANDIDATE_COLUMNS = ("trace_id", "session_id", "event_date", "timestamp", "intent_id", "failure_modes",
                      "difficulty_bucket", "stratum", "time_bucket", "reason", "pick_order")
-
-
-# ------------------------------------------------------------------ signals and taxonomy
-
-def write_signals(warehouse: Warehouse, signals: pl.DataFrame, since: date, now: datetime) -> None:
-    """Replace the window's rows of trace_signals (the table takes the frame's columns)."""
-    frame = signals.with_columns(pl.lit(now).cast(pl.Datetime("us", "UTC")).alias("computed_at"))
-    with warehouse.transaction() as con:
-        con.register("incoming_signals", frame.to_arrow())
-        if not has_table(con, "trace_signals"):
-            con.execute("CREATE TABLE trace_signals AS SELECT * FROM incoming_signals LIMIT 0")
-        # A newer evalflow may compute more signals: add their columns instead of failing
-        # (rows of older runs read NULL there).
-        have = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns "
-                                          "WHERE table_name = 'trace_signals'").fetchall()}
-        for name, kind in con.execute("SELECT column_name, data_type FROM information_schema.columns "
-                                      "WHERE table_name = 'incoming_signals'").fetchall():
-            if name not in have:
-                con.execute(f'ALTER TABLE trace_signals ADD COLUMN "{name}" {kind}')
-        con.execute("DELETE FROM trace_signals WHERE event_date >= ? OR trace_id IN "
-                    "(SELECT trace_id FROM incoming_signals)", [since])
-        con.execute("INSERT INTO trace_signals BY NAME SELECT * FROM incoming_signals")
-        con.unregister("incoming_signals")
-
-
-def read_signals(warehouse: Warehouse, since: date) -> pl.DataFrame:
-    with warehouse.connect(read_only=True) as con:
-        table = con.sql("SELECT * EXCLUDE (computed_at) FROM trace_signals WHERE event_date >= ? "
-                        "ORDER BY timestamp, trace_id", params=[since]).to_arrow_table()
-    return pl.from_arrow(table)
-
-
-def write_taxonomy(warehouse: Warehouse, clusters: pl.DataFrame, members: pl.DataFrame, now: datetime) -> None:
-    """The current window's failure clusters replace the previous ones."""
-    stamped = clusters.with_columns(pl.lit(now).cast(pl.Datetime("us", "UTC")).alias("built_at"))
-    with warehouse.transaction() as con:
-        for name, frame in (("failure_clusters", stamped), ("failure_cluster_members", members)):
-            con.register("incoming", frame.to_arrow())
-            con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM incoming")
-            con.unregister("incoming")
-
-
-def read_taxonomy(warehouse: Warehouse) -> tuple[pl.DataFrame, pl.DataFrame] | None:
-    with warehouse.connect(read_only=True) as con:
-        if not has_table(con, "failure_clusters"):
-            return None
-        clusters = pl.from_arrow(con.sql("SELECT * EXCLUDE (built_at) FROM failure_clusters").to_arrow_table())
-        members = pl.from_arrow(con.sql("SELECT * FROM failure_cluster_members").to_arrow_table())
-    return clusters, members
-
-
-def intent_names(warehouse: Warehouse) -> dict[str, str]:
-    with warehouse.connect(read_only=True) as con:
-        if not has_table(con, "intent_catalog"):
-            return {}
-        return dict(con.execute("SELECT intent_id, name FROM intent_catalog").fetchall())
 
 
 # ------------------------------------------------------------------ sampling inputs
@@ -247,8 +176,6 @@ def sessions_in_two_runs(warehouse: Warehouse) -> int:
         ).fetchall()[0][0]
 
 
-# ------------------------------------------------------------------ annotation batches
-
 def unexported_sample_runs(warehouse: Warehouse) -> list[str]:
     """Sampling runs with candidates not yet in an annotation batch, oldest first."""
     with warehouse.connect(read_only=True) as con:
@@ -260,6 +187,7 @@ def unexported_sample_runs(warehouse: Warehouse) -> list[str]:
 
 
 def batch_id_for(sample_run_id: str) -> str:
+    """The annotation batch a sample goes out as (one batch per sample)."""
     return sample_run_id.replace("sample-", "batch-")
 
 
@@ -281,52 +209,6 @@ def roll_back_unexported(warehouse: Warehouse, batch_written: Callable[[str], bo
         con.execute("DELETE FROM sample_runs WHERE sample_run_id IN (SELECT unnest(?)) AND sample_run_id NOT IN "
                     "(SELECT sample_run_id FROM eval_candidates)", [rolled])
     return rolled
-
-
-def candidates_to_export(warehouse: Warehouse) -> tuple[str | None, list[dict[str, Any]]]:
-    """(the oldest sampling run with unexported candidates, its candidates joined to their
-    redacted traces and intent names), in pick order."""
-    with warehouse.connect(read_only=True) as con:
-        if not has_table(con, "eval_candidates"):
-            return None, []
-        row = con.execute("SELECT sample_run_id FROM eval_candidates WHERE status = 'candidate' "
-                          "GROUP BY sample_run_id ORDER BY min(sampled_at) LIMIT 1").fetchone()
-        if row is None:
-            return None, []
-        names = "c2.name" if has_table(con, "intent_catalog") else "NULL"
-        join = "LEFT JOIN intent_catalog c2 ON c2.intent_id = c.intent_id" if names != "NULL" else ""
-        rows = con.sql(
-            f"SELECT r.trace_id, r.session_id, r.timestamp, r.messages, r.user_query, r.retrieved_context, "
-            f"r.tool_calls, r.output, c.intent_id, {names} AS intent_name, c.stratum, c.reason, c.failure_modes, "
-            f"c.difficulty_bucket FROM eval_candidates c JOIN redacted_traces r ON r.trace_id = c.trace_id {join} "
-            f"WHERE c.sample_run_id = ? AND c.status = 'candidate' ORDER BY c.pick_order", params=[row[0]]
-        ).fetchall()
-    keys = ("trace_id", "session_id", "timestamp", "messages", "user_query", "retrieved_context", "tool_calls",
-            "output", "intent_id", "intent_name", "stratum", "reason", "failure_modes", "difficulty_bucket")
-    out = []
-    for values in rows:
-        record = dict(zip(keys, values))
-        for name in ("messages", "retrieved_context", "tool_calls"):
-            record[name] = orjson.loads(record[name]) if record[name] else []
-        record["timestamp"] = record["timestamp"].isoformat() if record["timestamp"] else None
-        out.append(record)
-    return row[0], out
-
-
-def record_batch(warehouse: Warehouse, manifest, sample_run_id: str, trace_ids: Sequence[str], now: datetime) -> None:
-    """Mark the batch's candidates exported and log the batch (after its folder is in place)."""
-    import hashlib
-
-    manifest_sha = hashlib.sha256((manifest.path / "manifest.json").read_bytes()).hexdigest()
-    counts = manifest.counts
-    with warehouse.transaction() as con:
-        con.execute(CANDIDATE_SCHEMA)
-        con.register("exported", pl.DataFrame({"trace_id": list(trace_ids)}, schema={"trace_id": pl.String}).to_arrow())
-        con.execute("UPDATE eval_candidates SET status = 'exported', batch_id = ? WHERE trace_id IN "
-                    "(SELECT trace_id FROM exported)", [manifest.data["batch_id"]])
-        con.execute("INSERT OR REPLACE INTO annotation_batches VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [manifest.data["batch_id"], sample_run_id, now, str(manifest.path), counts["candidates"],
-                     counts["gold"], counts["tasks"], manifest_sha])
 
 
 def new_intents(warehouse: Warehouse) -> list[tuple[str, str]]:

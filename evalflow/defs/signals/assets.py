@@ -1,0 +1,69 @@
+"""trace_signals -> failure_taxonomy, over the intent window."""
+
+import dagster as dg
+
+from evalflow.defs.resources import WAREHOUSE_POOL, WarehouseResource
+from evalflow.lib.common.report import markdown_table
+
+
+class SignalsConfig(dg.Config):
+    window_days: int = 28  # same window as intent_clusters: signals compare a trace with its intent
+
+
+def require_window_start(store, window_days: int):
+    from evalflow.lib.intents.stage import window_start
+
+    since = window_start(store, window_days)
+    if since is None:
+        raise dg.Failure("no trace embeddings yet: materialize trace_embeddings and intent_clusters first")
+    return since
+
+
+@dg.asset(group_name="sampling", kinds={"duckdb"}, deps=["intent_clusters"], pool=WAREHOUSE_POOL,
+          description="Per trace: failure modes (error, tool error, refusal, feedback, empty/verbose output, "
+          "unsupported answer, weak retrieval, injection, policy), latency and cost outliers against the "
+          "trace's intent (robust z), and a difficulty estimate.")
+def trace_signals(context: dg.AssetExecutionContext, config: SignalsConfig,
+                  warehouse: WarehouseResource) -> dg.MaterializeResult:
+    from evalflow.lib.common.clock import utcnow
+    from evalflow.lib.signals.store import write_signals
+    from evalflow.lib.signals import compute_signals, read_signal_inputs
+
+    store = warehouse.warehouse()
+    since = require_window_start(store, config.window_days)
+    traces, intents, low = read_signal_inputs(store.path, since)
+    signals = compute_signals(traces, intents, intent_low_confidence=low)
+    write_signals(store, signals, since, utcnow())
+    modes = signals.select("failure_modes").explode("failure_modes").drop_nulls()["failure_modes"].value_counts(sort=True)
+    return dg.MaterializeResult(metadata={
+        "traces": signals.height, "window_start": since.isoformat(),
+        "failure_share": round(float(signals["is_failure"].mean() or 0), 4),
+        "outliers": int(signals["is_outlier"].sum()),
+        "failure_modes": dg.MetadataValue.md(markdown_table(["mode", "traces"], modes.rows())),
+        "difficulty": dg.MetadataValue.md(markdown_table(
+            ["bucket", "traces"], signals["difficulty_bucket"].value_counts(sort=True).rows())),
+    })
+
+
+@dg.asset(group_name="sampling", kinds={"duckdb"}, deps=[trace_signals], pool=WAREHOUSE_POOL,
+          description="Failed traces grouped into failure clusters (category x intent), ranked by frequency x "
+          "severity; the top clusters feed the sample first.")
+def failure_taxonomy(context: dg.AssetExecutionContext, config: SignalsConfig,
+                     warehouse: WarehouseResource) -> dg.MaterializeResult:
+    from evalflow.lib.common.clock import utcnow
+    from evalflow.lib.signals.store import intent_names, read_signals, write_taxonomy
+    from evalflow.lib.signals import build_failure_taxonomy, taxonomy_markdown
+
+    store = warehouse.warehouse()
+    signals = read_signals(store, require_window_start(store, config.window_days))
+    taxonomy = build_failure_taxonomy(signals, intent_names(store))
+    write_taxonomy(store, taxonomy.clusters, taxonomy.members, utcnow())
+    top = taxonomy.clusters.sort("rank").head(10)
+    return dg.MaterializeResult(metadata={
+        "failure_clusters": taxonomy.clusters.height, "failed_traces": taxonomy.members.height,
+        "matrix": dg.MetadataValue.md(taxonomy_markdown(taxonomy)),
+        "top_clusters": dg.MetadataValue.md(markdown_table(
+            ["rank", "cluster", "intent", "traces", "severity", "score"],
+            [(r["rank"], r["failure_cluster_id"], r["intent_name"] or "", r["traces"], f"{r['severity']:.2f}",
+              f"{r['score']:.4f}") for r in top.iter_rows(named=True)])),
+    })
