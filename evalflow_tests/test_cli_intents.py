@@ -34,9 +34,9 @@ def prompts_file(tmp_path, monkeypatch):
 def test_embed_writes_ids_hashes_and_vectors_through_the_cache(prompts_file, tmp_path, capsys):
     out = tmp_path / "vectors.parquet"
     assert cli.main(["embed", str(prompts_file), "-o", str(out)]) == 0
-    first = capsys.readouterr().err
+    first = capsys.readouterr().out  # the result line goes to stdout
     assert cli.main(["embed", str(prompts_file), "-o", str(out)]) == 0
-    second = capsys.readouterr().err
+    second = capsys.readouterr().out
 
     table = pq.read_table(out)
     assert table.num_rows == 24

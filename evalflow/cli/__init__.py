@@ -1,16 +1,9 @@
-"""The `evalflow` command.
+"""The `evalflow` command: see `evalflow --help`, `evalflow COMMAND --help` and docs/cli.md.
 
-  evalflow simulate [--days D] [--per-day N] [--seed S]   demo traffic into the landing folder
-  evalflow normalize INPUT... -o traces.jsonl             any dialect -> canonical JSONL
-  evalflow redact INPUT.jsonl -o OUTPUT.jsonl [--traces]  PII out of a file before sharing it
-  evalflow embed INPUT.jsonl -o OUTPUT.parquet             vectors for {id, text} lines (cached)
-  evalflow cluster INPUT.jsonl -o OUTPUT.jsonl            intents for {id, text} lines
-  evalflow sample INPUT.jsonl --budget N -o OUT.jsonl     stratified sample worth labelling [--redact]
-  evalflow run                                            materialize the whole asset graph
-  evalflow demo                                           simulate, then run
-
-Mistakes a user can make (a missing file, a locked warehouse, a bad setting) print one line
-starting with "evalflow: error:" and exit 1; usage errors exit 2 (argparse's convention).
+Results go to stdout, progress and errors to stderr. Mistakes a user can make (a missing file, a
+locked warehouse, a bad setting) print one line starting with "evalflow: error:" and exit 1;
+usage errors exit 2 (argparse's convention); a bug exits 70 (--debug shows its traceback);
+another run holding the data folder exits 75.
 """
 
 from __future__ import annotations
@@ -18,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import textwrap
 from datetime import date
 from pathlib import Path
 
@@ -112,7 +106,7 @@ def _cmd_normalize(args: argparse.Namespace) -> int:
     tmp_out.replace(output)
     tmp_q.replace(quarantine_path)
     print(f"wrote {written} canonical traces to {output}; quarantine report: {quarantine_path} "
-          f"({quarantined} lines)", file=sys.stderr)
+          f"({quarantined} lines)")
     if written == 0:
         raise UserError("nothing could be read from the inputs (see the quarantine report)")
     return 0
@@ -145,7 +139,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from evalflow.cli.runner import NothingToRun, cancel_own_runs, ensure_dagster_home, run_interruptibly, run_pipeline
 
     home = ensure_dagster_home()
-    print(f"Dagster instance: {home}")
+    print(f"Dagster instance: {home}", file=sys.stderr)
     settings = load_settings()
     lock = settings.data_dir / RUN_LOCK
     try:
@@ -154,7 +148,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             _report_recovery(recover_stale_runs(instance))
             try:
                 results = run_interruptibly(
-                    lambda: run_pipeline(instance, selection=args.select or None),
+                    lambda: run_pipeline(instance, selection=args.select or None, partitions=args.partitions),
                     lambda why: _interrupted(instance, why, cancel_own_runs))
             except NothingToRun as exc:
                 raise UserError(str(exc)) from None
@@ -248,7 +242,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         landing, truth, **_simulation_options(args)))
     if prepared.moved_to:
         print(f"an earlier demo's data (other simulated traffic) moved to {prepared.moved_to}; "
-              "this demo starts clean (delete that folder when you no longer need it)")
+              "this demo starts clean (delete that folder when you no longer need it)", file=sys.stderr)
     _print_simulation(prepared.summary, settings, args.days)
     return _cmd_run(args)
 
@@ -259,7 +253,7 @@ def _redaction_parts(settings):
     import os
 
     from evalflow.lib.redact.config import detector_config_from_env
-    from evalflow.lib.redact.detect import PiiDetector
+    from evalflow.lib.redact.engine import PiiDetector
     from evalflow.lib.redact.pseudonym import KEY_ENV, OPERATORS_ENV, Pseudonymizer, load_key, parse_operators
 
     key, key_source = load_key(settings.data_dir, create=True)
@@ -289,7 +283,7 @@ def _cmd_redact(args: argparse.Namespace) -> int:
         summary = redact_text_file(source, output, detector.detect_batch, pseudonymizer)
     print(f"wrote {summary.written} redacted records to {output} ({summary.entities} entities replaced); "
           f"{summary.quarantined} held back" + (f" {summary.reasons}" if summary.reasons else "")
-          + f"; report: {output.name}.quarantine.jsonl", file=sys.stderr)
+          + f"; report: {output.name}.quarantine.jsonl")
     if summary.written == 0 and summary.quarantined:
         raise UserError("nothing could be redacted (see the quarantine report)")
     return 0
@@ -358,7 +352,7 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     pq.write_table(table, tmp)
     tmp.replace(output)
     print(f"wrote {len(records)} vectors ({embedder.model_name}, {embedder.backend}) to {output}; "
-          f"{stats.hits} from the cache, {stats.misses} embedded now", file=sys.stderr)
+          f"{stats.hits} from the cache, {stats.misses} embedded now")
     return 0
 
 
@@ -376,7 +370,7 @@ def _cmd_cluster(args: argparse.Namespace) -> int:
     tmp.write_bytes(b"".join(orjson.dumps(row) + b"\n" for row in rows))
     tmp.replace(output)
     intents = {r["intent_id"] for r in rows if r["intent_id"] is not None}
-    print(f"wrote {len(rows)} assignments to {output}: {len(intents)} intents", file=sys.stderr)
+    print(f"wrote {len(rows)} assignments to {output}: {len(intents)} intents")
     return 0
 
 
@@ -422,7 +416,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
           f"{intents} intents; wrote {len(rows)} of budget {args.budget} to {output}: "
           f"{coverage['intents_with_3plus_covered']}/{coverage['intents_with_3plus']} intents with 3+ traces covered, "
           f"failure share {coverage['failure_share_sample']} in the sample vs {coverage['failure_share_population']} "
-          f"overall", file=sys.stderr)
+          f"overall")
     return 0
 
 
@@ -444,6 +438,68 @@ def _add_simulate_options(parser: argparse.ArgumentParser) -> None:
                         help="first simulated day, YYYY-MM-DD (default 2026-10-01)")
 
 
+# name -> (one-line help, description, examples). Every command has all three; docs/cli.md is
+# generated from this parser (`python -m evalflow.cli.docs`) and a test fails when it drifts.
+COMMANDS: dict[str, tuple[str, str, list[str]]] = {
+    "simulate": ("write simulated production traffic to the landing folder",
+                 "Deterministic support-assistant traffic (one seed, byte-identical files) in three dialects, with "
+                 "planted PII, failures and changes, into <data>/landing/; the answers go to <data>/ground_truth/, "
+                 "which the pipeline never reads.",
+                 ["evalflow simulate --days 7 --per-day 200 --seed 3"]),
+    "normalize": ("convert trace files of any dialect to canonical JSONL",
+                  "Reads files or folders of OTLP, OpenInference, Langfuse, LangSmith or canonical JSONL (gzip and "
+                  "zstd too) and writes canonical traces; bad lines go to OUTPUT.quarantine.jsonl with a reason. "
+                  "Per-file counts on stderr, the summary on stdout.",
+                  ["evalflow normalize exports/ -o traces.jsonl"]),
+    "redact": ("redact PII in a JSONL file before sharing it",
+               'Each {"id", "text"} line gives {"id", "redacted_text", "entities"}; with --traces every field of '
+               "every trace is redacted as in the pipeline. Lines that cannot be redacted are held back and listed "
+               "in OUTPUT.quarantine.jsonl.",
+               ["evalflow redact notes.jsonl -o notes.redacted.jsonl",
+                "evalflow redact traces.jsonl --traces -o traces.redacted.jsonl"]),
+    "embed": ("embed {id, text} lines (through the warehouse's cache)",
+              "MiniLM vectors (ONNX int8, from the packaged model; nothing is downloaded) for each line, cached by "
+              "text hash in the warehouse: a second run embeds nothing. Writes Parquet (id, text_sha256, vector).",
+              ["evalflow embed prompts.jsonl -o prompts.parquet"]),
+    "cluster": ("group {id, text} lines into intents",
+                "Discovers intents without being told how many (UMAP + HDBSCAN over the embeddings) and writes each "
+                "line's intent id, name and confidence.",
+                ["evalflow cluster prompts.jsonl -o intents.jsonl"]),
+    "sample": ("choose the traces worth labelling from a trace file",
+               "The sampling half of the pipeline on one file: intents, failure signals, the failure taxonomy and a "
+               "stratified sample that covers intents, failure modes, outliers and time. The input must be "
+               "redacted already, or pass --redact.",
+               ["evalflow sample traces.jsonl --redact --budget 100 -o to_label.jsonl"]),
+    "run": ("materialize the asset graph over the landing folder",
+            "Every asset in-process with the embedded Dagster instance, in three phases (landing; the daily "
+            "partitions as one run; downstream), or only the assets named with --select and the days named with "
+            "--partitions. Recovers runs a killed process left behind first; refuses a second run on the same data "
+            "folder (exit 75). Progress on stderr, the row counts on stdout.",
+            ["evalflow run",
+             "evalflow run --select redacted_traces --select pii_audit --partitions 2026-10-05..2026-10-07",
+             "evalflow --debug run --select eval_candidates --select annotation_queue"]),
+    "doctor": ("show (and with --fix clear) runs left behind by a killed process",
+               "Lists runs left STARTED by a process that is gone, who holds each concurrency pool, and whether the "
+               "DuckDB files open (or which PID holds them). Exit 1 when a stale run is found.",
+               ["evalflow doctor", "evalflow doctor --fix"]),
+    "demo": ("simulate, then run",
+             "`simulate` then `run`; over a folder an earlier demo built with other traffic, that demo's stores move "
+             "to <data>/previous-demo/ first.",
+             ["evalflow demo", "evalflow demo --days 3 --per-day 100"]),
+}
+
+
+def _partition_range(text: str) -> tuple[str, str]:
+    start, sep, end = text.partition("..")
+    try:
+        first, last = date.fromisoformat(start), date.fromisoformat(end if sep else start)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD or YYYY-MM-DD..YYYY-MM-DD, got {text!r}") from None
+    if last < first:
+        raise argparse.ArgumentTypeError(f"the range ends before it starts: {text!r}")
+    return first.isoformat(), last.isoformat()
+
+
 def build_parser() -> argparse.ArgumentParser:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -451,51 +507,67 @@ def build_parser() -> argparse.ArgumentParser:
         own_version = version("evalflow")
     except PackageNotFoundError:
         own_version = "unknown"
-    parser = argparse.ArgumentParser(prog="evalflow", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="evalflow", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Eval datasets built from production LLM traces: ingest, redact, cluster, sample, annotate.",
+        epilog="Exit codes: 0 done; 1 a problem you can fix; 2 usage; 70 a bug in evalflow (see --debug); "
+        "75 another run holds the data folder; 130/143 interrupted.\nSettings come from EVALFLOW_* environment "
+        "variables (docs/configuration.md).")
     parser.add_argument("--version", action="version", version=f"evalflow {own_version}")
     parser.add_argument("--debug", action="store_true",
                         help="print the traceback of an error (and of a failed step) instead of one line")
-    sub = parser.add_subparsers(dest="command", required=True)
-    simulate = sub.add_parser("simulate", help="write simulated production traffic to the landing folder")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str):
+        short, description, examples = COMMANDS[name]
+        return sub.add_parser(name, help=short, description=textwrap.fill(description, 88),
+                              epilog="examples:\n" + "\n".join(f"  {e}" for e in examples),
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    simulate = command("simulate")
     _add_simulate_options(simulate)
     simulate.set_defaults(handler=_cmd_simulate)
-    normalize = sub.add_parser("normalize", help="convert trace files of any dialect to canonical JSONL")
+    normalize = command("normalize")
     normalize.add_argument("inputs", nargs="+", help="files or folders")
     normalize.add_argument("-o", "--output", required=True, help="canonical JSONL to write")
     normalize.set_defaults(handler=_cmd_normalize)
-    redact = sub.add_parser("redact", help="redact PII in a JSONL file before sharing it")
+    redact = command("redact")
     redact.add_argument("input", help='JSONL with {"id", "text"} lines (or canonical traces with --traces)')
     redact.add_argument("-o", "--output", required=True, help="redacted JSONL to write")
     redact.add_argument("--traces", action="store_true", help="the input is trace JSONL: redact field by field")
     redact.set_defaults(handler=_cmd_redact)
-    embed = sub.add_parser("embed", help="embed {id, text} lines (through the warehouse's cache)")
-    embed.add_argument("input")
+    embed = command("embed")
+    embed.add_argument("input", help='JSONL with {"id", "text"} lines')
     embed.add_argument("-o", "--output", required=True, help="Parquet file: id, text_sha256, vector")
     embed.set_defaults(handler=_cmd_embed)
-    cluster = sub.add_parser("cluster", help="group {id, text} lines into intents")
-    cluster.add_argument("input")
+    cluster = command("cluster")
+    cluster.add_argument("input", help='JSONL with {"id", "text"} lines')
     cluster.add_argument("-o", "--output", required=True, help="JSONL: id, intent_id, intent_name, confidence")
     cluster.set_defaults(handler=_cmd_cluster)
-    sample = sub.add_parser("sample", help="choose the traces worth labelling from a trace file")
+    sample = command("sample")
     sample.add_argument("input", help="trace JSONL (canonical or any supported dialect)")
     sample.add_argument("--budget", type=int, default=200, help="traces to choose (default 200)")
     sample.add_argument("-o", "--output", required=True, help="JSONL: chosen traces with stratum and reason")
     sample.add_argument("--redact", action="store_true", help="redact PII first (else the input must be redacted)")
     sample.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     sample.set_defaults(handler=_cmd_sample)
-
-    run = sub.add_parser("run", help="materialize the whole asset graph over the landing folder")
-    run.add_argument("--select", action="append", metavar="ASSET",
-                     help="materialize only this asset (repeatable), e.g. --select redacted_traces")
+    run = command("run")
+    _add_run_options(run)
     run.set_defaults(handler=_cmd_run)
-    doctor = sub.add_parser("doctor", help="show (and with --fix clear) runs left behind by a killed process")
+    doctor = command("doctor")
     doctor.add_argument("--fix", action="store_true", help="mark stale runs failed and free their pool slots")
     doctor.set_defaults(handler=_cmd_doctor)
-    demo = sub.add_parser("demo", help="simulate, then run")
+    demo = command("demo")
     _add_simulate_options(demo)
-    demo.add_argument("--select", action="append", metavar="ASSET", help=argparse.SUPPRESS)
-    demo.set_defaults(handler=_cmd_demo)
+    demo.set_defaults(handler=_cmd_demo, select=None, partitions=None)
     return parser
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--select", action="append", metavar="ASSET",
+                        help="materialize only this asset (repeatable), e.g. --select redacted_traces")
+    parser.add_argument("--partitions", type=_partition_range, metavar="START..END",
+                        help="only these days of the daily assets (YYYY-MM-DD, or a range START..END)")
 
 
 def main(argv: list[str] | None = None) -> int:

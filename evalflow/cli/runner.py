@@ -161,10 +161,15 @@ def root_cause(event) -> tuple[str, str, bool]:
     return first, data.error.to_string(), name in USER_ERROR_CLASSES
 
 
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)  # progress on stderr; results on stdout
+
+
 def run_pipeline(
     instance: dg.DagsterInstance | None = None,
-    progress: Callable[[str], None] = print,
+    progress: Callable[[str], None] = _progress,
     selection: list[str] | None = None,
+    partitions: tuple[str, str] | None = None,
 ) -> list[PhaseResult]:
     """Materialize every asset (or those named in `selection`, by key, e.g. ["redacted_traces"]);
     returns one result per phase that had something to do.
@@ -188,7 +193,10 @@ def run_pipeline(
     for index, (name, assets, partitioned) in enumerate(phases, start=1):
         keys = [k for a in assets for k in a.keys]
         if selection is not None:
-            keys = [k for k in keys if k.to_user_string() in selection]
+            # An asset computed together with others (redacted_traces and pii_audit are one
+            # multi-asset) is materialized with them.
+            keys = [k for a in assets if {k.to_user_string() for k in a.keys} & set(selection)
+                    for k in (a.keys if not a.can_subset else [k for k in a.keys if k.to_user_string() in selection])]
         if not keys:
             continue
         tags: dict[str, str] = {**process_tags(), "evalflow/phase": name}
@@ -203,6 +211,13 @@ def run_pipeline(
                                            "(see the quarantine table)"))
                 break
             span = (days[0].isoformat(), days[-1].isoformat())
+            if partitions is not None:
+                # Only the days asked for, and only those that hold traces.
+                wanted = [d.isoformat() for d in days if partitions[0] <= d.isoformat() <= partitions[1]]
+                if not wanted:
+                    raise NothingToRun(f"no staged traces between {partitions[0]} and {partitions[1]}; "
+                                       f"the staged days are {span[0]}..{span[1]}")
+                span = (wanted[0], wanted[-1])
             tags |= {"dagster/asset_partition_range_start": span[0],
                      "dagster/asset_partition_range_end": span[1]}
         label = ", ".join(k.to_user_string() for k in keys)

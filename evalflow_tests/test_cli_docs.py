@@ -1,0 +1,29 @@
+"""The command documents itself: every command has a description and an example, and
+docs/cli.md is exactly what the parser prints."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from evalflow.cli import COMMANDS, build_parser
+from evalflow.cli.docs import render
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
+
+
+def test_docs_cli_md_is_generated_from_the_parser():
+    assert DOCS.read_text() == render(), "docs/cli.md is stale: run `python -m evalflow.cli.docs > docs/cli.md`"
+
+
+def test_every_command_and_option_is_described_with_an_example():
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(subparsers.choices) == set(COMMANDS)
+    for name, sub in subparsers.choices.items():
+        short, description, examples = COMMANDS[name]
+        assert short and len(description) > 40 and examples, name
+        assert all(example.startswith("evalflow ") and f" {name}" in example for example in examples), name
+        for action in sub._actions:
+            if action.dest != "help":
+                assert action.help, f"evalflow {name}: {action.option_strings or action.dest} has no help"
