@@ -148,7 +148,8 @@ def test_normaliser_output_is_structurally_identical(name):
         obs = observations[obs_id]
         metadata = chatml.deep_parse_json(obs.get("metadata"))
         for side, expected in sides.items():
-            normalise = chatml.normalize_input if side == "input" else chatml.normalize_output
+            normalise = (chatml.chatml_input_messages if side == "input"
+                         else chatml.chatml_output_messages)
             got = normalise(chatml.deep_parse_json(obs[side]), metadata, obs.get("name"))
             if expected["success"]:
                 assert got == expected["data"], (obs_id, side)
@@ -349,3 +350,21 @@ def test_tool_schema_hash_reads_openai_tool_definitions():
     first = trace_with([tool("a", "A"), tool("b", "B")])
     assert first["tool_schema_hash"] == trace_with([tool("b", "B"), tool("a", "A")])["tool_schema_hash"]
     assert first["tool_schema_hash"] != trace_with([tool("a", "A"), tool("b", "other")])["tool_schema_hash"]
+
+
+def test_chatml_package_imports_run_one_way():
+    """Adapters import only types/helpers/js (never each other, never core), as upstream's do."""
+    import ast
+
+    from evalflow.lib.ingest.dialects import chatml
+
+    package = Path(chatml.__file__).parent
+    allowed = {"types", "helpers", "js"}
+    for path in sorted((package / "adapters").glob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        imported = {node.module.removeprefix(chatml.__name__ + ".")
+                    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+                    if isinstance(node, ast.ImportFrom) and node.module
+                    and node.module.startswith(chatml.__name__)}
+        assert imported <= allowed, (path.name, imported - allowed)
