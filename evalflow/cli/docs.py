@@ -1,7 +1,8 @@
-"""docs/cli.md, generated from the parser: `python -m evalflow.cli.docs > docs/cli.md`.
+"""The generated part of docs/cli.md: `python -m evalflow.cli.docs` rewrites it in place.
 
-The reference cannot drift from the command: evalflow_tests/test_cli_docs.py regenerates it and
-fails when the file differs (a new command or option without its page).
+docs/cli.md holds hand-written prose and, between the BEGIN/END markers, the reference printed
+by the parser itself. evalflow_tests/test_cli_docs.py regenerates the reference and fails when it
+differs from the file (a new command or option without its page).
 """
 
 from __future__ import annotations
@@ -9,31 +10,39 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
+
+BEGIN = "<!-- BEGIN GENERATED: python -m evalflow.cli.docs -->"
+END = "<!-- END GENERATED -->"
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
 
 
 def render() -> str:
+    """The reference: `evalflow --help` and each command's `--help`."""
     from evalflow.cli import COMMANDS, build_parser
 
     # argparse wraps help to the terminal's width: fix it so the page is the same everywhere.
     os.environ["COLUMNS"] = "100"
     parser = build_parser()
-    parts = [
-        "# `evalflow` command reference",
-        "",
-        "Generated from the command's own `--help` by `python -m evalflow.cli.docs > docs/cli.md`; a test "
-        "fails when this page and the command differ. Results go to stdout, progress and errors to "
-        "stderr.",
-        "",
-        "```text",
-        parser.format_help().rstrip(),
-        "```",
-    ]
+    parts = ["```text", parser.format_help().rstrip(), "```"]
     subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     for name, sub in subparsers.choices.items():
-        parts += ["", f"## `evalflow {name}`", "", COMMANDS[name][0][0].upper() + COMMANDS[name][0][1:] + ".",
-                  "", "```text", sub.format_help().rstrip(), "```"]
-    return "\n".join(parts) + "\n"
+        short = COMMANDS[name][0]
+        parts += ["", f"### `evalflow {name}`", "", short[0].upper() + short[1:] + ".", "",
+                  "```text", sub.format_help().rstrip(), "```"]
+    return "\n".join(parts)
+
+
+def generated_block(page: str) -> str:
+    return page.split(BEGIN, 1)[1].split(END, 1)[0].strip("\n")
+
+
+def rewrite(path: Path = PAGE) -> None:
+    page = path.read_text()
+    head, _, rest = page.partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    path.write_text(f"{head}{BEGIN}\n{render()}\n{END}{tail}")
 
 
 if __name__ == "__main__":
-    sys.stdout.write(render())
+    rewrite(Path(sys.argv[1]) if len(sys.argv) > 1 else PAGE)

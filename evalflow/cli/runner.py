@@ -224,7 +224,7 @@ def run_pipeline(
         where = f" over {span[0]}..{span[1]}" if span else ""
         progress(f"[{index}/{len(phases)}] {name}: materializing {label}{where} ...")
         started = time.perf_counter()
-        with _PoolWatcher(instance, tags[PID_TAG_NAME], progress):
+        with _PoolWatcher(instance, tags[PID_TAG_NAME], progress), _StepSpinner(instance, tags):
             outcome = dg.materialize(all_assets, selection=keys, instance=instance, resources=resources,
                                      tags=tags, raise_on_error=False, run_config=QUIET_CONSOLE)
         seconds = time.perf_counter() - started
@@ -323,6 +323,54 @@ class _PoolWatcher:
                                           "`evalflow doctor` shows and clears runs whose process is gone")
             except Exception:  # noqa: BLE001 - a watcher must never break the run it watches
                 continue
+
+
+class _StepSpinner:
+    """On a terminal, a live line under the phase: the step running now and how many are done.
+    Elsewhere (a log file, CI) nothing: the plain progress lines say enough."""
+
+    def __init__(self, instance: dg.DagsterInstance, tags: dict[str, str], interval_s: float = 0.5):
+        import threading
+
+        self.instance, self.tags, self.interval_s = instance, tags, interval_s
+        self.enabled = sys.stderr.isatty()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._spin, name="evalflow-step-spinner", daemon=True)
+
+    def __enter__(self):
+        if self.enabled:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self.enabled:
+            self._thread.join(timeout=5)
+
+    def _spin(self) -> None:
+        from dagster._core.events import DagsterEventType
+        from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
+        from rich.console import Console
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        wanted = {PID_TAG_NAME: self.tags[PID_TAG_NAME], "evalflow/phase": self.tags["evalflow/phase"]}
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+        with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task("      starting ...", total=None)
+            while not self._stop.wait(self.interval_s):
+                try:
+                    runs = self.instance.get_runs(dg.RunsFilter(statuses=list(IN_PROGRESS_RUN_STATUSES),
+                                                                tags=wanted), limit=1)
+                    if not runs:
+                        continue
+                    events = self.instance.all_logs(runs[0].run_id, of_type={
+                        DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS})
+                    done = sum(1 for e in events if e.dagster_event.event_type == DagsterEventType.STEP_SUCCESS)
+                    started = [e.step_key for e in events if e.dagster_event.event_type == DagsterEventType.STEP_START]
+                    now = started[-1] if len(started) > done else "between steps"
+                    bar.update(task, description=f"      {now} ({done} step(s) done)")
+                except Exception:  # noqa: BLE001 - a display must never break the run
+                    continue
 
 
 def warehouse_counts(path: Path) -> dict[str, int]:
