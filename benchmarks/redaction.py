@@ -109,7 +109,8 @@ def presidio_usual(model_name: str):
 
 
 def ours(model_name: str, n_process: int, batch_size: int):
-    from evalflow.lib.redact.detect import DetectorConfig, PiiDetector
+    from evalflow.lib.redact.config import DetectorConfig
+    from evalflow.lib.redact.engine import PiiDetector
 
     detector = PiiDetector(DetectorConfig(model_name=model_name, n_process=n_process, batch_size=batch_size))
 

@@ -103,7 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("EVALFLOW_PSEUDONYM_KEY", "benchmark-key")
 
-    from evalflow.lib.redact.detect import DetectorConfig, PiiDetector, high_precision_scan
+    from evalflow.lib.redact.config import DetectorConfig
+    from evalflow.lib.redact.engine import PiiDetector
+    from evalflow.lib.redact.leak_scan import high_precision_scan
     from evalflow.lib.redact.pseudonym import Pseudonymizer
     from evalflow.lib.redact.traces import TraceRedactor, report_field, trace_slots
 

@@ -6,13 +6,10 @@ import socket
 
 import pytest
 
-from evalflow.lib.redact.detect import (
-    HIGH_PRECISION_ENTITIES,
-    Detection,
-    DetectorConfig,
-    PiiDetector,
-    high_precision_scan,
-)
+from evalflow.lib.redact.config import DetectorConfig
+from evalflow.lib.redact.detection import Detection
+from evalflow.lib.redact.engine import PiiDetector
+from evalflow.lib.redact.leak_scan import HIGH_PRECISION_ENTITIES, high_precision_scan
 
 
 @pytest.fixture(scope="module")
@@ -369,26 +366,26 @@ def test_preconditions_never_skip_a_recognizer_that_would_find_something(detecto
 def test_results_match_presidio_analyze_per_text_and_field(detector):
     """detect_batch analyses each distinct text once; per (text, field) it must give what
     Presidio's AnalyzerEngine.analyze gives on that text with the field's words as context."""
-    from evalflow.lib.redact.detect import _chunks, _resolve, _unescaped_view, context_from_path
+    from evalflow.lib.redact.detection import resolve_overlaps
+    from evalflow.lib.redact.presidio_internals import LazyArtifacts
+    from evalflow.lib.redact.text_prep import chunks, context_from_path, unescaped_view
 
     reference = PiiDetector(DetectorConfig(cache_texts=0))
     for text in EDGE_TEXTS[:40]:
         for ctx in EDGE_CONTEXTS:
             words = context_from_path(ctx)
             expected = []
-            for offset, chunk in _chunks(text, 20_000, 200):
-                view = _unescaped_view(chunk)
+            for offset, chunk in chunks(text, 20_000, 200):
+                view = unescaped_view(chunk)
                 ents, variants = reference._ner([view])
-                from evalflow.lib.redact.detect import _LazyArtifacts
-
-                artifacts = _LazyArtifacts(view, ents[0], variants[0], reference.nlp, reference._nlp_engine)
+                artifacts = LazyArtifacts(view, ents[0], variants[0], reference.nlp, reference._nlp_engine)
                 artifacts.evalflow_context = words
                 for r in reference.analyzer.analyze(view, language="en", nlp_artifacts=artifacts,
                                                     entities=list(reference.entities), score_threshold=0.4,
                                                     context=list(words) or None):
                     expected.append(Detection(r.entity_type, r.start + offset, r.end + offset,
                                               round(float(r.score), 4)))
-            assert detector.detect(text, ctx) == _resolve(expected), (text, ctx)
+            assert detector.detect(text, ctx) == resolve_overlaps(expected), (text, ctx)
 
 
 def test_the_result_cache_and_field_context_agree():
@@ -404,19 +401,18 @@ def test_the_result_cache_and_field_context_agree():
 
 
 def test_high_precision_scan_preconditions_and_cache_change_nothing():
-    from evalflow.lib.redact.detect import _high_precision_recognizers
+    from evalflow.lib.redact.detection import resolve_overlaps
+    from evalflow.lib.redact.leak_scan import PLACEHOLDER, _high_precision_recognizers
 
     texts = EDGE_TEXTS + ["Call <PHONE_NUMBER_1a2b3c4d> or +1 212 555 0199", "x" * 50 + "@y.io"]
     for text in texts + texts:  # the second round comes from the cache
         expected = []
         for recognizer, _pre in _high_precision_recognizers():
-            from evalflow.lib.redact.detect import PLACEHOLDER, _resolve
-
             blanked = PLACEHOLDER.sub(lambda m: " " * len(m.group()), text)
             for r in recognizer.analyze(blanked, list(HIGH_PRECISION_ENTITIES), None):
                 if r.score >= {"US_SSN": 0.5, "PHONE_NUMBER": 0.6}.get(r.entity_type, 0.5):
                     expected.append(Detection(r.entity_type, r.start, r.end, round(float(r.score), 4)))
-        assert high_precision_scan(text) == _resolve(expected), text
+        assert high_precision_scan(text) == resolve_overlaps(expected), text
 
 
 def test_propagated_names_match_the_regex_they_replace():

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from evalflow.lib.redact.detect import Detection
+from evalflow.lib.redact.detection import Detection
 from evalflow.lib.redact.pseudonym import (
     MissingKeyError,
     Pseudonymizer,
@@ -264,7 +264,8 @@ def test_a_detector_without_structural_support_never_names_a_key_or_tool_a_perso
 
 @pytest.fixture(scope="module")
 def real_redactor():
-    from evalflow.lib.redact.detect import DetectorConfig, PiiDetector
+    from evalflow.lib.redact.config import DetectorConfig
+    from evalflow.lib.redact.engine import PiiDetector
 
     return TraceRedactor(PiiDetector(DetectorConfig()).detect_batch, Pseudonymizer(key=b"issue-11"))
 

@@ -74,7 +74,7 @@ def _strings(value: Any):
 def leak_counts(traces: list[dict[str, Any]], allow_list=()) -> Counter:
     """Entity type -> values the high-precision detectors find anywhere in the traces' text
     fields (ids, hashes and provenance excluded)."""
-    from evalflow.lib.redact.detect import high_precision_scan
+    from evalflow.lib.redact.leak_scan import high_precision_scan
 
     found: Counter = Counter()
     for trace in traces:

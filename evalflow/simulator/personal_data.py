@@ -11,6 +11,7 @@ import random
 import unicodedata
 from dataclasses import dataclass
 
+from evalflow.lib.redact.luhn import luhn_check_digit
 from evalflow.simulator.tracked import Pii
 
 PERSON = "PERSON"
@@ -147,23 +148,6 @@ def ascii_fold(text: str) -> str:
     text = text.replace("ß", "ss")
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-
-
-def luhn_check_digit(partial: str) -> str:
-    total = 0
-    for i, ch in enumerate(reversed(partial)):
-        d = int(ch)
-        if i % 2 == 0:  # these positions are doubled once the check digit is appended
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return str((10 - total % 10) % 10)
-
-
-def luhn_valid(number: str) -> bool:
-    digits = [c for c in number if c.isdigit()]
-    return bool(digits) and luhn_check_digit("".join(digits[:-1])) == digits[-1]
 
 
 def card_number(rng: random.Random) -> str:

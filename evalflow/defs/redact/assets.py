@@ -31,7 +31,7 @@ LEAK_CHECK = "no_pii_left"
     pool=WAREHOUSE_POOL,
 )
 def redaction_assets(context: dg.AssetExecutionContext, warehouse: WarehouseResource, redaction: RedactionResource):
-    from evalflow.lib.redact.detect import high_precision_scan
+    from evalflow.lib.redact.leak_scan import high_precision_scan
 
     days = [date.fromisoformat(key) for key in context.partition_keys]
     redactor, versions = redaction.redactor(warehouse.settings().data_dir, context.log)

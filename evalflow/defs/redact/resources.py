@@ -39,7 +39,7 @@ _DETECTORS: dict = {}
 def _detector():
     # Loading spaCy and building the recognizers takes seconds: once per process and config.
     from evalflow.lib.redact.config import detector_config_from_env
-    from evalflow.lib.redact.detect import PiiDetector
+    from evalflow.lib.redact.engine import PiiDetector
 
     config = detector_config_from_env()
     if config not in _DETECTORS:

@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 
 import orjson
 
-from evalflow.lib.redact.detect import Detection
+from evalflow.lib.redact.detection import Detection
 from evalflow.lib.redact.pseudonym import Pseudonymizer
 from evalflow.lib.redact.traces import TraceRedactor, apply_detections
 

@@ -24,6 +24,8 @@ from presidio_analyzer import (
 )
 from presidio_analyzer.predefined_recognizers import EmailRecognizer, IpRecognizer
 
+from evalflow.lib.redact.luhn import luhn_valid
+
 # ------------------------------------------------------------------ helpers
 
 
@@ -41,18 +43,6 @@ def _result(recognizer: LocalRecognizer, entity: str, start: int, end: int, scor
             RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: recognizer.id,
         },
     )
-
-
-def luhn_valid(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if i % 2:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return total % 10 == 0
 
 
 # ------------------------------------------------------------------ credit cards

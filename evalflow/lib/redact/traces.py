@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from evalflow.lib.common.gcpause import paused_gc
-from evalflow.lib.redact.detect import Detection
+from evalflow.lib.redact.detection import Detection
 from evalflow.lib.redact.pseudonym import Pseudonymizer
 
 # Top-level fields whose strings (at any depth) are redacted. Ids the pipeline generates

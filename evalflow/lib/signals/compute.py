@@ -81,12 +81,13 @@ def _event_date(trace: dict[str, Any], ts: datetime | None) -> date | None:
     return ts.date() if ts else None
 
 
-def _number(value: Any) -> float | None:
+def _as_float(value: Any) -> float | None:
+    """An int or float (not a bool) as a float; None for anything else, numeric strings included."""
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _output_length(trace: dict[str, Any], text: str | None) -> float | None:
-    tokens = _number(trace.get("output_tokens"))
+    tokens = _as_float(trace.get("output_tokens"))
     if tokens is not None:
         return tokens
     return len(text) / 4 if text else None
@@ -124,8 +125,8 @@ def compute_signals(traces: list[dict], intent_ids: Sequence[str | None], *,
     failed = np.array([request_failed(t) for t in traces], dtype=bool)
     models = [t.get("model") if isinstance(t.get("model"), str) else None for t in traces]
     found = compute_outliers(
-        latency_ms=[_number(t.get("latency_ms")) for t in traces],
-        cost_usd=[_number(t.get("cost_usd")) for t in traces],
+        latency_ms=[_as_float(t.get("latency_ms")) for t in traces],
+        cost_usd=[_as_float(t.get("cost_usd")) for t in traces],
         output_length=[_output_length(t, o) for t, o in zip(traces, outputs)],
         prompt_length=[recorded_prompt_tokens(t) for t in traces],
         retrieval_max=[o.retrieval_max_score for o in outcomes],
@@ -178,9 +179,9 @@ def compute_signals(traces: list[dict], intent_ids: Sequence[str | None], *,
         "low_confidence_intent": low_conf,
         "model": models,
         "status": [t.get("status") for t in traces],
-        "latency_ms": [_number(t.get("latency_ms")) for t in traces],
-        "cost_usd": [_number(t.get("cost_usd")) for t in traces],
-        "output_tokens": [None if _number(t.get("output_tokens")) is None else int(t["output_tokens"]) for t in traces],
+        "latency_ms": [_as_float(t.get("latency_ms")) for t in traces],
+        "cost_usd": [_as_float(t.get("cost_usd")) for t in traces],
+        "output_tokens": [None if _as_float(t.get("output_tokens")) is None else int(t["output_tokens"]) for t in traces],
         "turns": features["turns"].tolist(),
         "context_tokens": features["context_tokens"].tolist(),
         "tool_call_count": features["tool_calls"].tolist(),

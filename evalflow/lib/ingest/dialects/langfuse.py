@@ -339,7 +339,8 @@ def _innermost_generations(observations: list[dict[str, Any]]) -> list[dict[str,
     ]
 
 
-def _number(value: Any) -> float | None:
+def _number_or_none(value: Any) -> float | None:
+    """The value itself if it is an int or float (not a bool), else None; strings are not parsed."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return value
@@ -353,7 +354,7 @@ def _usage(observation: dict[str, Any], side: str) -> float | None:
     """
     details = observation.get("usageDetails")
     if isinstance(details, dict) and details:
-        values = [_number(v) for k, v in details.items() if k == side or k.startswith(side + "_")]
+        values = [_number_or_none(v) for k, v in details.items() if k == side or k.startswith(side + "_")]
         values = [v for v in values if v is not None]
         if values:
             return sum(values)
@@ -361,9 +362,9 @@ def _usage(observation: dict[str, Any], side: str) -> float | None:
     if isinstance(legacy, dict):
         legacy_key = {"input": "promptTokens", "output": "completionTokens"}[side]
         for key in (side, legacy_key):
-            if _number(legacy.get(key)) is not None:
+            if _number_or_none(legacy.get(key)) is not None:
                 return legacy[key]
-    return _number(observation.get(f"{side}Usage")) or None
+    return _number_or_none(observation.get(f"{side}Usage")) or None
 
 
 def _cost(observation: dict[str, Any]) -> float | None:
@@ -372,7 +373,7 @@ def _cost(observation: dict[str, Any]) -> float | None:
         _nested_value(observation, "costDetails", "total"),
         observation.get("totalCost"),
     ):
-        if _number(value):
+        if _number_or_none(value):
             return value
     return None
 
@@ -486,7 +487,7 @@ def _document(doc: Any, index: int) -> dict[str, Any]:
     text = next((doc[k] for k in ("text", "page_content", "pageContent", "content")
                  if isinstance(doc.get(k), str)), None)
     score = next((doc[k] for k in ("score", "relevance_score", "similarity")
-                  if _number(doc.get(k)) is not None), None)
+                  if _number_or_none(doc.get(k)) is not None), None)
     return {"doc_id": str(doc_id), "text": text if text is not None else to_text(doc),
             "score": score}
 
@@ -527,7 +528,7 @@ def _feedback(scores: Any) -> dict[str, Any] | None:
     if not human:
         return None
     chosen = human[0]
-    value = _number(chosen.get("value"))
+    value = _number_or_none(chosen.get("value"))
     thumbs = None
     name = str(chosen.get("name") or "").lower()
     if chosen.get("dataType") == "BOOLEAN" or "thumb" in name or "feedback" in name:
@@ -663,7 +664,7 @@ def _main_conversation(
 def _latency_ms(
     trace: dict[str, Any], start: datetime | None, end: datetime | None
 ) -> float | None:
-    if _number(trace.get("latency")) is not None:
+    if _number_or_none(trace.get("latency")) is not None:
         return round(trace["latency"] * 1000, 3)  # Langfuse reports seconds
     if start and end:
         return round((end - start).total_seconds() * 1000, 3)

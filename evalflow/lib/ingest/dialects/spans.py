@@ -416,7 +416,9 @@ def _first_attr(spans: list[Span], root: Span, keys: Iterable[str]) -> str | Non
     return None
 
 
-def _number(value: Any) -> float | None:
+def _parse_number(value: Any) -> float | None:
+    """An int or float (not a bool) as it is, a numeric string parsed ("12" -> 12, "0.5" -> 0.5:
+    span attributes often carry numbers as strings); None for anything else."""
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
@@ -431,7 +433,7 @@ def _number(value: Any) -> float | None:
 
 def _sum_attr(spans: list[Span], keys: tuple[str, ...], as_float: bool = False) -> Any:
     """Sum of the first present key per span; None when no span reports it (unknown, not 0)."""
-    values = [_number(_first(span.attributes, keys)) for span in spans]
+    values = [_parse_number(_first(span.attributes, keys)) for span in spans]
     values = [v for v in values if v is not None]
     if not values:
         return None
@@ -579,7 +581,7 @@ def _document(doc_id: Any, text: Any, score: Any) -> dict[str, Any]:
     return {
         "doc_id": None if doc_id is None else str(doc_id),
         "text": to_text(text),
-        "score": _number(score),
+        "score": _parse_number(score),
     }
 
 
@@ -702,7 +704,7 @@ def _feedback(spans: list[Span]) -> dict[str, Any] | None:
             attrs = event.get("attributes") or {}
             if event.get("name") != _EVALUATION_EVENT or not _is_feedback(attrs):
                 continue
-            score = _number(attrs.get("gen_ai.evaluation.score.value"))
+            score = _parse_number(attrs.get("gen_ai.evaluation.score.value"))
             comment = attrs.get("gen_ai.evaluation.explanation")
             return {
                 "thumbs": _thumbs(attrs.get("gen_ai.evaluation.score.label"), score),

@@ -36,6 +36,7 @@ from typing import Iterator
 
 from evalflow.lib.ingest.canonical import file_sha256
 from evalflow.lib.intents.embed.model import DIMENSION, force_offline, model_path, model_version
+from evalflow.lib.intents.embed.onnx_session import OnnxSession, load_tokenizer
 
 # Bump when the export or quantization recipe changes: old folders are then left alone.
 EXPORT_FORMAT = 1
@@ -222,8 +223,6 @@ def _quantize(source: Path, target: Path) -> None:
 def _check(module, fp32_path: Path, int8_path: Path) -> dict:
     """fp32 export against torch (should be ~1.0) and int8 against fp32 (the quality bar)."""
     import torch
-
-    from evalflow.lib.intents.embed.encoder import OnnxSession, load_tokenizer
 
     tokenizer = load_tokenizer()
     fp32 = OnnxSession(fp32_path, tokenizer, threads=None)
