@@ -48,7 +48,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from evalflow.lib.intents.stage import trace_text  # noqa: E402
+from evalflow.lib.intents.store import trace_text  # noqa: E402
 from evalflow.lib.intents import model_text  # noqa: E402
 from evalflow.lib.intents import discover_intents  # noqa: E402
 from evalflow.lib.sampling import stratified_sample  # noqa: E402

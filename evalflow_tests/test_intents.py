@@ -313,7 +313,7 @@ def test_model_text_drops_slot_values_but_keeps_the_request():
 
 
 def test_trace_text_defaults_to_the_first_turn_as_context(monkeypatch):
-    from evalflow.lib.intents.stage import text_mode, trace_text
+    from evalflow.lib.intents.store import text_mode, trace_text
 
     monkeypatch.delenv("EVALFLOW_EMBED_TEXT", raising=False)
     trace = {"user_query": "what if that doesn't work?", "messages": [
@@ -401,7 +401,7 @@ def test_rerun_on_the_same_rows_changes_no_id(six):
 
 
 def test_window_fingerprint_sees_rows_vectors_and_text_mode():
-    from evalflow.lib.intents.stage import window_fingerprint
+    from evalflow.lib.intents.store import window_fingerprint
 
     traces = [{"trace_id": "a"}, {"trace_id": "b"}]
     vectors = np.eye(2, 4, dtype=np.float32)

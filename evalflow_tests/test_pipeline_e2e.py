@@ -167,7 +167,7 @@ def test_the_model_embeds_each_trace_without_its_slot_values(demo_dir):
 
     import orjson
 
-    from evalflow.lib.intents.stage import trace_text
+    from evalflow.lib.intents.store import trace_text
     from evalflow.lib.intents import model_text
 
     rows = query(demo_dir, "SELECT r.user_query, r.messages, e.text_sha256 FROM redacted_traces r "

@@ -85,7 +85,7 @@ def test_a_session_in_two_runs_is_counted(store):
 
 
 def test_new_intents_are_the_births_since_the_last_sample(store):
-    from evalflow.lib.intents.stage import INTENT_SCHEMA
+    from evalflow.lib.intents.store import INTENT_SCHEMA
     from evalflow.lib.sampling.store import new_intents
 
     with store.transaction() as con:

@@ -365,7 +365,7 @@ def test_input_lengths_must_match():
 # --- reader ----------------------------------------------------------------------------------
 
 def test_read_signal_inputs_from_a_warehouse_file(tmp_path):
-    from evalflow.lib.intents.stage import INTENT_SCHEMA
+    from evalflow.lib.intents.store import INTENT_SCHEMA
     from evalflow.lib.common.warehouse import Warehouse
     from evalflow.lib.ingest.store import traces_frame
     from evalflow.lib.redact.store import WAREHOUSE_SCHEMA

@@ -105,7 +105,7 @@ def sample_traces(traces: list[dict[str, Any]], embed: Callable[[list[str]], np.
     """(chosen rows: canonical fields + stratum/reason/..., coverage, intents found) for redacted traces."""
     import polars as pl
 
-    from evalflow.lib.intents.stage import trace_text
+    from evalflow.lib.intents.store import trace_text
     from evalflow.lib.intents import discover_intents, model_text
     from evalflow.lib.sampling import stratified_sample
     from evalflow.lib.signals import build_failure_taxonomy, compute_signals

@@ -6,7 +6,7 @@ import dagster as dg
 
 from evalflow.defs.partitions import daily_partitions
 from evalflow.defs.resources import WAREHOUSE_POOL, WarehouseResource
-from evalflow.lib.intents.stage import (
+from evalflow.lib.intents.store import (
     load_window_vectors,
     last_clustering,
     read_catalog,

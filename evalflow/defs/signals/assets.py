@@ -11,7 +11,7 @@ class SignalsConfig(dg.Config):
 
 
 def require_window_start(store, window_days: int):
-    from evalflow.lib.intents.stage import window_start
+    from evalflow.lib.intents.store import window_start
 
     since = window_start(store, window_days)
     if since is None:

@@ -147,7 +147,7 @@ def validate_environment() -> Settings:
     settings = load_settings()
     if settings.data_dir.exists() and not settings.data_dir.is_dir():
         raise SettingError(f"EVALFLOW_DATA_DIR points at a file, not a folder: {settings.data_dir}")
-    from evalflow.lib.intents.stage import text_mode
+    from evalflow.lib.intents.store import text_mode
     from evalflow.lib.redact.config import detector_config_from_env
     from evalflow.lib.redact.pseudonym import OPERATORS_ENV, parse_operators
 

@@ -26,7 +26,7 @@ or equal: w = 1, ARI 0.17 (first) and 0.24 (previous): every generic follow-up s
 direction and they cluster together; w = 2 with the first turn, 0.776. The first turn is
 stale after a change of topic within a session; the turn before is no better there (for turn
 3+ it is usually a generic follow-up too). "previous" and "none" stay available
-(EVALFLOW_EMBED_TEXT, see `evalflow.lib.intents.stage`).
+(EVALFLOW_EMBED_TEXT, see `evalflow.lib.intents.store`).
 
 What the model reads (`model_text`): that text without its slot values. Placeholders, money
 amounts and other numbers say which customer, how much or which account, never what is asked,

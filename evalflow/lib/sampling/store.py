@@ -62,7 +62,7 @@ def window_vectors(warehouse: Warehouse, trace_ids: Sequence[str]) -> np.ndarray
     """Row-aligned embeddings for near-duplicate removal (zeros where a trace has none:
     metadata-only traces are never near-duplicates of anything)."""
     from evalflow.lib.intents.embed import CACHE_TABLE
-    from evalflow.lib.intents.stage import vector_matrix
+    from evalflow.lib.intents.store import vector_matrix
 
     with warehouse.connect(read_only=True) as con:
         if not has_table(con, "trace_embeddings"):

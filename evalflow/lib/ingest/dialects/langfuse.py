@@ -125,7 +125,7 @@ def observation_messages(observation: dict[str, Any]) -> dict[str, list[dict[str
     metadata = _observation_metadata(observation)
     name = observation.get("name")
     result: dict[str, list[dict[str, Any]] | None] = {}
-    for side, normalise in (("input", chatml.normalize_input), ("output", chatml.normalize_output)):
+    for side, normalise in (("input", chatml.chatml_input_messages), ("output", chatml.chatml_output_messages)):
         payload = observation.get(side)
         messages = None
         if payload is not None:

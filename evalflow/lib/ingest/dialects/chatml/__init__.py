@@ -45,9 +45,8 @@ Imports run one way: `js` -> `helpers` -> the adapter modules (and `types`) -> `
 Public entry points: `chatml_input_messages` and `chatml_output_messages` (upstream's
 ``normalizeInput`` / ``normalizeOutput``; results are lists of message dicts, or None when the
 payload is not ChatML-shaped), `deep_parse_json`, `parse_json_text`, `select_adapter`.
-`normalize_input` / `normalize_output` are their former names, kept until callers move: they are
-not `evalflow.lib.ingest.dialects.messages.normalize_output`, which reads any output shape into
-canonical messages.
+(Not to be confused with `evalflow.lib.ingest.dialects.messages.normalize_output`, which reads
+any output shape into canonical messages.)
 """
 
 from __future__ import annotations
@@ -66,10 +65,6 @@ from evalflow.lib.ingest.dialects.chatml.js import (
 )
 from evalflow.lib.ingest.dialects.chatml.types import Adapter, NormalizerContext
 
-# Former names (evalflow.lib.ingest.dialects.langfuse still calls them); remove once it has moved.
-normalize_input = chatml_input_messages
-normalize_output = chatml_output_messages
-
 __all__ = [
     "ADAPTERS",
     "Adapter",
@@ -80,8 +75,6 @@ __all__ = [
     "js_stringify",
     "map_output_to_chatml",
     "map_to_chatml",
-    "normalize_input",
-    "normalize_output",
     "parse_json_text",
     "select_adapter",
 ]
