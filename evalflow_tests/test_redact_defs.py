@@ -13,7 +13,7 @@ from evalflow.defs.ingest.assets import landed_traces, raw_traces
 from evalflow.defs.redact.assets import LEAK_CHECK, redaction_assets
 from evalflow.defs.redact.resources import RedactionResource
 from evalflow.defs.resources import WarehouseResource
-from evalflow.lib.redact.stage import purge_raw
+from evalflow.lib.redact.store import purge_raw
 from evalflow.lib.common.warehouse import Warehouse
 from evalflow.lib.redact.store import WAREHOUSE_SCHEMA
 

@@ -8,7 +8,7 @@ from evalflow.defs.ingest.assets import raw_traces
 from evalflow.defs.partitions import daily_partitions
 from evalflow.defs.redact.resources import RedactionResource
 from evalflow.defs.resources import WAREHOUSE_POOL, WarehouseResource
-from evalflow.lib.redact.stage import audit_markdown, leak_scan, purge_raw, redact_days
+from evalflow.lib.redact.store import audit_markdown, leak_scan, purge_raw, redact_days
 from evalflow.lib.common.report import markdown_table
 
 LEAK_CHECK = "no_pii_left"
