@@ -141,16 +141,16 @@ def test_runs_of_live_processes_are_never_touched(dagster_home, tmp_path):
 def test_a_fresh_instance_opened_by_several_processes_at_once_has_one_schema(tmp_path):
     """Without the lock, two processes migrating a fresh SQLite instance at once left runs.db with
     two alembic heads about 1 time in 3, and every later command failed."""
-    for trial in range(3):
+    for trial in range(2):
         home = tmp_path / f"home{trial}"
         home.mkdir()
         (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
         env = dict(os.environ, DAGSTER_HOME=str(home))
         code = "from evalflow.cli.instance import open_instance; open_instance().get_runs(limit=1)"
         children = [subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE, text=True)
-                    for _ in range(4)]
+                    for _ in range(3)]
         errors = [c.communicate(timeout=120)[1] for c in children]
-        assert [c.returncode for c in children] == [0, 0, 0, 0], errors
+        assert [c.returncode for c in children] == [0, 0, 0], errors
         with sqlite3.connect(home / "history" / "runs.db") as con:
             heads = con.execute("SELECT version_num FROM alembic_version").fetchall()
         assert len(heads) == 1

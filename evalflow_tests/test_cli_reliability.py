@@ -151,21 +151,6 @@ def _kill_after_materialization(process: subprocess.Popen, asset: str) -> None:
     assert process.returncode == -signal.SIGKILL, process.stdout.read()
 
 
-def test_a_sample_left_unexported_is_rolled_back_and_drawn_again(tmp_path, landing, reference):
-    """The state a kill between eval_candidates and annotation_queue leaves, made on purpose:
-    before, its picks stayed `candidate` for ever and later samples shrank (161, then 75)."""
-    root = _fresh(tmp_path, landing, "stranded")
-    assert _run(root, "--select", "landed_traces").returncode == 0
-    partial = _run(root, *[a for key in ("raw_traces", "redacted_traces", "pii_audit", "trace_embeddings",
-                                         "intent_clusters", "intent_catalog", "trace_signals",
-                                         "failure_taxonomy", "eval_candidates") for a in ("--select", key)])
-    assert partial.returncode == 0, partial.stdout + partial.stderr
-    assert _query(root, "SELECT status, count(*) FROM eval_candidates GROUP BY 1") == \
-        [("candidate", len(_outcome(reference)["exported"]))]
-    assert _run(root).returncode == 0
-    assert _outcome(root) == _outcome(reference)
-
-
 def test_a_reader_holding_the_warehouse_delays_the_run_but_never_fails_it(tmp_path, landing, reference):
     root = _fresh(tmp_path, landing, "reader")
     shutil.copytree(reference / "data" / "warehouse", root / "data" / "warehouse")

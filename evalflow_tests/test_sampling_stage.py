@@ -96,3 +96,32 @@ def test_new_intents_are_the_births_since_the_last_sample(store):
     assert new_intents(store) == [("I-1", "card freeze"), ("I-2", "refund")]
     write_sample(store, chosen(["t1"], ["s1"]), {}, [], since=date(2026, 10, 1), budget=1, seed=0, now=NOW)
     assert new_intents(store) == [("I-2", "refund")]
+
+
+def test_a_sample_never_exported_is_rolled_back_and_its_sessions_freed(store):
+    """A run killed between eval_candidates and annotation_queue left its picks `candidate` for
+    ever, shutting their sessions out of every later sample (measured: 161, then 75 picks)."""
+    from evalflow.lib.sampling.store import roll_back_unexported, unexported_sample_runs
+
+    stranded = write_sample(store, chosen(["t1", "t2"], ["s1", "s2"]), {}, [], since=date(2026, 10, 1),
+                            budget=2, seed=0, now=NOW)
+    assert unexported_sample_runs(store) == [stranded.sample_run_id]
+    assert used_before(store).session_ids == {"s1", "s2"}
+
+    assert roll_back_unexported(store, batch_written=lambda batch_id: False) == [stranded.sample_run_id]
+    assert store.count("eval_candidates") == store.count("sample_runs") == 0
+    assert used_before(store).session_ids == set()
+    again = write_sample(store, chosen(["t1", "t2"], ["s1", "s2"]), {}, [], since=date(2026, 10, 1),
+                         budget=2, seed=0, now=datetime(2026, 11, 2, tzinfo=timezone.utc))
+    assert again.chosen == 2  # the same picks are drawn again, nothing shut out
+
+
+def test_a_sample_whose_batch_folder_exists_is_kept_for_the_export(store):
+    from evalflow.lib.sampling.store import batch_id_for, roll_back_unexported, unexported_sample_runs
+
+    older = write_sample(store, chosen(["t1"], ["s1"]), {}, [], since=date(2026, 10, 1), budget=1, seed=0, now=NOW)
+    newer = write_sample(store, chosen(["t2"], ["s2"]), {}, [], since=date(2026, 10, 1), budget=1, seed=0,
+                         now=datetime(2026, 11, 2, tzinfo=timezone.utc))
+    written = {batch_id_for(older.sample_run_id)}  # killed after its folder, before it was recorded
+    assert roll_back_unexported(store, batch_written=written.__contains__) == [newer.sample_run_id]
+    assert unexported_sample_runs(store) == [older.sample_run_id]  # exported next, oldest first
