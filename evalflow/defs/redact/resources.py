@@ -4,7 +4,14 @@ from pathlib import Path
 
 import dagster as dg
 
-from evalflow.lib.redact.pseudonym import OPERATORS_ENV, KEY_ENV, Pseudonymizer, load_key, parse_operators
+from evalflow.lib.common.settings import text_setting
+from evalflow.lib.redact.pseudonym import (
+    KEY_ENV,
+    OPERATORS_ENV,
+    Pseudonymizer,
+    load_key,
+    parse_operators,
+)
 
 
 class RedactionResource(dg.ConfigurableResource):
@@ -14,7 +21,6 @@ class RedactionResource(dg.ConfigurableResource):
     operators: str = ""
 
     def redactor(self, data_dir: Path, log=None):
-        import os
 
         from evalflow.lib.redact.traces import TraceRedactor
 
@@ -22,7 +28,7 @@ class RedactionResource(dg.ConfigurableResource):
         if source == "created" and log is not None:
             log.warning(f"created a local pseudonym key in {data_dir} (gitignored); "
                         f"set {KEY_ENV} to use your own")
-        pseudonymizer = Pseudonymizer(key=key, operators=parse_operators(self.operators or os.environ.get(OPERATORS_ENV)))
+        pseudonymizer = Pseudonymizer(key=key, operators=parse_operators(self.operators or text_setting(OPERATORS_ENV)))
         detector = _detector()
         return TraceRedactor(detector.detect_batch, pseudonymizer), detector.versions()
 

@@ -10,12 +10,12 @@ would get: every task of both passes validates against its pass's labeling confi
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Sequence
 
 from evalflow.lib.annotation.batch import BatchManifest, verify_batch
 from evalflow.lib.annotation.task_validation import validate_tasks
+from evalflow.lib.common.settings import text_setting
 
 KNOWN_ANSWERS_ENV = "EVALFLOW_KNOWN_ANSWERS"
 
@@ -23,7 +23,7 @@ KNOWN_ANSWERS_ENV = "EVALFLOW_KNOWN_ANSWERS"
 def known_answers_path(configured: str = "") -> str | None:
     """The known-answer file: the asset's config, else $EVALFLOW_KNOWN_ANSWERS, else None (the
     bundled demo cases)."""
-    return configured or os.environ.get(KNOWN_ANSWERS_ENV) or None
+    return configured or text_setting(KNOWN_ANSWERS_ENV)
 
 
 def check_batch(batch_dir: Path, candidates: Sequence[dict]) -> list[str]:

@@ -15,6 +15,16 @@ from datetime import date
 from pathlib import Path
 
 
+def text_setting(name: str, default: str | None = None, strip: bool = True) -> str | None:
+    """The text of a setting (stripped unless strip=False, e.g. for a secret taken as it is),
+    or `default` when unset or empty. Every EVALFLOW_* variable is read through this module, so
+    docs/configuration.md has one place to check."""
+    raw = os.environ.get(name)
+    if raw is None or raw == "" or (strip and raw.strip() == ""):
+        return default
+    return raw.strip() if strip else raw
+
+
 class SettingError(ValueError):
     """A setting (environment variable) with a value outside what it allows; the message names
     the variable, so the command line can print it as one line."""
@@ -57,7 +67,7 @@ def _check_range(name: str, value: float, low, high, high_open: bool, raw: str) 
 
 
 def _partitions_start() -> str:
-    raw = os.environ.get("EVALFLOW_PARTITIONS_START", "").strip() or "2024-01-01"
+    raw = text_setting("EVALFLOW_PARTITIONS_START", "2024-01-01")
     try:
         day = date.fromisoformat(raw)
     except ValueError:
@@ -104,7 +114,7 @@ class Settings:
     @property
     def model_dir(self) -> Path:
         """Exported/quantized models (built once from packaged weights); EVALFLOW_MODEL_DIR moves it."""
-        override = os.environ.get("EVALFLOW_MODEL_DIR")
+        override = text_setting("EVALFLOW_MODEL_DIR")
         return Path(override).expanduser().resolve() if override else self.data_dir / "models"
 
     @property
@@ -118,7 +128,7 @@ class Settings:
 
 def load_settings() -> Settings:
     """The settings, each checked against its allowed range (SettingError names the variable)."""
-    data_dir = Path(os.environ.get("EVALFLOW_DATA_DIR", "./data")).expanduser().resolve()
+    data_dir = Path(text_setting("EVALFLOW_DATA_DIR", "./data")).expanduser().resolve()
     soft_cap = int_setting("EVALFLOW_LINE_SOFT_CAP_BYTES", 1_000_000, low=1024)
     hard_cap = int_setting("EVALFLOW_LINE_HARD_CAP_BYTES", 32_000_000, low=1024, high=2**31 - 1)
     if hard_cap < soft_cap:
@@ -151,7 +161,7 @@ def validate_environment() -> Settings:
     from evalflow.lib.redact.config import detector_config_from_env
     from evalflow.lib.redact.pseudonym import OPERATORS_ENV, parse_operators
 
-    for check in (text_mode, detector_config_from_env, lambda: parse_operators(os.environ.get(OPERATORS_ENV))):
+    for check in (text_mode, detector_config_from_env, lambda: parse_operators(text_setting(OPERATORS_ENV))):
         try:
             check()
         except SettingError:

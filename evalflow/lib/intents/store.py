@@ -7,7 +7,6 @@ from the warehouse's redacted_traces, never from the raw store.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Sequence
@@ -16,6 +15,7 @@ import numpy as np
 import orjson
 import polars as pl
 
+from evalflow.lib.common.settings import text_setting
 from evalflow.lib.common.warehouse import Warehouse, has_table
 
 # What a trace is about (EVALFLOW_EMBED_TEXT): the query with the session's first user turn (the
@@ -73,7 +73,7 @@ CREATE TABLE IF NOT EXISTS intent_events (
 
 
 def text_mode() -> str:
-    mode = os.environ.get("EVALFLOW_EMBED_TEXT", DEFAULT_TEXT_MODE)
+    mode = text_setting("EVALFLOW_EMBED_TEXT", DEFAULT_TEXT_MODE)
     if mode not in TEXT_MODES:
         raise ValueError(f"EVALFLOW_EMBED_TEXT must be one of {sorted(TEXT_MODES)}")
     return mode

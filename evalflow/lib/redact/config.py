@@ -12,10 +12,9 @@ read from the environment (the same names in the Dagster resource and the CLI).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
-from evalflow.lib.common.settings import float_setting, int_setting
+from evalflow.lib.common.settings import float_setting, int_setting, text_setting
 
 SUPPORTED_ENTITIES = (
     "PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBAN_CODE",
@@ -83,9 +82,9 @@ class DetectorConfig:
 
 def detector_config_from_env() -> DetectorConfig:
     defaults = DetectorConfig()
-    allow = tuple(v.strip() for v in os.environ.get("EVALFLOW_PII_ALLOW_LIST", "").split(",") if v.strip())
+    allow = tuple(v.strip() for v in text_setting("EVALFLOW_PII_ALLOW_LIST", "").split(",") if v.strip())
     deny: list[tuple[str, str]] = []
-    for entry in os.environ.get("EVALFLOW_PII_DENY_LIST", "").split(";"):
+    for entry in text_setting("EVALFLOW_PII_DENY_LIST", "").split(";"):
         if not entry.strip():
             continue
         entity, sep, term = entry.partition(":")
@@ -94,10 +93,10 @@ def detector_config_from_env() -> DetectorConfig:
         deny.append((entity.strip().upper(), term.strip()))
     threshold = float_setting("EVALFLOW_PII_SCORE_THRESHOLD", defaults.score_threshold, low=0.0, high=1.0)
     n_process = int_setting("EVALFLOW_PII_N_PROCESS", defaults.n_process, low=1, high=64)
-    entities = tuple(e.strip().upper() for e in os.environ.get("EVALFLOW_PII_ENTITIES", "").split(",") if e.strip())
+    entities = tuple(e.strip().upper() for e in text_setting("EVALFLOW_PII_ENTITIES", "").split(",") if e.strip())
     return DetectorConfig(
         entities=entities or None,
-        model_name=os.environ.get("EVALFLOW_PII_MODEL", defaults.model_name),
+        model_name=text_setting("EVALFLOW_PII_MODEL", defaults.model_name),
         score_threshold=threshold,
         allow_list=allow,
         deny_list=tuple(deny),

@@ -17,6 +17,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from evalflow.lib.common.settings import text_setting
+
 KEY_ENV = "EVALFLOW_PSEUDONYM_KEY"
 OPERATORS_ENV = "EVALFLOW_PII_OPERATORS"
 KEY_FILE_NAME = ".pseudonym_key"
@@ -33,7 +35,7 @@ class MissingKeyError(RuntimeError):
 
 def load_key(data_dir: Path, create: bool = False) -> tuple[bytes, str]:
     """The HMAC key and where it came from ("env", "file" or "created")."""
-    from_env = os.environ.get(KEY_ENV)
+    from_env = text_setting(KEY_ENV, strip=False)
     if from_env:
         return from_env.encode("utf-8"), "env"
     path = data_dir / KEY_FILE_NAME
