@@ -1,8 +1,14 @@
 """Langfuse trace exports -> canonical traces, and per-observation ChatML against Langfuse's own.
 
-The fixtures in ../shared/data/traces/langfuse are 21 real exports (``*.trace.json``), each with
-``*.chatml.json`` beside it: what Langfuse's TypeScript ChatML normaliser made of every
-observation's input and output. Our Python normaliser must reproduce those messages.
+Two sets of exports, each ``*.trace.json`` with ``*.chatml.json`` beside it (what Langfuse's
+TypeScript ChatML normaliser makes of every observation's input and output; our Python
+normaliser must reproduce those messages):
+
+- evalflow_tests/fixtures/traces/langfuse: small exports the project wrote itself, modelled on
+  the framework shapes (Pydantic AI, Google ADK, Koog, Microsoft Agent Framework, Claude Agent
+  SDK) with invented values; their ChatML is upstream's behaviour worked through by hand;
+- ../shared/data/traces/langfuse: 21 real exports with the ChatML Langfuse itself recorded
+  (third-party data beside the checkout; see conftest.py for when its absence skips or fails).
 """
 
 from __future__ import annotations
@@ -15,27 +21,37 @@ import pytest
 from evalflow.lib.ingest.dialects import DialectError, detect_dialect, langfuse
 from evalflow.lib.ingest.dialects.messages import to_text
 
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "traces" / "langfuse"
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 LANGFUSE = DATA / "traces" / "langfuse"
-needs_data = pytest.mark.skipif(
-    not LANGFUSE.is_dir(), reason=f"shared Langfuse fixtures not found at {LANGFUSE}"
-)
+needs_data = pytest.mark.shared_data("traces/langfuse")
 
 # (file, observation id, side) pairs whose ground truth we knowingly do not reproduce, with the
 # reason. Empty: every ChatML message in the fixtures matches.
 KNOWN_DIFFERENCES: dict[tuple[str, str, str], str] = {}
 
 
-def trace_files() -> list[str]:
-    return sorted(p.name for p in LANGFUSE.glob("*.trace.json")) if LANGFUSE.is_dir() else []
+def trace_files(directory: Path = LANGFUSE) -> list[str]:
+    return sorted(p.name for p in directory.glob("*.trace.json")) if directory.is_dir() else []
 
 
-def load(name: str):
-    return json.loads((LANGFUSE / name).read_text(encoding="utf-8"))
+def exports() -> list:
+    """Every export, the project's first; without ../shared one placeholder stands for the
+    shared ones, so their absence shows as a skip (or a failure under CI) rather than nothing."""
+    project = [pytest.param(FIXTURES / n, id=f"project/{n}") for n in trace_files(FIXTURES)]
+    shared = [pytest.param(LANGFUSE / n, id=f"shared/{n}", marks=needs_data)
+              for n in trace_files(LANGFUSE)]
+    return project + (shared or [pytest.param(LANGFUSE, id="shared", marks=needs_data)])
 
 
-def ground_truth(trace_name: str) -> dict:
-    return load(trace_name.replace(".trace.json", ".chatml.json"))
+def load(name: str | Path):
+    path = name if isinstance(name, Path) else LANGFUSE / name
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def ground_truth(trace_path: str | Path) -> dict:
+    path = trace_path if isinstance(trace_path, Path) else LANGFUSE / trace_path
+    return load(path.with_name(path.name.replace(".trace.json", ".chatml.json")))
 
 
 def observations_by_id(document: dict) -> dict[str, dict]:
@@ -45,10 +61,9 @@ def observations_by_id(document: dict) -> dict[str, dict]:
 # --- 1. every export folds into a usable canonical trace ------------------------------------
 
 
-@needs_data
-@pytest.mark.parametrize("name", trace_files())
-def test_every_export_gives_a_canonical_trace(name):
-    document = load(name)
+@pytest.mark.parametrize("path", exports())
+def test_every_export_gives_a_canonical_trace(path):
+    document = load(path)
     assert langfuse.detect(document)
     assert detect_dialect(document).name == "langfuse"
     traces = langfuse.to_traces(document)
@@ -81,12 +96,13 @@ def _comparable(message: dict) -> tuple:
     return message.get("role"), to_text(message.get("content")), [c.get("name") for c in calls]
 
 
-def _compare_file(name: str) -> tuple[int, int, list[str]]:
+def _compare_file(path: str | Path) -> tuple[int, int, list[str]]:
     """(messages matched, messages expected, descriptions of mismatches) for one export."""
-    observations = observations_by_id(load(name))
+    observations = observations_by_id(load(path))
+    name = path.name if isinstance(path, Path) else path
     matched = total = 0
     problems: list[str] = []
-    for obs_id, sides in ground_truth(name).items():
+    for obs_id, sides in ground_truth(path).items():
         ours = langfuse.observation_messages(observations[obs_id])
         for side, expected in sides.items():
             if not expected["success"] or (name, obs_id, side) in KNOWN_DIFFERENCES:
@@ -106,19 +122,17 @@ def _compare_file(name: str) -> tuple[int, int, list[str]]:
     return matched, total, problems
 
 
-@needs_data
-@pytest.mark.parametrize("name", trace_files())
-def test_observation_messages_match_langfuse_chatml(name):
-    matched, total, problems = _compare_file(name)
+@pytest.mark.parametrize("path", exports())
+def test_observation_messages_match_langfuse_chatml(path):
+    matched, total, problems = _compare_file(path)
     assert not problems, "\n".join(problems)
     assert matched == total
 
 
-@needs_data
-@pytest.mark.parametrize("name", trace_files())
-def test_observations_langfuse_cannot_read_do_not_raise(name):
-    observations = observations_by_id(load(name))
-    for obs_id, sides in ground_truth(name).items():
+@pytest.mark.parametrize("path", exports())
+def test_observations_langfuse_cannot_read_do_not_raise(path):
+    observations = observations_by_id(load(path))
+    for obs_id, sides in ground_truth(path).items():
         result = langfuse.observation_messages(observations[obs_id])
         assert set(result) == {"input", "output"}
         for side, expected in sides.items():
@@ -126,25 +140,27 @@ def test_observations_langfuse_cannot_read_do_not_raise(name):
                 assert result[side] is None or isinstance(result[side], list)
 
 
-@needs_data
-def test_overall_match_rate_is_complete():
+@pytest.mark.parametrize(("directory", "at_least"), [
+    pytest.param(FIXTURES, 45, id="project"),  # 45 messages where upstream succeeds
+    pytest.param(LANGFUSE, 190, id="shared", marks=needs_data),  # 196 where Langfuse succeeded
+])
+def test_overall_match_rate_is_complete(directory, at_least):
     matched = total = 0
-    for name in trace_files():
-        file_matched, file_total, _ = _compare_file(name)
+    for name in trace_files(directory):
+        file_matched, file_total, _ = _compare_file(directory / name)
         matched, total = matched + file_matched, total + file_total
-    assert total >= 190  # the fixtures hold 196 messages where Langfuse succeeded
+    assert total >= at_least
     assert matched == total, f"{matched}/{total} messages match"
 
 
-@needs_data
-@pytest.mark.parametrize("name", trace_files())
-def test_normaliser_output_is_structurally_identical(name):
+@pytest.mark.parametrize("path", exports())
+def test_normaliser_output_is_structurally_identical(path):
     """Stricter than the brief: every field Langfuse emits (json extras, tool definitions,
     tool-call ids and arguments) comes out the same, so the port is exact, not approximate."""
     from evalflow.lib.ingest.dialects import chatml
 
-    observations = observations_by_id(load(name))
-    for obs_id, sides in ground_truth(name).items():
+    observations = observations_by_id(load(path))
+    for obs_id, sides in ground_truth(path).items():
         obs = observations[obs_id]
         metadata = chatml.deep_parse_json(obs.get("metadata"))
         for side, expected in sides.items():
@@ -217,6 +233,63 @@ def test_framework_quirks_get_canonical_roles():
     claude = by_name["claude-agent-2025-12-22.trace.json"]
     assert claude["user_query"] == "What's the weather like in Berlin and New York?"
     assert [c["name"] for c in claude["tool_calls"]] == ["mcp__weather__get_weather"] * 2
+
+
+def test_project_pydantic_ai_trace_values():
+    """The same checks on the project's own Pydantic AI export, values worked out by hand."""
+    trace = langfuse.to_traces(load(FIXTURES / "pydantic-ai-dice.trace.json"))[0]
+    assert trace["trace_id"] == "5f0c1e7a9b2d4c6e8f1a3b5c7d9e0f12"
+    assert trace["app"] == "dice-table"
+    assert trace["model"] == "gpt-4o-mini-2024-07-18"
+    assert trace["user_query"] == "Roll two dice for me."
+    # no trace-level output: the final generation's answer
+    assert trace["output"] == "You rolled 3 and 5: 8 in total."
+    assert trace["tool_calls"] == [{"name": "roll_dice", "arguments": {"n": 2}, "result": "3 and 5"}]
+    # two generations: usageDetails input 120+161, output 22+14
+    assert (trace["input_tokens"], trace["output_tokens"]) == (281, 36)
+    # costDetails.total 3.12e-05 + 3.255e-05
+    assert trace["cost_usd"] == pytest.approx(0.00006375)
+    assert trace["latency_ms"] == pytest.approx(3250.0)  # trace latency 3.25 s
+    assert trace["metadata"]["framework"] == "pydantic-ai"
+    assert trace["metadata"]["tags"] == ["example", "dice"]
+    assert trace["metadata"]["main_observation_id"] == "d1000000000000d1"
+    assert trace["tool_schema_hash"] and trace["system_prompt_hash"]
+    # what the final generation saw; its answer is only in output
+    assert [m["role"] for m in trace["messages"]] == ["system", "user", "assistant", "tool"]
+    assert trace["messages"][2]["tool_calls"][0]["name"] == "roll_dice"
+    assert trace["messages"][3] == {"role": "tool", "content": "3 and 5", "tool_call_id": "call_d1"}
+
+
+def test_project_framework_quirks_get_canonical_roles():
+    """The framework quirks above, on the project's own exports of the same shapes."""
+    by_name = {n: langfuse.to_traces(load(FIXTURES / f"{n}.trace.json"))[0] for n in (
+        "google-adk-units",           # Gemini function response sent as role user
+        "koog-greeter",               # tool calls logged as role tool text
+        "microsoft-agent-concierge",  # generations log only the new turn
+        "claude-agent-trains",        # generation inputs are not chat-shaped
+    )}
+    adk = by_name["google-adk-units"]
+    assert adk["user_query"] == "How many km is 5 miles?"
+    assert [m["role"] for m in adk["messages"]] == ["system", "user", "assistant", "tool"]
+    assert adk["messages"][3]["name"] == "convert"  # the function response, named by its call
+    assert adk["output"] == "5 miles is about 8.05 km."
+    assert adk["metadata"]["framework"] == "google-adk"
+    koog = by_name["koog-greeter"]
+    assert [c["name"] for m in koog["messages"] for c in m.get("tool_calls", [])] == [
+        "WelcomeTool", "StayTool"]
+    assert [m["role"] for m in koog["messages"]] == [
+        "system", "user", "assistant", "tool", "assistant", "tool"]
+    assert koog["metadata"]["framework"] == "koog"  # despite its langgraph_node metadata
+    agent = by_name["microsoft-agent-concierge"]
+    assert agent["metadata"]["main_observation_id"] == "a4000000000000a4"  # the agent span
+    assert agent["user_query"] == "Book a table for two at 19:30."
+    assert [m["role"] for m in agent["messages"]] == ["system", "user", "assistant", "tool"]
+    assert agent["output"] == "Done: table 7 for two at 19:30."
+    claude = by_name["claude-agent-trains"]
+    assert claude["user_query"] == "When do the next trains leave Ghent and Bruges?"
+    assert claude["messages"][0] == {"role": "system", "content": "You are a rail travel assistant."}
+    assert claude["output"] == "Ghent: 07:12. Bruges: 07:20."
+    assert [c["name"] for c in claude["tool_calls"]] == ["mcp__trains__next_departure"] * 2
 
 
 # --- detection and errors (no fixtures needed) -----------------------------------------------

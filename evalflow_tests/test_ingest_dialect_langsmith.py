@@ -1,4 +1,9 @@
-"""LangSmith run payloads (post + patch, run lists, single runs) -> canonical traces."""
+"""LangSmith run payloads (post + patch, run lists, single runs) -> canonical traces.
+
+The file checks run on the project's own post/patch payloads (evalflow_tests/fixtures/traces/
+langsmith, invented values) and on the langsmith-sdk's recorded ones in ../shared/data (third-party
+data beside the checkout; see conftest.py for when its absence skips or fails).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,10 @@ import pytest
 
 from evalflow.lib.ingest.dialects import langsmith
 
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "traces" / "langsmith"
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TRACES = DATA / "traces" / "langsmith"
-needs_data = pytest.mark.skipif(not TRACES.is_dir(), reason=f"shared fixtures not found at {TRACES}")
+needs_data = pytest.mark.shared_data("traces/langsmith")
 
 HOWDY = "Howdy! How can I assist you today?"
 MATRIX = (
@@ -50,14 +56,42 @@ EXPECTED = {
 }
 
 
+HELLO = "hello there"
+SHELL = "Write a one-line shell command that counts the lines of every .py file."
+PROJECT_EXPECTED = {
+    # epoch-millisecond times (JS SDK), the patch matched to its post through dotted_order
+    "js-wrap-openai.json": (
+        "3f2a9c4e-7b1d-4e8a-9f60-1c2d3e4f5a6b", "gpt-4o-mini-2024-07-18", HELLO, 10, 9, 1767600000000
+    ),
+    # output_tokens as reported: they include the 384 reasoning tokens
+    "py-wrap-openai-reasoning.json": (
+        "8e1b7d3c-2a4f-4c6e-8d0a-b1c2d3e4f5a6", "o1-mini-2024-09-12", SHELL, 25, 420,
+        "2026-01-05T09:00:00.250000+00:00",
+    ),
+    # streamed without usage: tokens unknown, not zero
+    "py-wrap-openai-stream-no-usage.json": (
+        "c4d5e6f7-0a1b-4c2d-8e3f-405162738495", "gpt-4o-mini-2024-07-18", HELLO, None, None,
+        "2026-01-05T10:00:00+00:00",
+    ),
+}
+
+
 def load(name):
-    return json.loads((TRACES / name).read_text(encoding="utf-8"))
+    path = name if isinstance(name, Path) else TRACES / name
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
-@needs_data
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_fixture_files(name):
-    document = load(name)
+def fixture_files() -> list:
+    project = [pytest.param(FIXTURES / n, PROJECT_EXPECTED[n], id=f"project/{n}")
+               for n in sorted(PROJECT_EXPECTED)]
+    shared = [pytest.param(TRACES / n, EXPECTED[n], id=f"shared/{n}", marks=needs_data)
+              for n in sorted(EXPECTED)]
+    return project + shared
+
+
+@pytest.mark.parametrize(("path", "expected"), fixture_files())
+def test_fixture_files(path, expected):
+    document = load(path)
 
     traces = langsmith.to_traces(document)
 
@@ -71,40 +105,52 @@ def test_fixture_files(name):
         trace["timestamp"],
     )
     assert langsmith.detect(document)
-    assert result == EXPECTED[name]
+    assert result == expected
     assert trace["status"] == "ok"
     assert trace["tool_calls"] == [] and trace["retrieved_context"] == []
     assert trace["metadata"]["run_count"] == 1  # post and patch merged into one run
 
 
-@needs_data
 @pytest.mark.parametrize(
-    "name",
-    ["langsmith_js_wrap_openai_default.json", "langsmith_js_wrap_openai_stream.json",
-     "langsmith_py_wrap_openai_stream.json", "langsmith_py_wrap_openai_stream_no_usage.json"],
+    ("path", "question", "answer"),
+    [pytest.param(FIXTURES / "js-wrap-openai.json", HELLO, "Hi! What can I do for you?",
+                  id="project/js-wrap-openai.json"),
+     pytest.param(FIXTURES / "py-wrap-openai-stream-no-usage.json", HELLO, "Hi there!",
+                  id="project/py-wrap-openai-stream-no-usage.json")]
+    + [pytest.param(TRACES / name, "howdy", HOWDY, id=f"shared/{name}", marks=needs_data) for name in (
+        "langsmith_js_wrap_openai_default.json", "langsmith_js_wrap_openai_stream.json",
+        "langsmith_py_wrap_openai_stream.json", "langsmith_py_wrap_openai_stream_no_usage.json")],
 )
-def test_fixture_output_is_the_final_assistant_text(name):
-    (trace,) = langsmith.to_traces(load(name))
+def test_fixture_output_is_the_final_assistant_text(path, question, answer):
+    (trace,) = langsmith.to_traces(load(path))
 
     # messages = what the model saw; the (streamed or aggregated) answer is only in output
-    assert trace["messages"] == [{"role": "user", "content": "howdy"}]
-    assert trace["output"] == HOWDY
+    assert trace["messages"] == [{"role": "user", "content": question}]
+    assert trace["output"] == answer
 
 
-@needs_data
-def test_js_patch_without_id_is_merged_through_dotted_order():
-    (trace,) = langsmith.to_traces(load("langsmith_js_wrap_openai_default.json"))
+@pytest.mark.parametrize(("path", "end_time", "latency_ms"), [
+    pytest.param(FIXTURES / "js-wrap-openai.json", 1767600001250, 1250.0, id="project"),
+    pytest.param(TRACES / "langsmith_js_wrap_openai_default.json", 1728803138285, 1115.0,
+                 id="shared", marks=needs_data),
+])
+def test_js_patch_without_id_is_merged_through_dotted_order(path, end_time, latency_ms):
+    (trace,) = langsmith.to_traces(load(path))
 
-    assert trace["end_time"] == 1728803138285
-    assert trace["latency_ms"] == 1115.0
+    assert trace["end_time"] == end_time
+    assert trace["latency_ms"] == latency_ms
 
 
-@needs_data
-def test_py_latency_from_iso_times():
-    (trace,) = langsmith.to_traces(load("langsmith_py_wrap_openai_.json"))
-
+@pytest.mark.parametrize(("path", "latency_ms"), [
+    # 09:00:00.250 -> 09:00:04.000
+    pytest.param(FIXTURES / "py-wrap-openai-reasoning.json", 3750.0, id="project"),
     # 20:58:23.298773 -> 20:58:24.417106
-    assert trace["latency_ms"] == pytest.approx(1118.333)
+    pytest.param(TRACES / "langsmith_py_wrap_openai_.json", 1118.333, id="shared", marks=needs_data),
+])
+def test_py_latency_from_iso_times(path, latency_ms):
+    (trace,) = langsmith.to_traces(load(path))
+
+    assert trace["latency_ms"] == pytest.approx(latency_ms)
 
 
 # --- inline runs ----------------------------------------------------------------------------

@@ -1,4 +1,9 @@
-"""OpenInference / Vercel AI SDK span exports and bare GenAI attribute dicts -> canonical traces."""
+"""OpenInference / Vercel AI SDK span exports and bare GenAI attribute dicts -> canonical traces.
+
+The file checks run on the project's own fixtures (evalflow_tests/fixtures/traces/openinference,
+invented values) and on Arize's recorded ones in ../shared/data (third-party data beside the
+checkout; see conftest.py for when its absence skips or fails).
+"""
 
 from __future__ import annotations
 
@@ -11,15 +16,16 @@ from evalflow.lib.ingest import reasons
 from evalflow.lib.ingest.dialects import openinference
 from evalflow.lib.ingest.dialects.spans import fold_spans
 
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "traces" / "openinference"
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TRACES = DATA / "traces" / "openinference"
-needs_data = pytest.mark.skipif(not TRACES.is_dir(), reason=f"shared fixtures not found at {TRACES}")
+needs_data = pytest.mark.shared_data("traces/openinference")
 
 WEATHER_TOOL = [{"name": "get_weather", "arguments": {"location": "Paris"}, "result": "rainy, 57°F"}]
 
 
-def load(relative):
-    return json.loads((TRACES / relative).read_text(encoding="utf-8"))
+def load(relative, root=TRACES):
+    return json.loads((root / relative).read_text(encoding="utf-8"))
 
 
 def fold_document(document):
@@ -208,6 +214,120 @@ def test_every_fixture_file_yields_a_trace():
     for path in sorted(TRACES.rglob("*.json")):
         if path.name == "capture-results.json":
             continue
+        _, traces = fold_document(json.loads(path.read_text(encoding="utf-8")))
+        assert traces, path.name
+
+
+# --- the project's own fixtures: the same checks, every checkout ----------------------------
+
+MUSEUM_CHAT = ("gpt-4.1-mini-2025-04-14", "What time does the Lisbon museum open?", ["opening_hours"], 64, 18)
+PROJECT_GENAI_EXPECTED = {
+    # file: (model, user_query, tool names, input_tokens, output_tokens)
+    "openinference-flat-tool-calls.json": MUSEUM_CHAT,
+    "otel-genai-current.json": MUSEUM_CHAT,
+    "otel-genai-deprecated.json": MUSEUM_CHAT,
+    "otel-genai-tool-execution.json": (None, None, ["opening_hours"], None, None),
+}
+MUSEUM_TOOL = [
+    {"name": "opening_hours", "arguments": {"museum": "MAAT"}, "result": "10:00-19:00, closed Tuesdays"}
+]
+
+
+@pytest.mark.parametrize("name", sorted(PROJECT_GENAI_EXPECTED))
+def test_project_bare_attribute_files(name):
+    document = load(f"genai/{name}", FIXTURES)
+    dialect, (trace,) = fold_document(document)
+
+    result = (trace["model"], trace["user_query"], [call["name"] for call in trace["tool_calls"]],
+              trace["input_tokens"], trace["output_tokens"])
+    assert dialect == "genai_attributes"
+    assert result == PROJECT_GENAI_EXPECTED[name]
+    # no trace id or time in a bare attribute dict: a stable derived id, no timestamp
+    assert trace["trace_id"].startswith("derived-")
+    assert trace["trace_id"] == fold_document(document)[1][0]["trace_id"]
+    assert trace["timestamp"] is None
+    assert trace["metadata"]["flags"] == [reasons.TRACE_ID_DERIVED, reasons.TIMESTAMP_INFERRED]
+
+
+@pytest.mark.parametrize("name", sorted(set(PROJECT_GENAI_EXPECTED) - {"otel-genai-tool-execution.json"}))
+def test_project_chat_files_give_history_output_and_paired_tool_call(name):
+    (trace,) = fold_document(load(f"genai/{name}", FIXTURES))[1]
+
+    assert [m["role"] for m in trace["messages"]] == ["user", "assistant", "tool"]
+    assert trace["output"] == "The MAAT in Lisbon opens at 10:00 and is closed on Tuesdays."
+    assert trace["tool_calls"] == MUSEUM_TOOL
+
+
+def test_project_tool_execution_span_keeps_arguments_and_result():
+    (trace,) = fold_document(load("genai/otel-genai-tool-execution.json", FIXTURES))[1]
+
+    assert trace["tool_calls"] == [{"name": "opening_hours", "arguments": {"museum": "MAAT"},
+                                    "result": {"status": "ok", "hours": "10:00-19:00, closed Tuesdays"}}]
+    assert trace["messages"] == []
+
+
+PROJECT_VERCEL_EXPECTED = {
+    # file: [(trace_id, model, user_query, input_tokens, output_tokens), ...] in file order
+    "ai-generateText-doGenerate.json": [
+        ("1e2d3c4b5a69788796a5b4c3d2e1f0a9", "gpt-4o-mini-2024-07-18", "Name a fruit.", 9, 3),
+        ("2f3e4d5c6b7a89988a7b6c5d4e3f2a1b", "gpt-4o-mini-2024-07-18", "And a vegetable?", 31, 3),
+    ],
+    # an embedding: a model call with tokens but no chat
+    "ai-embed.json": [("3a4b5c6d7e8f90a1b2c3d4e5f6a7b8c9", "text-embedding-3-small", None, 2, None)],
+}
+
+
+@pytest.mark.parametrize("name", sorted(PROJECT_VERCEL_EXPECTED))
+def test_project_vercel_span_files(name):
+    dialect, traces = fold_document(load(f"vercel/{name}", FIXTURES))
+
+    result = [(t["trace_id"], t["model"], t["user_query"], t["input_tokens"], t["output_tokens"])
+              for t in traces]
+    assert dialect == "openinference"
+    assert result == PROJECT_VERCEL_EXPECTED[name]
+
+
+def test_project_vercel_collection_gives_one_trace_per_trace_id():
+    spans = [s for name in sorted(PROJECT_VERCEL_EXPECTED) for s in load(f"vercel/{name}", FIXTURES)]
+
+    _, traces = fold_document(spans)
+
+    assert sorted(t["trace_id"] for t in traces) == sorted(
+        tid for rows in PROJECT_VERCEL_EXPECTED.values() for tid, *_ in rows)
+
+
+def test_project_vercel_times_multi_turn_history_and_telemetry_metadata():
+    first, second = fold_document(load("vercel/ai-generateText-doGenerate.json", FIXTURES))[1]
+
+    # startTime [1767690000, 100000000], endTime [1767690001, 350000000]: epoch seconds
+    assert first["timestamp"] == pytest.approx(1767690000.1)
+    assert first["end_time"] == pytest.approx(1767690001.35)
+    assert first["latency_ms"] == pytest.approx(1250.0)
+    assert "flags" not in first["metadata"]
+    assert second["messages"] == [
+        {"role": "system", "content": "Answer in two words."},
+        {"role": "user", "content": "Name a fruit."},
+        {"role": "assistant", "content": "A pear."},
+        {"role": "user", "content": "And a vegetable?"},
+    ]
+    assert second["output"] == "A leek."
+    assert second["system_prompt_hash"] is not None and first["system_prompt_hash"] is None
+    assert second["metadata"]["telemetry_metadata"] == {"category": "multi-turn"}
+
+
+def test_project_capture_summary_is_not_claimed():
+    document = load("vercel/capture-results.json", FIXTURES)
+
+    assert not openinference.detect(document)
+    assert not openinference.detect_attributes(document)
+    assert openinference.to_spans(document) == []
+    assert openinference.attributes_to_spans(document) == []
+
+
+def test_every_project_fixture_file_yields_a_trace():
+    paths = sorted(p for p in FIXTURES.rglob("*.json") if p.name != "capture-results.json")
+    assert len(paths) == 6
+    for path in paths:
         _, traces = fold_document(json.loads(path.read_text(encoding="utf-8")))
         assert traces, path.name
 

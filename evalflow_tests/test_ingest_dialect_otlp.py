@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 
 import pytest
 
@@ -529,3 +530,30 @@ def test_epoch_ms_reads_every_unit(value, expected):
 
 def test_latency_is_none_when_end_precedes_start():
     assert latency_ms(2_000, 1_000) is None
+
+
+# --- the project's own OTLP/JSON export file ------------------------------------------------
+
+
+def test_project_fixture_file_folds_to_its_known_trace():
+    """evalflow_tests/fixtures/traces/otlp/chat-with-tool.json: an agent span, a chat asking for
+    a tool, the tool execution and the answering chat, as an exporter writes them to a file."""
+    path = Path(__file__).resolve().parent / "fixtures" / "traces" / "otlp" / "chat-with-tool.json"
+
+    (trace,) = fold(json.loads(path.read_text(encoding="utf-8")))
+
+    assert trace["trace_id"] == "4c5d6e7f8091a2b3c4d5e6f708192a3b"
+    assert (trace["session_id"], trace["user_id"], trace["app"]) == ("s-9", "u-3", "bike-rental-bot")
+    assert trace["model"] == "gpt-4o-2024-08-06"
+    assert trace["messages"] == [
+        {"role": "system", "content": "You help people rent bikes."},
+        {"role": "user", "content": "Is a bike free at Dock 4?"},
+        {"role": "assistant", "content": None,
+         "tool_calls": [{"id": "c-4", "name": "bikes_at", "arguments": {"dock": 4}}]},
+        {"role": "tool", "content": '{"free": 3}', "tool_call_id": "c-4"},
+    ]
+    assert trace["output"] == "Yes, 3 bikes are free at Dock 4."
+    assert trace["tool_calls"] == [{"name": "bikes_at", "arguments": {"dock": 4}, "result": {"free": 3}}]
+    assert (trace["input_tokens"], trace["output_tokens"]) == (90 + 130, 14 + 12)
+    assert trace["latency_ms"] == 2400.0
+    assert trace["metadata"]["span_count"] == 4

@@ -188,7 +188,7 @@ def test_legitimate_requests_about_other_people_are_not_policy_violations(query)
     assert only(make_trace(query=query)) == []
 
 
-@pytest.mark.skipif(not (BANKING77 / "test.csv").exists(), reason="../shared/data (Banking77) is absent")
+@pytest.mark.shared_data("intents/banking77/train.csv", "intents/banking77/test.csv")
 def test_no_banking77_utterance_reads_as_an_attack_or_a_refusal():
     import csv
 
