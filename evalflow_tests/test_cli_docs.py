@@ -4,8 +4,10 @@ docs/cli.md is exactly what the parser prints."""
 from __future__ import annotations
 
 import argparse
+
 from evalflow.cli import COMMANDS, build_parser
 from evalflow.cli.docs import PAGE, generated_block, render
+
 
 def test_the_reference_in_docs_cli_md_is_what_the_parser_prints():
     assert generated_block(PAGE.read_text()) == render(), "docs/cli.md is stale: run `python -m evalflow.cli.docs`"

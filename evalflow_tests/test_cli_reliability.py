@@ -297,7 +297,7 @@ def test_run_one_stage_over_one_day(tmp_path, landing, reference):
     done = _run(root, "--select", "redacted_traces", "--partitions", day)
     assert done.returncode == 0, done.stderr
     # redacted_traces and pii_audit are computed together: selecting one materializes both.
-    assert f"materializing redacted_traces, pii_audit over {day}..{day}" in done.stderr  # progress: stderr
+    assert f"materializing pii_audit, redacted_traces over {day}..{day}" in done.stderr  # progress: stderr
     assert "landed_traces" not in done.stderr and "intent_clusters" not in done.stderr
     assert "Built:" in done.stdout  # results: stdout
     assert _outcome(root)["redacted"] == _outcome(reference)["redacted"]

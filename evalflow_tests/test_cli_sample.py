@@ -92,7 +92,8 @@ def test_pii_hidden_in_a_tool_result_is_caught(tmp_path, monkeypatch, capsys):
     from evalflow.cli.sample_file import leak_counts
 
     trace = {"user_query": "what did I buy?", "output": "Here are your purchases.",
-             "tool_calls": [{"name": "lookup", "arguments": {}, "result": {"owner": {"contact": "jane.roe@example.com"}}}],
+             "tool_calls": [{"name": "lookup", "arguments": {},
+                             "result": {"owner": {"contact": "jane.roe@example.com"}}}],
              "metadata": {"client_ip": "203.0.113.9"}}
     assert leak_counts([trace]) == {"EMAIL_ADDRESS": 1, "IP_ADDRESS": 1}
     assert leak_counts([{"user_query": "hi <EMAIL_ADDRESS_1a2b3c4d>", "output": "ok"}]) == {}

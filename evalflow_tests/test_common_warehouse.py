@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from evalflow.lib.ingest.landing import land_new_files, landing_totals
 from evalflow.lib.common.settings import Settings
 from evalflow.lib.common.warehouse import Warehouse
+from evalflow.lib.ingest.landing import land_new_files, landing_totals
 from evalflow.lib.ingest.store import RAW_SCHEMA, replace_partitions
 
 NOW = datetime(2026, 11, 1, tzinfo=timezone.utc)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import sys
 import json
+import sys
 import tracemalloc
 from datetime import datetime, timezone
 from pathlib import Path

@@ -12,10 +12,10 @@ import duckdb
 import numpy as np
 import pytest
 
-from evalflow.lib.intents.embed import Embedder, EmbedderConfig, EmbeddingStats, embed_with_cache, text_sha256
-from evalflow.lib.intents.embed.onnx_session import plan_batches
-from evalflow.lib.intents.embed.onnx_export import CHECK_SENTENCES, ensure_onnx_export
 from evalflow.lib.common.warehouse import Warehouse
+from evalflow.lib.intents.embed import Embedder, EmbedderConfig, EmbeddingStats, embed_with_cache, text_sha256
+from evalflow.lib.intents.embed.onnx_export import CHECK_SENTENCES, ensure_onnx_export
+from evalflow.lib.intents.embed.onnx_session import plan_batches
 from evalflow.lib.redact.store import WAREHOUSE_SCHEMA
 
 SENTENCES = CHECK_SENTENCES + [

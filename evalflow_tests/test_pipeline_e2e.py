@@ -85,7 +85,8 @@ def test_normalize_writes_canonical_jsonl_and_a_quarantine_report(demo_dir, tmp_
     code = cli.main(["normalize", str(demo_dir / "landing" / "2026-10-01"), "-o", str(out)])
     assert code == 0
     lines = [json.loads(line) for line in out.read_text().splitlines()]
-    report = [json.loads(line) for line in (tmp_path / "out" / "traces.jsonl.quarantine.jsonl").read_text().splitlines()]
+    report_path = tmp_path / "out" / "traces.jsonl.quarantine.jsonl"
+    report = [json.loads(line) for line in report_path.read_text().splitlines()]
     assert lines and all(line["trace_id"] and line["timestamp"] for line in lines)
     planted = {(m["file"].split("/")[-1], m["line"]) for m in ground_truth(demo_dir, "malformed.jsonl")
                if m["file"].startswith("2026-10-01/") and m["reason"] != reasons.DUPLICATE}
@@ -167,8 +168,8 @@ def test_the_model_embeds_each_trace_without_its_slot_values(demo_dir):
 
     import orjson
 
-    from evalflow.lib.intents.store import trace_text
     from evalflow.lib.intents import model_text
+    from evalflow.lib.intents.store import trace_text
 
     rows = query(demo_dir, "SELECT r.user_query, r.messages, e.text_sha256 FROM redacted_traces r "
                            "JOIN trace_embeddings e USING (trace_id)")
@@ -206,7 +207,8 @@ def test_signals_taxonomy_and_sample_cover_the_window(demo_dir):
 def test_each_sample_becomes_an_importable_annotation_batch(demo_dir):
     from evalflow.lib.annotation import validate_tasks
 
-    batches = query(demo_dir, "SELECT batch_id, path, candidates, gold, tasks FROM annotation_batches ORDER BY created_at")
+    batches = query(demo_dir, "SELECT batch_id, path, candidates, gold, tasks FROM annotation_batches "
+                              "ORDER BY created_at")
     assert len(batches) == 2
     for batch_id, path, candidates, gold, tasks in batches:
         folder = Path(path)

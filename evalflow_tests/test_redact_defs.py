@@ -13,9 +13,8 @@ from evalflow.defs.ingest.assets import landed_traces, raw_traces
 from evalflow.defs.redact.assets import LEAK_CHECK, redaction_assets
 from evalflow.defs.redact.resources import RedactionResource
 from evalflow.defs.resources import WarehouseResource
-from evalflow.lib.redact.store import purge_raw
 from evalflow.lib.common.warehouse import Warehouse
-from evalflow.lib.redact.store import WAREHOUSE_SCHEMA
+from evalflow.lib.redact.store import WAREHOUSE_SCHEMA, purge_raw
 
 EMAIL = "rosalind.okafor@example.net"
 PHONE = "+44 20 7946 0958"

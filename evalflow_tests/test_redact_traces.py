@@ -114,7 +114,8 @@ def test_operators_are_configurable_per_entity_type():
 
 def test_phone_and_card_spellings_normalise_together():
     assert normalize_value("PHONE_NUMBER", "+1 (555) 010-0000") == normalize_value("PHONE_NUMBER", "+1-555-010-0000")
-    assert normalize_value("CREDIT_CARD", "4111 1111 1111 1111") == normalize_value("CREDIT_CARD", "4111-1111-1111-1111")
+    assert (normalize_value("CREDIT_CARD", "4111 1111 1111 1111")
+            == normalize_value("CREDIT_CARD", "4111-1111-1111-1111"))
 
 
 def test_the_input_traces_are_not_modified(redactor):

@@ -7,15 +7,15 @@ from datetime import date, datetime, timezone
 import polars as pl
 import pytest
 
+from evalflow.lib.common.warehouse import Warehouse
 from evalflow.lib.sampling.refresh import Staleness
-from evalflow.lib.signals.store import read_signals, write_signals
 from evalflow.lib.sampling.store import (
     CANDIDATE_SCHEMA,
     sessions_in_two_runs,
     used_before,
     write_sample,
 )
-from evalflow.lib.common.warehouse import Warehouse
+from evalflow.lib.signals.store import read_signals, write_signals
 
 NOW = datetime(2026, 11, 1, tzinfo=timezone.utc)
 

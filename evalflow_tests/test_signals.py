@@ -204,13 +204,15 @@ def test_no_banking77_utterance_reads_as_an_attack_or_a_refusal():
 
 # --- grounding -------------------------------------------------------------------------------
 
-KB = [{"doc_id": "kb/disputes#1", "text": "Card transactions can be disputed within 60 days of the statement date.", "score": 0.9},
+KB = [{"doc_id": "kb/disputes#1", "score": 0.9,
+       "text": "Card transactions can be disputed within 60 days of the statement date."},
       {"doc_id": "kb/fees#1", "text": "Foreign purchases are not charged a fee on the Premier card.", "score": 0.6}]
 
 
 @pytest.mark.parametrize("output, unsupported", [
     ("Card transactions can be disputed within 60 days of the statement date.", False),
-    ("I've opened a dispute. Please note: card transactions can be disputed within 7 days of the statement date.", True),
+    ("I've opened a dispute. Please note: card transactions can be disputed within 7 days of the statement date.",
+     True),
     ("Foreign purchases are charged a fee on the Premier card.", True),  # negation dropped
     ("Card transactions can be disputed within 60 days of the statement date, and I've opened one.", False),
     ("Your dispute is open and we will reply soon.", False),
@@ -223,7 +225,8 @@ def test_unsupported_answer_contradicting_the_context(output, unsupported):
 
 def test_placeholders_are_not_facts():
     context = [{"doc_id": "kb/pin#1", "score": 0.9,
-                "text": "You can change your PIN at any <PERSON_70967a7c> ATM or in the app; the new PIN works immediately."}]
+                "text": "You can change your PIN at any <PERSON_70967a7c> ATM or in the app; "
+                        "the new PIN works immediately."}]
     output = "You can change your PIN at any <PERSON_554426ad> or in the app; the new PIN works immediately."
     assert only(make_trace(output=output, retrieved_context=context)) == []
 
@@ -365,14 +368,15 @@ def test_input_lengths_must_match():
 # --- reader ----------------------------------------------------------------------------------
 
 def test_read_signal_inputs_from_a_warehouse_file(tmp_path):
-    from evalflow.lib.intents.store import INTENT_SCHEMA
     from evalflow.lib.common.warehouse import Warehouse
     from evalflow.lib.ingest.store import traces_frame
+    from evalflow.lib.intents.store import INTENT_SCHEMA
     from evalflow.lib.redact.store import WAREHOUSE_SCHEMA
 
     rows = []
     for day in (1, 2):
-        trace = make_trace(feedback={"thumbs": "down"}, tool_calls=[{"name": "x", "arguments": {}, "result": {"error": "e"}}])
+        trace = make_trace(feedback={"thumbs": "down"},
+                           tool_calls=[{"name": "x", "arguments": {}, "result": {"error": "e"}}])
         trace.update(timestamp=f"2026-10-0{day}T10:00:00+00:00", event_date=date(2026, 10, day),
                      content_sha256="c", source_file_sha256="f")
         rows.append(trace)

@@ -16,8 +16,7 @@ import pytest
 from evalflow.lib.ingest import reasons
 from evalflow.lib.ingest.canonical import CANONICAL_FIELDS, stable_hash, system_prompt
 from evalflow.lib.redact.luhn import luhn_valid_number
-from evalflow.simulator import FAULT_CODES, PII_TYPES, SimulationSummary, resolve_path, simulate
-from evalflow.simulator import kb
+from evalflow.simulator import FAULT_CODES, PII_TYPES, SimulationSummary, kb, resolve_path, simulate
 
 START = date(2026, 10, 1)
 
@@ -178,7 +177,7 @@ def test_every_planted_bad_line_is_recorded_with_its_reason(small):
     good_at = {(t["file"], t["line"]): t for t in truths}
     assert not bad_at.keys() & good_at.keys()
     for rel in summary.files:
-        for number, line in enumerate(file_lines(root, rel), start=1):
+        for number, _line in enumerate(file_lines(root, rel), start=1):
             # every line is accounted for, as a good trace or as a recorded bad line
             assert ((rel, number) in bad_at) != ((rel, number) in good_at), (rel, number)
 

@@ -73,10 +73,10 @@ def _expand_inputs(inputs: list[str]) -> list[Path]:
 
 
 def _cmd_normalize(args: argparse.Namespace) -> int:
-    from evalflow.lib.ingest.canonical import CANONICAL_FIELDS
-    from evalflow.lib.ingest.parse_file import KnownTraces, ingest_file
-    from evalflow.lib.ingest.landing import ingest_options
     from evalflow.lib.common.settings import load_settings
+    from evalflow.lib.ingest.canonical import CANONICAL_FIELDS
+    from evalflow.lib.ingest.landing import ingest_options
+    from evalflow.lib.ingest.parse_file import KnownTraces, ingest_file
 
     paths = _expand_inputs(args.inputs)
     if not paths:
@@ -100,7 +100,8 @@ def _cmd_normalize(args: argparse.Namespace) -> int:
             quarantined += result.outcomes["quarantined"]
             print(f"{path}: {result.lines_read} read, {result.outcomes['ingested']} ingested, "
                   f"{result.outcomes['quarantined']} quarantined, {result.outcomes['deduplicated']} deduplicated"
-                  + (f" ({', '.join(f'{k}={v}' for k, v in sorted(result.reasons.items()))})" if result.reasons else ""),
+                  + (f" ({', '.join(f'{k}={v}' for k, v in sorted(result.reasons.items()))})"
+                     if result.reasons else ""),
                   file=sys.stderr)
     # Write-then-rename: an interrupted run never leaves a half-written output behind.
     tmp_out.replace(output)
@@ -113,8 +114,8 @@ def _cmd_normalize(args: argparse.Namespace) -> int:
 
 
 def _print_run_summary(results) -> None:
-    from evalflow.lib.common.settings import load_settings
     from evalflow.cli.runner import warehouse_counts
+    from evalflow.lib.common.settings import load_settings
 
     settings = load_settings()
     print("\nBuilt:")
@@ -134,9 +135,9 @@ def _print_run_summary(results) -> None:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from evalflow.cli.instance import open_instance, recover_stale_runs
+    from evalflow.cli.runner import NothingToRun, cancel_own_runs, ensure_dagster_home, run_interruptibly, run_pipeline
     from evalflow.lib.common.processes import LockHeld, exclusive_lock
     from evalflow.lib.common.settings import load_settings
-    from evalflow.cli.runner import NothingToRun, cancel_own_runs, ensure_dagster_home, run_interruptibly, run_pipeline
 
     home = ensure_dagster_home()
     print(f"Dagster instance: {home}", file=sys.stderr)
@@ -193,8 +194,8 @@ def _report_recovery(recovery) -> None:
 def _cmd_doctor(args: argparse.Namespace) -> int:
     """Show (and with --fix clear) what a killed run can leave behind."""
     from evalflow.cli.instance import describe_run, find_stale_runs, open_instance, pool_states, recover_stale_runs
-    from evalflow.lib.common.settings import load_settings
     from evalflow.cli.runner import ensure_dagster_home
+    from evalflow.lib.common.settings import load_settings
 
     home = ensure_dagster_home()
     settings = load_settings()
@@ -265,10 +266,10 @@ def _redaction_parts(settings):
 
 
 def _cmd_redact(args: argparse.Namespace) -> int:
+    from evalflow.lib.common.settings import load_settings
     from evalflow.lib.ingest.landing import ingest_options
     from evalflow.lib.redact.files import redact_text_file, redact_trace_file
     from evalflow.lib.redact.traces import TraceRedactor
-    from evalflow.lib.common.settings import load_settings
 
     source, output = Path(args.input), Path(args.output)
     if not source.is_file():
@@ -336,8 +337,8 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from evalflow.lib.intents.embed import text_sha256
     from evalflow.lib.common.settings import load_settings
+    from evalflow.lib.intents.embed import text_sha256
 
     records = _read_id_texts(Path(args.input), Path(args.output))
     embedder, vectors, stats = _embed_records(records, load_settings())
@@ -357,8 +358,8 @@ def _cmd_embed(args: argparse.Namespace) -> int:
 
 
 def _cmd_cluster(args: argparse.Namespace) -> int:
-    from evalflow.lib.intents import cluster_texts_for_cli, model_text
     from evalflow.lib.common.settings import load_settings
+    from evalflow.lib.intents import cluster_texts_for_cli, model_text
 
     records = _read_id_texts(Path(args.input), Path(args.output))
     # The model reads the texts without slot values, as the pipeline's intents do.
@@ -375,10 +376,10 @@ def _cmd_cluster(args: argparse.Namespace) -> int:
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
-    from evalflow.lib.ingest.landing import ingest_options
-    from evalflow.lib.redact.config import detector_config_from_env
     from evalflow.cli.sample_file import leak_counts, read_traces, redact_traces, sample_traces
     from evalflow.lib.common.settings import load_settings
+    from evalflow.lib.ingest.landing import ingest_options
+    from evalflow.lib.redact.config import detector_config_from_env
 
     source, output = Path(args.input), Path(args.output)
     if not source.is_file():

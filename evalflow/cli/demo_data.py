@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from evalflow.lib.common.settings import Settings
 from evalflow.lib.ingest.canonical import file_sha256
 from evalflow.lib.ingest.parse_file import iter_landing_files
-from evalflow.lib.common.settings import Settings
 
 # What a demo builds from its traffic (everything else under the data folder is kept).
 DEMO_STORES = ("landing", "ground_truth", "raw", "warehouse", "annotation", "exports")

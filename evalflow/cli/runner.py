@@ -18,9 +18,9 @@ from typing import Callable, TypeVar
 
 import dagster as dg
 
-from evalflow.lib.ingest.landing import all_event_dates
 from evalflow.lib.common.settings import load_settings
 from evalflow.lib.common.warehouse import Warehouse
+from evalflow.lib.ingest.landing import all_event_dates
 
 T = TypeVar("T")
 
@@ -220,7 +220,7 @@ def run_pipeline(
                 span = (wanted[0], wanted[-1])
             tags |= {"dagster/asset_partition_range_start": span[0],
                      "dagster/asset_partition_range_end": span[1]}
-        label = ", ".join(k.to_user_string() for k in keys)
+        label = ", ".join(sorted(k.to_user_string() for k in keys))
         where = f" over {span[0]}..{span[1]}" if span else ""
         progress(f"[{index}/{len(phases)}] {name}: materializing {label}{where} ...")
         started = time.perf_counter()

@@ -105,12 +105,13 @@ def sample_traces(traces: list[dict[str, Any]], embed: Callable[[list[str]], np.
     """(chosen rows: canonical fields + stratum/reason/..., coverage, intents found) for redacted traces."""
     import polars as pl
 
-    from evalflow.lib.intents.store import trace_text
     from evalflow.lib.intents import discover_intents, model_text
+    from evalflow.lib.intents.store import trace_text
     from evalflow.lib.sampling import stratified_sample
     from evalflow.lib.signals import build_failure_taxonomy, compute_signals
 
-    with_text = [i for i, t in enumerate(traces) if t.get("payload_kept", True) and (t.get("user_query") or t.get("messages"))]
+    with_text = [i for i, t in enumerate(traces)
+                 if t.get("payload_kept", True) and (t.get("user_query") or t.get("messages"))]
     texts = [trace_text(traces[i]) for i in with_text]
     vectors = np.zeros((len(traces), 384), dtype=np.float32)
     intent_ids: list[str | None] = [None] * len(traces)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from evalflow.lib.redact.store import analyst_warehouse
-from evalflow.lib.ingest.store import raw_store
 from evalflow.lib.common.settings import Settings, load_settings
 from evalflow.lib.common.warehouse import Warehouse
+from evalflow.lib.ingest.store import raw_store
+from evalflow.lib.redact.store import analyst_warehouse
 
 # Assets that write the DuckDB file share this pool; dagster.yaml limits it to one at a time,
 # because DuckDB allows a single writer process per file.

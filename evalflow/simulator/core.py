@@ -17,7 +17,8 @@ from typing import Any
 
 from evalflow.lib.ingest import reasons
 from evalflow.lib.ingest.canonical import new_trace, stable_hash, tool_schema_hash
-from evalflow.simulator import catalog, faults, kb, personal_data as pii, tools, writers
+from evalflow.simulator import catalog, faults, kb, tools, writers
+from evalflow.simulator import personal_data as pii
 from evalflow.simulator.tracked import Pii, collect, join, render
 
 DIALECTS = ("canonical", "otlp", "langfuse")

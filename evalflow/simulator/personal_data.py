@@ -287,18 +287,18 @@ def order_id(rng: random.Random) -> str:
 
 def email_for(rng: random.Random, first: str, last: str, country: str) -> str:
     f = ascii_fold(first).lower().replace(" ", "")
-    l = ascii_fold(last).lower().replace(" ", "").replace("'", "").replace("-", "")
+    last_name = ascii_fold(last).lower().replace(" ", "").replace("'", "").replace("-", "")
     style = rng.random()
     if style < 0.35:
-        local = f"{f}.{l}"
+        local = f"{f}.{last_name}"
     elif style < 0.55:
-        local = f"{f}{l}{rng.randint(1, 99)}"
+        local = f"{f}{last_name}{rng.randint(1, 99)}"
     elif style < 0.75:
-        local = f"{f[0]}.{l}"
+        local = f"{f[0]}.{last_name}"
     elif style < 0.9:
-        local = f"{f}_{l}{rng.randint(70, 99)}"
+        local = f"{f}_{last_name}{rng.randint(70, 99)}"
     else:
-        local = f"{l}.{f}{rng.randint(1, 9)}"
+        local = f"{last_name}.{f}{rng.randint(1, 9)}"
     return f"{local}@{rng.choice(_EMAIL_DOMAINS[country])}"
 
 

@@ -23,8 +23,8 @@ class AnnotationConfig(dg.Config):
 def annotation_queue(context: dg.AssetExecutionContext, config: AnnotationConfig, warehouse: WarehouseResource):
     from evalflow.lib.annotation import load_known_answers, write_annotation_batch
     from evalflow.lib.annotation.checks import check_batch, known_answers_path
-    from evalflow.lib.common.clock import utcnow
     from evalflow.lib.annotation.store import candidates_to_export, record_batch
+    from evalflow.lib.common.clock import utcnow
     from evalflow.lib.sampling.store import batch_id_for
 
     store = warehouse.warehouse()

@@ -7,9 +7,9 @@ import dagster as dg
 
 from evalflow.defs.partitions import daily_partitions
 from evalflow.defs.resources import WAREHOUSE_POOL, WarehouseResource
+from evalflow.lib.common.report import markdown_table
 from evalflow.lib.ingest.landing import land_new_files, landing_totals, reject_rate_for_days
 from evalflow.lib.ingest.store import replace_partitions
-from evalflow.lib.common.report import markdown_table
 
 REJECT_RATE_CHECK = "reject_rate_below_threshold"
 CONTRACT_CHECK = "canonical_trace_contract"

@@ -8,8 +8,8 @@ import dagster as dg
 
 from evalflow.defs.ingest.assets import landed_traces, raw_traces
 from evalflow.defs.partitions import daily_partitions
-from evalflow.lib.ingest.parse_file import iter_landing_files
 from evalflow.lib.common.settings import load_settings
+from evalflow.lib.ingest.parse_file import iter_landing_files
 
 landing_job = dg.define_asset_job("landing_job", selection=[landed_traces])
 raw_traces_job = dg.define_asset_job("raw_traces_job", selection=[raw_traces])

@@ -6,9 +6,11 @@ import dagster as dg
 
 from evalflow.defs.partitions import daily_partitions
 from evalflow.defs.resources import WAREHOUSE_POOL, WarehouseResource
+from evalflow.lib.common.clock import utcnow
+from evalflow.lib.common.report import markdown_table
 from evalflow.lib.intents.store import (
-    load_window_vectors,
     last_clustering,
+    load_window_vectors,
     read_catalog,
     read_redacted,
     text_mode,
@@ -18,8 +20,6 @@ from evalflow.lib.intents.store import (
     write_clustering,
     write_trace_embeddings,
 )
-from evalflow.lib.common.clock import utcnow
-from evalflow.lib.common.report import markdown_table
 
 
 class IntentConfig(dg.Config):
@@ -33,8 +33,8 @@ class IntentConfig(dg.Config):
     "session's first user turn); each distinct text embedded once, ever (cache keyed by content hash).",
 )
 def trace_embeddings(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    from evalflow.lib.intents.embed import Embedder, EmbedderConfig, embed_with_cache, text_sha256
     from evalflow.lib.intents import model_text
+    from evalflow.lib.intents.embed import Embedder, EmbedderConfig, embed_with_cache, text_sha256
 
     days = [date.fromisoformat(key) for key in context.partition_keys]
     store = warehouse.warehouse()

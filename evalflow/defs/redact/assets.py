@@ -8,8 +8,8 @@ from evalflow.defs.ingest.assets import raw_traces
 from evalflow.defs.partitions import daily_partitions
 from evalflow.defs.redact.resources import RedactionResource
 from evalflow.defs.resources import WAREHOUSE_POOL, WarehouseResource
-from evalflow.lib.redact.store import audit_markdown, leak_scan, purge_raw, redact_days
 from evalflow.lib.common.report import markdown_table
+from evalflow.lib.redact.store import audit_markdown, leak_scan, purge_raw, redact_days
 
 LEAK_CHECK = "no_pii_left"
 
@@ -43,7 +43,8 @@ def redaction_assets(context: dg.AssetExecutionContext, warehouse: WarehouseReso
         "rows": summary.rows_redacted,
         "rows_in": summary.rows_in,
         "quarantined": summary.quarantined,
-        "quarantine_reasons": dg.MetadataValue.md(markdown_table(["reason", "traces"], sorted(summary.failure_reasons.items()))),
+        "quarantine_reasons": dg.MetadataValue.md(
+            markdown_table(["reason", "traces"], sorted(summary.failure_reasons.items()))),
         "raw_days_purged": len(purged),
         **{f"version_{k}": v for k, v in versions.items()},
     })

@@ -32,11 +32,17 @@ def _reason_kinds(reasons: dict) -> list[tuple[str, int]]:
           "candidates retired.")
 def eval_candidates(context: dg.AssetExecutionContext, config: SamplingRunConfig, warehouse: WarehouseResource):
     from evalflow.lib.common.clock import utcnow
-    from evalflow.lib.sampling.refresh import stale_candidates
     from evalflow.lib.sampling import stratified_sample
+    from evalflow.lib.sampling.refresh import stale_candidates
     from evalflow.lib.sampling.store import (
-        current_intents, new_intents, open_candidates, roll_back_unexported, sessions_in_two_runs, used_before,
-        window_vectors, write_sample,
+        current_intents,
+        new_intents,
+        open_candidates,
+        roll_back_unexported,
+        sessions_in_two_runs,
+        used_before,
+        window_vectors,
+        write_sample,
     )
     from evalflow.lib.signals.store import read_signals, read_taxonomy
 

@@ -26,15 +26,16 @@ def require_window_start(store, window_days: int):
 def trace_signals(context: dg.AssetExecutionContext, config: SignalsConfig,
                   warehouse: WarehouseResource) -> dg.MaterializeResult:
     from evalflow.lib.common.clock import utcnow
-    from evalflow.lib.signals.store import write_signals
     from evalflow.lib.signals import compute_signals, read_signal_inputs
+    from evalflow.lib.signals.store import write_signals
 
     store = warehouse.warehouse()
     since = require_window_start(store, config.window_days)
     traces, intents, low = read_signal_inputs(store.path, since)
     signals = compute_signals(traces, intents, intent_low_confidence=low)
     write_signals(store, signals, since, utcnow())
-    modes = signals.select("failure_modes").explode("failure_modes").drop_nulls()["failure_modes"].value_counts(sort=True)
+    modes = (signals.select("failure_modes").explode("failure_modes").drop_nulls()["failure_modes"]
+             .value_counts(sort=True))
     return dg.MaterializeResult(metadata={
         "traces": signals.height, "window_start": since.isoformat(),
         "failure_share": round(float(signals["is_failure"].mean() or 0), 4),
@@ -51,8 +52,8 @@ def trace_signals(context: dg.AssetExecutionContext, config: SignalsConfig,
 def failure_taxonomy(context: dg.AssetExecutionContext, config: SignalsConfig,
                      warehouse: WarehouseResource) -> dg.MaterializeResult:
     from evalflow.lib.common.clock import utcnow
-    from evalflow.lib.signals.store import intent_names, read_signals, write_taxonomy
     from evalflow.lib.signals import build_failure_taxonomy, taxonomy_markdown
+    from evalflow.lib.signals.store import intent_names, read_signals, write_taxonomy
 
     store = warehouse.warehouse()
     signals = read_signals(store, require_window_start(store, config.window_days))

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Sequence
 
 from evalflow.lib.annotation import csv_export, gold, labelstudio, tasks
-from evalflow.lib.ingest.canonical import file_sha256
 from evalflow.lib.annotation.task_validation import validate_tasks
+from evalflow.lib.ingest.canonical import file_sha256
 
 SCHEMA_VERSION = 1
 DEFAULT_DIMENSIONS = ("accuracy", "relevance", "groundedness", "safety", "policy")

@@ -51,8 +51,10 @@ def pass1_config() -> str:
         "<View>",
         '  <Header value="Pass 1 of 2: write what a correct answer must do, before seeing any model answer."/>',
         *_input_block(),
-        '  <Header value="Expected behaviour: plain-language rules a correct answer must follow, one per line" size="5"/>',
-        '  <TextArea name="expected_behavior" toName="query" rows="4" editable="true" maxSubmissions="1" required="true"/>',
+        '  <Header value="Expected behaviour: plain-language rules a correct answer must follow, one per line" '
+        'size="5"/>',
+        '  <TextArea name="expected_behavior" toName="query" rows="4" editable="true" maxSubmissions="1" '
+        'required="true"/>',
         '  <Header value="Gold answer: the reply you would accept as ideal" size="5"/>',
         '  <TextArea name="gold_answer" toName="query" rows="4" editable="true" maxSubmissions="1" required="true"/>',
         '  <Header value="Risk if the assistant gets this wrong" size="5"/>',

@@ -12,12 +12,16 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from evalflow.lib.ingest.parse_file import IngestOptions, KnownTraces, file_sha256, ingest_file, iter_landing_files
-from evalflow.lib.ingest.reader import ReadLimits
 from evalflow.lib.common.settings import Settings
 from evalflow.lib.common.warehouse import Warehouse
+from evalflow.lib.ingest.parse_file import IngestOptions, KnownTraces, file_sha256, ingest_file, iter_landing_files
+from evalflow.lib.ingest.reader import ReadLimits
 from evalflow.lib.ingest.store import (
-    landed_file_hashes, publish_accounting, raw_store, stage_file, staged_trace_hashes,
+    landed_file_hashes,
+    publish_accounting,
+    raw_store,
+    stage_file,
+    staged_trace_hashes,
 )
 from evalflow.lib.redact.store import analyst_warehouse
 

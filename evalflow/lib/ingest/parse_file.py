@@ -22,11 +22,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
+from evalflow.lib.common.gcpause import paused_gc
 from evalflow.lib.ingest import reasons
 from evalflow.lib.ingest.canonical import PAYLOAD_FIELDS, file_sha256
 from evalflow.lib.ingest.dialects import DialectError, Span, detect_dialect
 from evalflow.lib.ingest.dialects.spans import HeldBack, fold_spans, hold_back_broken
-from evalflow.lib.common.gcpause import paused_gc
 from evalflow.lib.ingest.reader import LANDING_SUFFIXES, ReadLimits, Record, read_records
 from evalflow.lib.ingest.validation import (
     ValidationError,

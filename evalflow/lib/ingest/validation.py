@@ -14,10 +14,10 @@ from typing import Any
 
 import orjson
 
+from evalflow.lib.common.timestamps import TimestampError, check_range, parse_timestamp, to_iso
 from evalflow.lib.ingest import reasons
 from evalflow.lib.ingest.canonical import last_user_query, stable_hash, system_prompt
 from evalflow.lib.ingest.dialects.messages import to_text
-from evalflow.lib.common.timestamps import TimestampError, check_range, parse_timestamp, to_iso
 
 
 class ValidationError(ValueError):

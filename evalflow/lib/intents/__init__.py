@@ -20,7 +20,8 @@ HDBSCAN called noise get the intent whose anchor centroid (original space) is ne
 rows far below their intent's typical similarity to its centroid (UMAP glues even unrelated
 vectors to some cluster), and unsampled rows whose nearest fitted neighbours disagree or are
 noise get confidence < 0.5 and ``low_confidence`` True. ``noise_share`` is the share of such
-rows. Why: coverage sampling stratifies by intent, and a catch-all bucket would be one large, incoherent stratum that hides
+rows. Why: coverage sampling stratifies by intent, and a catch-all bucket would be one large,
+incoherent stratum that hides
 rare intents' borderline cases inside it; with nearest-intent assignment every trace counts
 towards an intent a person can read, and a sampler that wants the odd ones out (novel requests,
 drift) selects ``low_confidence`` rows explicitly. The catalog's sizes and shares count all rows
@@ -37,8 +38,7 @@ import numpy as np
 
 from evalflow.lib.intents.discover import MATCH_THRESHOLD, discover_intents
 from evalflow.lib.intents.models import CatalogEntry, IntentEvent, IntentResult
-from evalflow.lib.intents.text import (intent_text, model_text, normalize_placeholders,
-                                       trace_intent_text)
+from evalflow.lib.intents.text import intent_text, model_text, normalize_placeholders, trace_intent_text
 
 __all__ = [
     "discover_intents",

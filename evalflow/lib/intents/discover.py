@@ -11,8 +11,7 @@ from evalflow.lib.intents import cluster as clustering
 from evalflow.lib.intents import reduce as reduction
 from evalflow.lib.intents.models import CatalogEntry, IntentResult
 from evalflow.lib.intents.naming import ctfidf_keywords, name_from_keywords
-from evalflow.lib.intents.stability import (assign_to_anchors, match_clusters, reconcile,
-                                             weighted_centroids)
+from evalflow.lib.intents.stability import assign_to_anchors, match_clusters, reconcile, weighted_centroids
 
 # Centroid cosine similarity for "same intent as last run". Measured re-clustering Banking77 test
 # and the simulator after adding 10% rows: an intent's centroid moves to a median 0.998 of its

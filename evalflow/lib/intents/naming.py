@@ -3,7 +3,8 @@
 All texts of a cluster form one document. A term's weight in cluster c is
 ``tf(t, c) * log(1 + A / f(t))``: its frequency in c (normalised by c's length), times how rare
 it is across clusters (A: average number of words per cluster, f(t): the term's count over all
-clusters). English stop words (sklearn's list plus chat filler) are dropped, terms are 1- and 2-grams of letters only, and
+clusters). English stop words (sklearn's list plus chat filler) are dropped, terms are 1- and
+2-grams of letters only, and
 redaction placeholders (``<PERSON_7f3a9c01>``) are removed first: they carry no intent and would
 otherwise name every cluster that mentions a customer.
 """

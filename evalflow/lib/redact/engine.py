@@ -63,7 +63,7 @@ from evalflow.lib.redact.text_prep import (
 class PiiDetector:
     """Batch PII detection: spaCy once per distinct text, Presidio recognizers on its artifacts."""
 
-    def __init__(self, config: DetectorConfig = DetectorConfig()):  # noqa: B008 - frozen, immutable
+    def __init__(self, config: DetectorConfig = DetectorConfig()):
         from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
 
         from evalflow.lib.redact.offline import patch_presidio_tldextract

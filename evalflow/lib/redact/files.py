@@ -62,7 +62,7 @@ def redact_text_file(source: Path, output: Path, detect_batch: Callable[[Sequenc
             found = detect_batch([text for *_, text in batch])
         except Exception:
             found = []
-            for line_no, raw, _, text in batch:  # isolate the record that breaks the detector
+            for _line_no, _raw, _, text in batch:  # isolate the record that breaks the detector
                 try:
                     found.append(detect_batch([text])[0])
                 except Exception:

@@ -251,7 +251,7 @@ class NameRecognizer(LocalRecognizer):
         tokens = self._tokens(text, start, end)
         out = []
         run: list = []
-        for k, tok in enumerate(tokens):
+        for tok in tokens:
             is_org = _norm(tok[2]) in ORG_WORDS
             if not is_org and self._capitalised(tok[2]) and not self._function(tok[2]):
                 run.append(tok)

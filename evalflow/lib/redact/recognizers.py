@@ -229,8 +229,8 @@ def id_recognizers(extra_patterns: Iterable[tuple[str, str]] = ()) -> list[Patte
                 r"(?<=\border\s+(?:number\s+|no\.?\s*|id\s+|#\s*)?)\d{5,12}\b", 0.6),
     ]
     by_type: dict[str, list[Pattern]] = {"ACCOUNT_ID": account, "ORDER_ID": order}
-    for i, (entity, regex) in enumerate(extra_patterns):
-        by_type.setdefault(entity, []).append(Pattern(f"configured {entity} {i}", regex, 0.85))
+    for i, (entity, pattern) in enumerate(extra_patterns):
+        by_type.setdefault(entity, []).append(Pattern(f"configured {entity} {i}", pattern, 0.85))
     return [
         PatternRecognizer(supported_entity=entity, patterns=patterns,
                           name=f"Evalflow{entity.title().replace('_', '')}Recognizer",

@@ -185,6 +185,6 @@ def leak_scan(warehouse: Warehouse, days: list[date], scan) -> Counter:
 
 def audit_markdown(counts: Iterable[tuple[Any, ...]]) -> list[tuple[str, str, int]]:
     by_field_type: Counter = Counter()
-    for (day, field_name, entity), n in counts:
+    for (_day, field_name, entity), n in counts:
         by_field_type[(field_name, entity)] += n
     return [(f, e, n) for (f, e), n in sorted(by_field_type.items(), key=lambda kv: -kv[1])]

@@ -279,7 +279,7 @@ class TraceRedactor:
                     self._redact_slots(result, slots)
                 except Exception as exc:
                     self._fail(result, index, traces[index], "detector_failed", exc)
-        for index, trace in enumerate(result.traces):
+        for trace in result.traces:
             if trace is None:
                 continue
             for name, kind in ID_FIELDS.items():

@@ -144,7 +144,8 @@ def compute_signals(traces: list[dict], intent_ids: Sequence[str | None], *,
             outcome.add(c.LATENCY_OUTLIER, f"latency unusually high for {compared} (robust z {z:.1f})")
         if found.cost_outlier[i]:
             z = found.cost_score[i]
-            outcome.add(c.COST_OUTLIER, f"cost unusually high for its intent and what the trace shows (robust z {z:.1f})")
+            outcome.add(c.COST_OUTLIER,
+                        f"cost unusually high for its intent and what the trace shows (robust z {z:.1f})")
         if found.low_retrieval_relative[i] and c.LOW_RETRIEVAL_SCORE not in outcome.modes:
             outcome.add(c.LOW_RETRIEVAL_SCORE, "best retrieval score unusually low for its intent")
         if low_conf[i]:
@@ -181,7 +182,8 @@ def compute_signals(traces: list[dict], intent_ids: Sequence[str | None], *,
         "status": [t.get("status") for t in traces],
         "latency_ms": [_as_float(t.get("latency_ms")) for t in traces],
         "cost_usd": [_as_float(t.get("cost_usd")) for t in traces],
-        "output_tokens": [None if _as_float(t.get("output_tokens")) is None else int(t["output_tokens"]) for t in traces],
+        "output_tokens": [None if _as_float(t.get("output_tokens")) is None else int(t["output_tokens"])
+                          for t in traces],
         "turns": features["turns"].tolist(),
         "context_tokens": features["context_tokens"].tolist(),
         "tool_call_count": features["tool_calls"].tolist(),

@@ -5,8 +5,9 @@ sentences. For each answer sentence we find the context sentence it restates bes
 the most tokens matched in order (difflib's longest matching blocks over token lists). It
 *restates* that sentence when at least 4 of its tokens, and at least 30% of them, come back in
 order (30%, not half: a fact such as "Monday to Friday, 9:00 am to 5:00 pm" can be most of its
-sentence, and swapping it leaves only the frame "most branches are open" matched). A restated sentence contradicts its source when, between matched stretches, the
-answer puts different words in place of the source's (a "replace" edit, e.g. "within 60 days"
+sentence, and swapping it leaves only the frame "most branches are open" matched). A restated
+sentence contradicts its source when, between matched stretches, the answer puts different
+words in place of the source's (a "replace" edit, e.g. "within 60 days"
 -> "within 7 days", "5:00 pm" -> "11:00 pm", "overnight" -> "once a month") where the source's
 side holds a content word or a number and the answer's side holds a content word or number the
 source sentence does not have, or when one side adds or drops a negation ("not", "never",

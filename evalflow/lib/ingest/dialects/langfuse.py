@@ -40,8 +40,7 @@ from evalflow.lib.ingest.canonical import (
     system_prompt,
     tool_schema_hash,
 )
-from evalflow.lib.ingest.dialects import Dialect, DialectError
-from evalflow.lib.ingest.dialects import chatml
+from evalflow.lib.ingest.dialects import Dialect, DialectError, chatml
 from evalflow.lib.ingest.dialects.messages import normalize_role, parse_role_transcript, to_text
 from evalflow.lib.ingest.dialects.spans import APP_ATTRIBUTE_PREFIX
 

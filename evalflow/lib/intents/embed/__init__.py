@@ -8,7 +8,11 @@ embedded once, ever.
 """
 
 from evalflow.lib.intents.embed.cache import (
-    CACHE_TABLE, EmbeddingStats, embed_with_cache, ensure_cache_table, text_sha256,
+    CACHE_TABLE,
+    EmbeddingStats,
+    embed_with_cache,
+    ensure_cache_table,
+    text_sha256,
 )
 from evalflow.lib.intents.embed.encoder import BACKENDS, Embedder, EmbedderConfig
 from evalflow.lib.intents.embed.model import DIMENSION, MAX_SEQ_LENGTH, MODEL_NAME, model_version

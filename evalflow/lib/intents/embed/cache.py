@@ -24,8 +24,8 @@ from typing import Sequence
 import numpy as np
 import pyarrow as pa
 
-from evalflow.lib.intents.embed.model import DIMENSION
 from evalflow.lib.common.warehouse import Warehouse
+from evalflow.lib.intents.embed.model import DIMENSION
 
 CACHE_TABLE = "embedding_cache"
 

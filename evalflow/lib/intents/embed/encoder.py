@@ -31,7 +31,12 @@ import numpy as np
 
 from evalflow.lib.intents.embed import onnx_export
 from evalflow.lib.intents.embed.model import (
-    DIMENSION, MAX_SEQ_LENGTH, MODEL_NAME, force_offline, model_path, model_version,
+    DIMENSION,
+    MAX_SEQ_LENGTH,
+    MODEL_NAME,
+    force_offline,
+    model_path,
+    model_version,
 )
 from evalflow.lib.intents.embed.onnx_session import OnnxSession, load_tokenizer
 
