@@ -126,7 +126,7 @@ def _print_run_summary(results) -> None:
     print(f"Raw store (PII; ingestion and redaction only):             {settings.raw_store_path}")
     batches = sorted((settings.data_dir / "annotation").glob("batch-*"))
     if batches:
-        print(f"Annotation batches (Label Studio + CSV; see README):        {batches[-1]}"
+        print(f"Annotation batches (Label Studio + CSV; docs/sampling.md):  {batches[-1]}"
               + (f" (+{len(batches) - 1} earlier)" if len(batches) > 1 else ""))
     print("Query it:  .venv/bin/python -c \"import duckdb; print(duckdb.connect("
           f"'{settings.warehouse_path}', read_only=True).sql('SELECT reason, count(*) FROM quarantine GROUP BY 1'))\"")

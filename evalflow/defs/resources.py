@@ -1,4 +1,4 @@
-"""The warehouse resource: every asset writes through it (no DuckDB IO manager, see DESIGN.md)."""
+"""The warehouse resource: every asset writes through it (no DuckDB IO manager, see docs/architecture.md)."""
 
 
 from dataclasses import replace

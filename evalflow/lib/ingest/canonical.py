@@ -4,7 +4,7 @@ Every dialect adapter folds its spans/observations/runs into this shape. A trace
 dict (JSON-serialisable) so adapters, the simulator and the warehouse share one representation
 without a class hierarchy. `new_trace` fills defaults; `CANONICAL_FIELDS` is the column order.
 
-Field contract (see DESIGN.md, "Data model"):
+Field contract (see docs/warehouse.md, `redacted_traces`):
 - trace_id: str, required.
 - timestamp: ISO-8601 string in UTC (``2026-01-31T12:00:00.123000+00:00``), required.
 - end_time: optional ISO-8601 UTC end of the interaction (used for latency and sanity checks).

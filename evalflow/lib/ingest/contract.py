@@ -7,7 +7,8 @@ Dagster UI; here GX is asked for BASIC results with no partial list, and only ``
 ``element_count`` and ``unexpected_count`` are copied out of its result objects. Nothing GX
 returns is kept, so no value from the data can reach the result even if GX changed its defaults.
 
-GX 1.x does not accept polars frames (DESIGN.md, PII section), so the frame is converted to
+GX 1.x does not accept polars frames (docs/architecture.md, "Facts about our dependencies"), so
+the frame is converted to
 pandas through pyarrow; columns no expectation reads are handed to GX as all-null columns of the
 same name (see `_to_pandas`). The context is ephemeral (nothing written to disk, no network:
 analytics are switched off before GX is imported), built once per process and reused. GX is

@@ -59,7 +59,7 @@ class Dialect:
 
 
 def registry() -> list[Dialect]:
-    """Dialects in order of preference (DESIGN.md): the first whose detect() accepts wins."""
+    """Dialects in order of preference (docs/dialects.md): the first whose detect() accepts wins."""
     from evalflow.lib.ingest.dialects import canonical_jsonl, langfuse, langsmith, openinference, otlp
 
     return [

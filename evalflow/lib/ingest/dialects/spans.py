@@ -1,7 +1,7 @@
 """Fold spans into canonical traces.
 
 OTLP, OpenInference, Vercel AI SDK and bare GenAI attribute dicts all reduce to `Span`s; this
-module turns the spans of one trace into ONE canonical trace (DESIGN.md, "Data model"):
+module turns the spans of one trace into ONE canonical trace (docs/warehouse.md, `redacted_traces`):
 
 - the root span gives identity, start, end and latency;
 - LLM spans give model, messages (the last call's input: what the model saw), output (that

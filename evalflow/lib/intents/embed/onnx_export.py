@@ -7,7 +7,7 @@ onnxscript needed; the dynamo exporter is the fallback). Mean pooling and L2 nor
 inside the graph, so the graph's output is the sentence embedding. Batch and sequence axes are
 dynamic.
 
-int8: `quantize_dynamic` of the MatMul ops only, weights per channel (DESIGN.md: quantizing every
+int8: `quantize_dynamic` of the MatMul ops only, weights per channel (docs/intents.md: quantizing every
 op ruins the embeddings, mean cosine 0.957; MatMul-only per-channel keeps 0.99+). The quantized
 model is checked against the fp32 export on a fixed set of sentences at export time and the
 result is written to the manifest; the "auto" backend uses int8 only if it met the bar.
