@@ -136,3 +136,17 @@ def test_accounting_reaches_the_warehouse_but_traces_stay_in_the_raw_store(setti
     assert warehouse.count("quarantine") == 1
     assert warehouse.count("landed_files", "lines_read = 6") == 1
     assert Warehouse(settings.raw_store_path).count("staged_traces") == 5
+
+
+def test_markdown_cells_are_escaped_folded_and_shortened():
+    from evalflow.lib.common.report import markdown_cell, markdown_table
+
+    table = markdown_table(["intent", "example"], [
+        ("I-1", "my name is <PERSON> and\nI want a | refund & more"),
+        ("I-2", "x" * 500),
+    ])
+    lines = table.splitlines()
+    assert len(lines) == 4  # header, rule, two rows: the line break did not split a row
+    assert "my name is &lt;PERSON&gt; and I want a \\| refund &amp; more" in lines[2]
+    assert lines[2].count(" | ") == 1  # the escaped pipe adds no column
+    assert len(markdown_cell("x" * 500)) == 160 and markdown_cell("x" * 500).endswith("…")

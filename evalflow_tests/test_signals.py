@@ -443,7 +443,7 @@ def test_taxonomy_markdown_matrix():
     assert lines[0] == "| category | A \\| alpha | i-b | other | total |"
     assert "| error | 4 | 0 | 0 | 4 |" in lines
     assert "| refusal | 0 | 2 | 1 | 3 |" in lines
-    assert "1. `F-error-i-a`: 4 traces (57.1% of failures), severity 0.80" in lines
+    assert "1. F-error-i-a: 4 traces (57.1% of failures), severity 0.80" in lines
     assert taxonomy_markdown(build_failure_taxonomy(signals_frame([("x", "i", [])]))) == "No failed traces."
 
 

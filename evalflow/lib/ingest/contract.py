@@ -104,11 +104,13 @@ class ContractResult:
         return [e["expectation"] for e in self.expectations if not e["success"]]
 
     def markdown(self) -> str:
-        lines = ["| expectation | success | unexpected |", "| --- | --- | ---: |"]
-        for e in self.expectations:
-            mark = "pass" if e["success"] else ("**error**" if e.get("error") else "**FAIL**")
-            lines.append(f"| {e['expectation']} | {mark} | {e['unexpected_count']} |")
-        return "\n".join(lines)
+        from evalflow.lib.common.report import markdown_table
+
+        def mark(e: dict) -> str:
+            return "pass" if e["success"] else ("**error**" if e.get("error") else "**FAIL**")
+
+        return markdown_table(["expectation", "success", "unexpected"],
+                              [(e["expectation"], mark(e), e["unexpected_count"]) for e in self.expectations])
 
 
 class _Runtime:

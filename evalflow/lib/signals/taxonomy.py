@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from evalflow.lib.common.report import markdown_cell, markdown_table
 from evalflow.lib.signals import config as c
 
 CATEGORIES: dict[str, tuple[str, ...]] = {
@@ -112,22 +113,18 @@ def taxonomy_markdown(taxonomy: FailureTaxonomy, top_intents: int = 10) -> str:
                  .sort(["traces", "intent_name"], descending=[True, False]))
     top = by_intent.head(top_intents)
     top_ids = top["intent_id"].to_list()
-    header = ["category", *[_cell(n) for n in top["intent_name"].to_list()], "other", "total"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    header = ["category", *top["intent_name"].to_list(), "other", "total"]
     counts = {(cat, iid): n for cat, iid, n in clusters.select("category", "intent_id", "traces").iter_rows()}
     present = [cat for cat in CATEGORIES if cat in set(clusters["category"].to_list())]
+    rows = []
     for category in present:
         row = [counts.get((category, iid), 0) for iid in top_ids]
         total = sum(n for (cat, _), n in counts.items() if cat == category)
-        lines.append("| " + " | ".join([category, *map(str, row), str(total - sum(row)), str(total)]) + " |")
-    lines.append("")
+        rows.append([category, *row, total - sum(row), total])
+    lines = [markdown_table(header, rows), ""]
     lines.append("Top clusters (frequency x severity):")
     lines.append("")
     for rank, cid, n, share, severity in clusters.head(5).select(
             "rank", "failure_cluster_id", "traces", "share_of_failures", "severity").iter_rows():
-        lines.append(f"{rank}. `{cid}`: {n} traces ({share:.1%} of failures), severity {severity:.2f}")
+        lines.append(f"{rank}. {markdown_cell(cid)}: {n} traces ({share:.1%} of failures), severity {severity:.2f}")
     return "\n".join(lines) + "\n"
-
-
-def _cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
