@@ -17,7 +17,7 @@ class AnnotationConfig(dg.Config):
           check_specs=[dg.AssetCheckSpec(IMPORT_CHECK, asset="annotation_queue", blocking=True,
                                          description="Every task of both passes validates against its "
                                          "Label Studio labeling configuration; pass 1 never shows the output.")],
-          description="Annotation batch files under <data>/annotation/<batch>/: Label Studio tasks + labeling "
+          description="Annotation batch files under `<data>/annotation/<batch>/`: Label Studio tasks + labeling "
           "configs and CSV, pass 1 (gold answer, no model output) and pass 2 (verdicts), with known-answer "
           "gold cases mixed in.")
 def annotation_queue(context: dg.AssetExecutionContext, config: AnnotationConfig, warehouse: WarehouseResource):
