@@ -177,9 +177,9 @@ def run_pipeline(
     Raises NothingToRun when the landing folder holds no trace file and nothing is staged.
     """
     from evalflow.cli.instance import open_instance, process_tags
+    from evalflow.defs.pipeline_jobs import PHASE_JOBS
 
     definitions = _load_definitions()
-    resources = dict(definitions.resources or {})
     all_assets = _unique_assets(definitions)
     known = sorted(k.to_user_string() for a in all_assets for k in a.keys)
     unknown = sorted(set(selection or []) - set(known))
@@ -199,7 +199,7 @@ def run_pipeline(
                     for k in (a.keys if not a.can_subset else [k for k in a.keys if k.to_user_string() in selection])]
         if not keys:
             continue
-        tags: dict[str, str] = {**process_tags(), "evalflow/phase": name}
+        tags: dict[str, str] = {**process_tags(), "evalflow/phase": name, "evalflow/command": command_line()}
         span = None
         if partitioned:
             days = all_event_dates(Warehouse(settings.raw_store_path))
@@ -224,9 +224,10 @@ def run_pipeline(
         where = f" over {span[0]}..{span[1]}" if span else ""
         progress(f"[{index}/{len(phases)}] {name}: materializing {label}{where} ...")
         started = time.perf_counter()
+        job = definitions.resolve_job_def(PHASE_JOBS[name])
         with _PoolWatcher(instance, tags[PID_TAG_NAME], progress), _StepSpinner(instance, tags):
-            outcome = dg.materialize(all_assets, selection=keys, instance=instance, resources=resources,
-                                     tags=tags, raise_on_error=False, run_config=QUIET_CONSOLE)
+            outcome = job.execute_in_process(instance=instance, asset_selection=keys, tags=tags,
+                                             raise_on_error=False, run_config=QUIET_CONSOLE)
         seconds = time.perf_counter() - started
         failed_checks = [
             f"{e.asset_check_evaluation_data.asset_key.to_user_string()}:{e.asset_check_evaluation_data.check_name}"
@@ -255,6 +256,12 @@ def run_pipeline(
 
 
 PID_TAG_NAME = "evalflow/pid"
+
+
+def command_line() -> str:
+    """What started this run, for its `evalflow/command` tag: `evalflow run --select ...`."""
+    args = [a for a in sys.argv[1:] if a != "--debug"]
+    return " ".join(["evalflow", *args]) if args else "evalflow"
 
 
 def _require_input(settings) -> None:
