@@ -86,6 +86,15 @@ def _load_definitions() -> dg.Definitions:
     return defs()
 
 
+def _reload_definitions() -> dg.Definitions:
+    """The code location imported afresh: module-level objects (the daily partitions, built from
+    the settings at import) are built again."""
+    for module in [m for m in sys.modules if m in ("evalflow.definitions", "evalflow.defs")
+                   or m.startswith("evalflow.defs.")]:
+        del sys.modules[module]
+    return _load_definitions()
+
+
 def _unique_assets(definitions: dg.Definitions) -> list[dg.AssetsDefinition]:
     # A module that imports an asset from another defs module makes the loader see it twice.
     unique: dict[frozenset, dg.AssetsDefinition] = {}
@@ -190,7 +199,16 @@ def run_pipeline(
     _require_input(settings)
     results: list[PhaseResult] = []
     phases = [phase for phase in _phases(definitions) if phase[1]]
-    for index, (name, assets, partitioned) in enumerate(phases, start=1):
+    names = [phase[0] for phase in phases]
+    for index, name in enumerate(names, start=1):
+        if name != names[0] and load_settings().partitions_start != settings.partitions_start:
+            # The landing found days before the first partition: load the definitions again, so
+            # the daily partitions start at the new first day (lib/common/settings.py).
+            settings = load_settings()
+            definitions = _reload_definitions()
+            phases = [phase for phase in _phases(definitions) if phase[1]]
+            progress(f"      the daily partitions now start at {settings.partitions_start} (the first day with data)")
+        _, assets, partitioned = next(phase for phase in phases if phase[0] == name)
         keys = [k for a in assets for k in a.keys]
         if selection is not None:
             # An asset computed together with others (redacted_traces and pii_audit are one
@@ -204,7 +222,7 @@ def run_pipeline(
         if partitioned:
             days = all_event_dates(Warehouse(settings.raw_store_path))
             if not days:
-                progress(f"[{index}/{len(phases)}] {name}: no traces staged (every landed line was "
+                progress(f"[{index}/{len(names)}] {name}: no traces staged (every landed line was "
                          "quarantined); stopping here")
                 results.append(PhaseResult(name, [k.to_user_string() for k in keys], False, 0.0,
                                            error="no traces staged: every landed line was quarantined "
@@ -222,7 +240,7 @@ def run_pipeline(
                      "dagster/asset_partition_range_end": span[1]}
         label = ", ".join(sorted(k.to_user_string() for k in keys))
         where = f" over {span[0]}..{span[1]}" if span else ""
-        progress(f"[{index}/{len(phases)}] {name}: materializing {label}{where} ...")
+        progress(f"[{index}/{len(names)}] {name}: materializing {label}{where} ...")
         started = time.perf_counter()
         job = definitions.resolve_job_def(PHASE_JOBS[name])
         with _PoolWatcher(instance, tags[PID_TAG_NAME], progress), _StepSpinner(instance, tags):

@@ -66,15 +66,53 @@ def _check_range(name: str, value: float, low, high, high_open: bool, raw: str) 
         raise SettingError(f"{name} must be {' and '.join(bounds)}, got {raw!r}")
 
 
-def _partitions_start() -> str:
-    raw = text_setting("EVALFLOW_PARTITIONS_START", "2024-01-01")
+# Where the first day with data is recorded, so the daily partitions start there (see
+# `_partitions_start`); written by the landing stage and by the simulator.
+PARTITIONS_START_FILE = "partitions_start"
+FALLBACK_PARTITIONS_START = "2024-01-01"
+
+
+def _partitions_start(data_dir: Path) -> str:
+    """The first daily partition: EVALFLOW_PARTITIONS_START if set; else the first day with data,
+    as recorded in <data>/partitions_start; else 2024-01-01 (a fresh install before any data).
+
+    Why a recorded day and not dynamic partitions: time-window partitions keep ranges, schedules
+    and single-run backfills working by date order, and the UI then shows the days from the first
+    trace on, not two years of empty days before it.
+    """
+    raw = text_setting("EVALFLOW_PARTITIONS_START")
+    name = "EVALFLOW_PARTITIONS_START"
+    if raw is None:
+        recorded = data_dir / PARTITIONS_START_FILE
+        try:
+            raw, name = recorded.read_text().strip(), str(recorded)
+        except OSError:
+            raw = FALLBACK_PARTITIONS_START
     try:
         day = date.fromisoformat(raw)
     except ValueError:
-        raise SettingError(f"EVALFLOW_PARTITIONS_START must be a date (YYYY-MM-DD), got {raw!r}") from None
+        raise SettingError(f"{name} must be a date (YYYY-MM-DD), got {raw!r}") from None
     if day < date(2000, 1, 1):
-        raise SettingError(f"EVALFLOW_PARTITIONS_START must be 2000-01-01 or later, got {raw!r}")
+        raise SettingError(f"{name} must be 2000-01-01 or later, got {raw!r}")
     return day.isoformat()
+
+
+def record_first_day(data_dir: Path, first_day: date) -> bool:
+    """Record the first day with data if it is earlier than the one recorded (or none is).
+    Returns whether the record changed. Written to a temporary file and renamed: a kill leaves
+    the old record or the new one."""
+    recorded = data_dir / PARTITIONS_START_FILE
+    try:
+        current = date.fromisoformat(recorded.read_text().strip())
+    except (OSError, ValueError):
+        current = None
+    if current is not None and current <= first_day:
+        return False
+    data_dir.mkdir(parents=True, exist_ok=True)
+    tmp = recorded.with_name(recorded.name + ".tmp")
+    tmp.write_text(first_day.isoformat() + "\n")
+    tmp.replace(recorded)
+    return True
 
 
 @dataclass(frozen=True)
@@ -94,7 +132,7 @@ class Settings:
     max_json_depth: int = 64
     # A timestamp up to this far in the future is clock skew (kept, flagged); beyond, rejected.
     clock_skew_tolerance_s: float = 3600.0
-    partitions_start: str = "2024-01-01"
+    partitions_start: str = FALLBACK_PARTITIONS_START
     # Raw partitions older than this (by event day) are deleted from the raw store once they
     # have been redacted: raw text is kept only as long as re-redaction may need it.
     raw_retention_days: int = 90
@@ -145,7 +183,7 @@ def load_settings() -> Settings:
         # orjson refuses nesting deeper than 1024 on its own.
         max_json_depth=int_setting("EVALFLOW_MAX_JSON_DEPTH", 64, low=2, high=1000),
         clock_skew_tolerance_s=float_setting("EVALFLOW_CLOCK_SKEW_TOLERANCE_S", 3600.0, low=0.0, high=7 * 86400.0),
-        partitions_start=_partitions_start(),
+        partitions_start=_partitions_start(data_dir),
         raw_retention_days=int_setting("EVALFLOW_RAW_RETENTION_DAYS", 90, low=1),
     )
 

@@ -12,7 +12,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from evalflow.lib.common.settings import Settings
+from evalflow.lib.common.settings import Settings, record_first_day
 from evalflow.lib.common.warehouse import Warehouse
 from evalflow.lib.ingest.parse_file import IngestOptions, KnownTraces, file_sha256, ingest_file, iter_landing_files
 from evalflow.lib.ingest.reader import ReadLimits
@@ -59,6 +59,10 @@ def land_new_files(settings: Settings, now: datetime | None = None) -> LandingSu
     """Stage new landing files into the raw store; copy the accounting to the warehouse."""
     summary = _land(settings, now)
     publish_accounting(raw_store(settings), analyst_warehouse(settings))
+    days = all_event_dates(raw_store(settings))
+    if days:
+        # The daily partitions start at the first day with data (lib/common/settings.py).
+        record_first_day(settings.data_dir, days[0])
     return summary
 
 
