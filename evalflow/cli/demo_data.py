@@ -32,7 +32,8 @@ from evalflow.lib.ingest.canonical import file_sha256
 from evalflow.lib.ingest.parse_file import iter_landing_files
 
 # What a demo builds from its traffic (everything else under the data folder is kept).
-DEMO_STORES = ("landing", "ground_truth", "raw", "warehouse", "annotation", "exports")
+# The first day with data (lib/common/settings.py) goes with the stores it describes.
+DEMO_STORES = ("landing", "ground_truth", "raw", "warehouse", "annotation", "exports", "partitions_start")
 PREVIOUS = "previous-demo"
 STAGING = ".demo-next"
 
