@@ -74,6 +74,34 @@ def test_monthly_schedule_requests_the_days_not_embedded_yet():
     assert result.tags["dagster/asset_partition_range_start"] == "2026-10-02"
     assert result.tags["dagster/asset_partition_range_end"] == "2026-10-03"
     assert result.run_key == "monthly-refresh-2026-11"
+    assert result.tags["evalflow/started_by"] == "monthly_refresh_schedule"
+    assert result.tags["evalflow/reason"] == "monthly refresh of 2 days (2026-10-02..2026-10-03)"
+
+
+def test_refresh_sensor_starts_the_window_part_and_says_why():
+    from evalflow.defs.sampling.automation import refresh_sampling_sensor
+
+    @dg.op
+    def noop():
+        pass
+
+    @dg.job(name="monthly_refresh_days_job")
+    def days_job():
+        noop()
+
+    with dg.instance_for_test() as instance:
+        run_id = days_job.execute_in_process(instance=instance, tags={"evalflow/refresh": "2026-11"}).run_id
+        run = instance.get_run_by_id(run_id)
+        success = [e.dagster_event for e in instance.all_logs(run_id) if e.dagster_event
+                   and e.dagster_event.event_type == dg.DagsterEventType.RUN_SUCCESS][0]
+        context = dg.build_run_status_sensor_context(
+            sensor_name="refresh_sampling_sensor", dagster_event=success, dagster_instance=instance,
+            dagster_run=run)
+        request = refresh_sampling_sensor(context)
+    assert request.run_key == f"sampling-after-{run_id}"
+    assert request.tags["evalflow/refresh"] == "2026-11"
+    assert request.tags["evalflow/started_by"] == "refresh_sampling_sensor"
+    assert request.tags["evalflow/reason"] == f"monthly_refresh_days_job run {run_id[:8]} succeeded (refresh 2026-11)"
 
 
 def test_monthly_schedule_skips_before_anything_was_ingested():

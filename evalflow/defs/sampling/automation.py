@@ -9,6 +9,7 @@ succeeds (a failed daily run leaves the sample as it was).
 
 import dagster as dg
 
+from evalflow.defs.run_tags import automation_tags, plural
 from evalflow.lib.sampling.refresh import days_to_refresh
 
 refresh_days_job = dg.define_asset_job(
@@ -25,6 +26,8 @@ sampling_refresh_job = dg.define_asset_job(
 
 
 @dg.schedule(cron_schedule="0 4 1 * *", job=refresh_days_job, execution_timezone="UTC",
+             description="The 1st of the month at 04:00 UTC: redaction and embeddings for the ingested days not "
+             "embedded yet (or the newest day again); refresh_sampling_sensor then runs the window part.",
              default_status=dg.DefaultScheduleStatus.RUNNING)
 def monthly_refresh_schedule(context: dg.ScheduleEvaluationContext):
     """On the 1st at 04:00 UTC: the ingested days whose embeddings are missing (or, when none is,
@@ -35,7 +38,10 @@ def monthly_refresh_schedule(context: dg.ScheduleEvaluationContext):
     if not days:
         return dg.SkipReason("no ingested day yet")
     month = context.scheduled_execution_time.strftime("%Y-%m")
+    span = days[0] if len(days) == 1 else f"{days[0]}..{days[-1]}"
+    reason = f"monthly refresh of {plural(len(days), 'day')} ({span})"
     return dg.RunRequest(run_key=f"monthly-refresh-{month}", tags={
+        **automation_tags("monthly_refresh_schedule", reason),
         "dagster/asset_partition_range_start": days[0],
         "dagster/asset_partition_range_end": days[-1],
         "evalflow/refresh": month,
@@ -43,8 +49,13 @@ def monthly_refresh_schedule(context: dg.ScheduleEvaluationContext):
 
 
 @dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, monitored_jobs=[refresh_days_job],
+                      description="When a monthly_refresh_days_job run succeeds: sampling_refresh_job re-clusters "
+                      "intents, rebuilds signals and the taxonomy, draws a sample and writes its annotation batch.",
                       request_job=sampling_refresh_job, default_status=dg.DefaultSensorStatus.RUNNING)
 def refresh_sampling_sensor(context: dg.RunStatusSensorContext):
     """The window part of the refresh, once its daily part has succeeded."""
-    return dg.RunRequest(run_key=f"sampling-after-{context.dagster_run.run_id}",
-                         tags={"evalflow/refresh": context.dagster_run.tags.get("evalflow/refresh", "manual")})
+    run = context.dagster_run
+    refresh = run.tags.get("evalflow/refresh", "manual")
+    reason = f"{run.job_name} run {run.run_id[:8]} succeeded (refresh {refresh})"
+    return dg.RunRequest(run_key=f"sampling-after-{run.run_id}", tags={
+        **automation_tags("refresh_sampling_sensor", reason), "evalflow/refresh": refresh})
