@@ -14,8 +14,9 @@ from typing import Any, Sequence
 import orjson
 import polars as pl
 
+from evalflow.lib.common.catalog import apply_catalog
 from evalflow.lib.common.warehouse import Warehouse, has_table
-from evalflow.lib.sampling.store import CANDIDATE_SCHEMA
+from evalflow.lib.sampling.store import CANDIDATE_SCHEMA, SAMPLING_TABLES
 
 BATCH_SCHEMA = """
 CREATE TABLE IF NOT EXISTS annotation_batches (
@@ -75,3 +76,4 @@ def record_batch(warehouse: Warehouse, manifest, sample_run_id: str, trace_ids: 
         con.execute("INSERT OR REPLACE INTO annotation_batches VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     [manifest.data["batch_id"], sample_run_id, now, str(manifest.path), counts["candidates"],
                      counts["gold"], counts["tasks"], manifest_sha])
+        apply_catalog(con, (*SAMPLING_TABLES, "annotation_batches"))

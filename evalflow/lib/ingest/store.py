@@ -16,6 +16,7 @@ import orjson
 import polars as pl
 import pyarrow as pa
 
+from evalflow.lib.common.catalog import apply_catalog
 from evalflow.lib.common.gcpause import paused_gc
 from evalflow.lib.common.settings import Settings
 from evalflow.lib.common.warehouse import Warehouse
@@ -215,13 +216,14 @@ def publish_accounting(raw: Warehouse, warehouse: Warehouse) -> None:
     """Copy the ingest accounting (no content) from the raw store to the warehouse, atomically.
 
     A full refresh: small tables, and a crash between the raw write and this copy heals on the
-    next landing.
+    next landing. The tables' comments (lib/common/catalog.py) commit with the copy.
     """
     with warehouse.transaction() as con:
         con.execute(f"ATTACH '{raw.path}' AS raw_store (READ_ONLY)")
         for table in ACCOUNTING_TABLES:
             con.execute(f"DELETE FROM {table}")
             con.execute(f"INSERT INTO {table} SELECT * FROM raw_store.{table}")
+        apply_catalog(con, ACCOUNTING_TABLES)
 
 
 def raw_store(settings: Settings) -> Warehouse:

@@ -15,6 +15,7 @@ import numpy as np
 import orjson
 import polars as pl
 
+from evalflow.lib.common.catalog import apply_catalog
 from evalflow.lib.common.settings import text_setting
 from evalflow.lib.common.warehouse import Warehouse, has_table
 
@@ -70,6 +71,7 @@ CREATE TABLE IF NOT EXISTS intent_events (
     detail VARCHAR
 );
 """
+INTENT_TABLES = ("trace_embeddings", "intent_assignments", "intent_catalog", "intent_runs", "intent_events")
 
 
 def text_mode() -> str:
@@ -111,6 +113,7 @@ def write_trace_embeddings(warehouse: Warehouse, days: Sequence[date], rows: lis
         con.execute("DELETE FROM trace_embeddings WHERE event_date IN (SELECT unnest(?))", [list(days)])
         con.register("incoming", frame)
         con.execute("INSERT INTO trace_embeddings SELECT * FROM incoming")
+        apply_catalog(con, INTENT_TABLES)
 
 
 def window_start(warehouse: Warehouse, window_days: int) -> date | None:
@@ -225,4 +228,5 @@ def write_clustering(warehouse: Warehouse, traces: list[dict[str, Any]], result,
             con.execute(f"INSERT INTO {table} SELECT * FROM incoming_{table}")
         con.execute("INSERT INTO intent_runs VALUES (?, ?, ?, ?, ?, ?)",
                     [now, since, len(traces), input_sha256, len(result.catalog), float(result.noise_share)])
+        apply_catalog(con, INTENT_TABLES)
     return ClusteringWrite(len(traces), len(result.catalog), float(result.noise_share), events)

@@ -21,6 +21,7 @@ from typing import Any, Iterable, Iterator
 import orjson
 import polars as pl
 
+from evalflow.lib.common.catalog import apply_catalog
 from evalflow.lib.common.settings import Settings
 from evalflow.lib.common.warehouse import Warehouse
 from evalflow.lib.ingest.store import (
@@ -59,15 +60,20 @@ CREATE TABLE IF NOT EXISTS redaction_runs (
 );
 """
 
-# The warehouse: what analysts, annotators, reports and the Dagster UI read. No raw text.
+REDACTION_TABLES = ("redacted_traces", "pii_audit", "redaction_quarantine", "redaction_runs")
+
 # The warehouse: what analysts, annotators, reports and the Dagster UI read. No raw text.
 WAREHOUSE_SCHEMA = ACCOUNTING_SCHEMA + REDACTION_SCHEMA
+WAREHOUSE_TABLES = ("landed_files", "quarantine", *REDACTION_TABLES)
 
 
 def analyst_warehouse(settings: Settings) -> Warehouse:
-    """The warehouse, its base tables created: what analysts, annotators, reports and the UI read."""
+    """The warehouse, its base tables created and commented (lib/common/catalog.py), in one
+    transaction: what analysts, annotators, reports and the UI read."""
     warehouse = Warehouse(settings.warehouse_path, schema=WAREHOUSE_SCHEMA)
-    warehouse.ensure_schema()
+    with warehouse.transaction() as con:
+        con.execute(WAREHOUSE_SCHEMA)
+        apply_catalog(con, WAREHOUSE_TABLES)
     return warehouse
 
 
@@ -145,12 +151,13 @@ def _write(warehouse: Warehouse, days: list[date], redacted: list[dict[str, Any]
         schema={"event_date": pl.Date, "redacted_at": pl.Datetime("us", "UTC"), "presidio_analyzer": pl.String,
                 "spacy": pl.String, "spacy_model": pl.String, "spacy_model_version": pl.String})
     with warehouse.transaction() as con:
-        for table in ("redacted_traces", "pii_audit", "redaction_quarantine", "redaction_runs"):
+        for table in REDACTION_TABLES:
             con.execute(f"DELETE FROM {table} WHERE event_date IN (SELECT unnest(?))", [days])
         for table, frame in (("redacted_traces", traces), ("pii_audit", audit),
                              ("redaction_quarantine", quarantine), ("redaction_runs", runs)):
             con.register(f"incoming_{table}", frame)
             con.execute(f"INSERT INTO {table} SELECT * FROM incoming_{table}")
+        apply_catalog(con, REDACTION_TABLES)
 
 
 def purge_raw(raw: Warehouse, warehouse: Warehouse, retention_days: int, today: date | None = None) -> list[date]:

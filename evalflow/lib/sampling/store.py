@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import polars as pl
 
+from evalflow.lib.common.catalog import apply_catalog
 from evalflow.lib.common.warehouse import Warehouse, has_table
 
 CANDIDATE_SCHEMA = """
@@ -51,6 +52,8 @@ CREATE TABLE IF NOT EXISTS sample_runs (
     coverage JSON
 );
 """
+
+SAMPLING_TABLES = ("eval_candidates", "sample_runs")
 
 CANDIDATE_COLUMNS = ("trace_id", "session_id", "event_date", "timestamp", "intent_id", "failure_modes",
                      "difficulty_bucket", "stratum", "time_bucket", "reason", "pick_order")
@@ -162,6 +165,7 @@ def write_sample(warehouse: Warehouse, chosen: pl.DataFrame, coverage: dict[str,
         con.execute("INSERT INTO eval_candidates BY NAME SELECT * FROM incoming")
         con.execute("INSERT INTO sample_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     [run_id, now, since, budget, seed, frame.height, retired, json.dumps(coverage, default=str)])
+        apply_catalog(con, SAMPLING_TABLES)
     return CandidateWrite(run_id, frame.height, int(retired), int(exported))
 
 

@@ -12,6 +12,7 @@ from datetime import date, datetime
 
 import polars as pl
 
+from evalflow.lib.common.catalog import apply_catalog
 from evalflow.lib.common.warehouse import Warehouse, has_table
 
 
@@ -34,6 +35,7 @@ def write_signals(warehouse: Warehouse, signals: pl.DataFrame, since: date, now:
                     "(SELECT trace_id FROM incoming_signals)", [since])
         con.execute("INSERT INTO trace_signals BY NAME SELECT * FROM incoming_signals")
         con.unregister("incoming_signals")
+        apply_catalog(con, ("trace_signals",))
 
 
 def read_signals(warehouse: Warehouse, since: date) -> pl.DataFrame:
@@ -51,6 +53,8 @@ def write_taxonomy(warehouse: Warehouse, clusters: pl.DataFrame, members: pl.Dat
             con.register("incoming", frame.to_arrow())
             con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM incoming")
             con.unregister("incoming")
+        # CREATE OR REPLACE dropped the tables' comments: put them back in the same commit.
+        apply_catalog(con, ("failure_clusters", "failure_cluster_members"))
 
 
 def read_taxonomy(warehouse: Warehouse) -> tuple[pl.DataFrame, pl.DataFrame] | None:

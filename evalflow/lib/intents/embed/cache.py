@@ -24,6 +24,7 @@ from typing import Sequence
 import numpy as np
 import pyarrow as pa
 
+from evalflow.lib.common.catalog import apply_catalog
 from evalflow.lib.common.warehouse import Warehouse
 from evalflow.lib.intents.embed.model import DIMENSION
 
@@ -74,8 +75,10 @@ def _to_matrix(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
 
 
 def ensure_cache_table(warehouse: Warehouse) -> None:
+    """The cache table, created with its comments (lib/common/catalog.py) in one transaction."""
     with warehouse.transaction() as con:
         con.execute(CACHE_SCHEMA)
+        apply_catalog(con, (CACHE_TABLE,))
 
 
 def embed_with_cache(
@@ -106,8 +109,8 @@ def embed_with_cache(
     found = np.zeros(len(distinct_texts), dtype=bool)
 
     if distinct_texts:
+        ensure_cache_table(warehouse)
         with warehouse.connect() as con:
-            con.execute(CACHE_SCHEMA)
             con.register("wanted_hashes", pa.table({
                 "text_sha256": pa.array(distinct_hashes, pa.string()),
                 "row_index": pa.array(np.arange(len(distinct_hashes), dtype=np.int64)),

@@ -1,0 +1,612 @@
+"""The warehouse's catalog: what every table, column and view means, in one place.
+
+`TABLES` maps each warehouse table to (its description, {column: description}); `VIEWS` does the
+same for the analyst views, whose queries are in `VIEW_QUERIES`. These dicts are the one source
+of truth for the `COMMENT ON` text in the warehouse (`SELECT table_name, comment FROM
+duckdb_tables()`), and docs/warehouse.md documents the same tables and columns
+(evalflow_tests/test_warehouse_catalog.py fails when the two disagree). Importing this module
+imports nothing but the standard library, so anything (Dagster column schemas, docs tools) can
+read the dicts.
+
+`apply_catalog(con, tables)` is called by each store's writer, for its own tables, inside the
+write's transaction: the comments commit with the data or not at all. It then (re)creates the
+views whose source tables all exist, so after a full run every view exists, and a partial run
+never leaves a view that fails to bind. Comments are constant text from these dicts, never data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterable
+
+if TYPE_CHECKING:
+    import duckdb
+
+Described = tuple[str, dict[str, str]]
+
+# Tables of the raw store only (traces with PII). No view may read them, or the attached raw store.
+RAW_STORE_TABLES = ("staged_traces", "raw_traces")
+
+# ----------------------------------------------------------------------------- trace columns
+# redacted_traces has the canonical trace's columns (lib/ingest/store.py TRACE_COLUMNS).
+_TRACE_COLUMNS: dict[str, str] = {
+    "trace_id": "The source's trace id (one user-facing interaction: a request and its answer).",
+    "event_date": "UTC day of timestamp; the daily partition.",
+    "timestamp": "Start of the interaction (UTC instant).",
+    "end_time": "End of the interaction, when the source gives it.",
+    "session_id": "Pseudonymised session (session_<hmac>): joins across traces and tables.",
+    "user_id": "Pseudonymised user (user_<hmac>).",
+    "app": "Application name.",
+    "model": "Model that answered.",
+    "prompt_template_id": "Prompt template version.",
+    "system_prompt_hash": "Identifies the system prompt version.",
+    "tool_schema_hash": "Identifies the tool schema version.",
+    "messages": "Conversation: JSON list of {role, content, ...}; redacted.",
+    "user_query": "The user's request this trace answers; redacted.",
+    "retrieved_context": "JSON list of {doc_id, text, score}; redacted.",
+    "tool_calls": "JSON list of {name, arguments, result}; redacted.",
+    "output": "The answer; redacted. NULL when there is none.",
+    "latency_ms": "Latency in milliseconds.",
+    "input_tokens": "Prompt tokens.",
+    "output_tokens": "Generated tokens.",
+    "cost_usd": "Cost in US dollars.",
+    "status": "ok or error.",
+    "error_type": "Error class when status = 'error'.",
+    "feedback": "JSON {thumbs, score, comment}, or NULL.",
+    "metadata": "Source metadata as JSON, keys and values redacted; keys vary by source (always dialect).",
+    "payload_kept": "False when payload sampling (EVALFLOW_PAYLOAD_KEEP_FRACTION) dropped messages, query, "
+                    "context, tool calls and output; the numbers stay.",
+    "content_sha256": "Hash of the trace's content as ingested (before redaction): a re-sent trace hashes the same.",
+    "flags": "Ingest flags (epoch_milliseconds, naive_timestamp_assumed_utc, clock_skew, field_truncated...); "
+             "empty list when none.",
+    "truncated_fields": "JSON list of {path, original_bytes, sha256} for string fields cut at ingest; [] when none.",
+    "dialect": "Source format: canonical, otlp, openinference, genai_attributes, langfuse, langsmith.",
+    "source_file_sha256": "The landing file it came from: -> landed_files.file_sha256.",
+    "source_path": "Landing file path, as in landed_files.path.",
+    "line_no": "First line of the trace in that file.",
+    "byte_offset": "Byte offset of that line in the decompressed file.",
+}
+
+# ----------------------------------------------------------------------------- tables
+TABLES: dict[str, Described] = {
+    # -- ingest accounting (copied from the raw store at each landing) --------------------
+    "landed_files": (
+        "One row per landing file, recognised by the sha256 of its bytes; ingested + quarantined + "
+        "deduplicated = lines_read. Copied from the raw store at each landing.",
+        {
+            "file_sha256": "sha256 of the file as landed (primary key): a renamed copy is the same file.",
+            "path": "Path relative to the landing folder.",
+            "size_bytes": "File size in bytes.",
+            "landed_at": "When it was parsed; the same for all files of one landing.",
+            "lines_read": "Records read (blank lines are not records).",
+            "ingested": "Records that became (part of) a staged trace.",
+            "quarantined": "Records rejected (see quarantine).",
+            "deduplicated": "Exact duplicate lines, or traces already staged with identical content.",
+            "traces_staged": "Traces staged from this file (span dialects fold many lines into one trace).",
+            "traces_duplicate": "Traces already staged with identical content.",
+            "reasons": "JSON {reason: count} of quarantined lines.",
+            "flags": "JSON {flag: count} of kept-but-flagged records and traces.",
+            "dialects": "JSON {dialect: count} of records by detected format.",
+        },
+    ),
+    "quarantine": (
+        "One row per rejected input line: where it is and why, never what it said (it may hold PII). "
+        "Copied from the raw store at each landing.",
+        {
+            "file_sha256": "-> landed_files.file_sha256.",
+            "path": "File path relative to the landing folder.",
+            "line_no": "Line number, 1-based, in the decompressed stream.",
+            "byte_offset": "Offset of the line in the decompressed stream.",
+            "raw_sha256": "sha256 of the line's bytes.",
+            "raw_length": "Length of the line in bytes.",
+            "scope": "record (the line itself is unreadable) or trace (a readable trace failed validation).",
+            "reason": "Reason code (invalid_json, truncated_json, nul_byte, wrong_type, missing_trace_id, "
+                      "missing_timestamp, conflict...; all codes in docs/bad-input.md).",
+            "detail": "One line that explains it, without content.",
+            "trace_id_sha256": "sha256(trace_id) when the trace had an id.",
+            "event_date": "The trace's day, set only for conflict rows; NULL otherwise.",
+            "quarantined_at": "The landing's landed_at.",
+        },
+    ),
+    # -- redaction ------------------------------------------------------------------------
+    "redacted_traces": (
+        "One row per trace (one user-facing interaction), every text field redacted: the fact table, "
+        "which the per-trace tables join on trace_id. Replaced per daily partition.",
+        _TRACE_COLUMNS,
+    ),
+    "pii_audit": (
+        "PII found by redaction per day, field and entity type: counts, never values. Replaced per daily partition.",
+        {
+            "event_date": "Day.",
+            "field": "Field path: user_query, messages[].content, tool_calls[].arguments, tool_calls[].result, "
+                     "retrieved_context[].text, output, metadata...",
+            "entity_type": "Entity type: PERSON, EMAIL_ADDRESS, PHONE_NUMBER, CREDIT_CARD, IBAN_CODE, ACCOUNT_ID...",
+            "detections": "Spans replaced.",
+        },
+    ),
+    "redaction_quarantine": (
+        "Traces whose redaction raised an error: held back (fail closed), not in redacted_traces. "
+        "Replaced per daily partition.",
+        {
+            "event_date": "The trace's day.",
+            "trace_id_sha256": "sha256(trace_id).",
+            "reason": "Reason code.",
+            "detail": "Exception type (no text).",
+            "quarantined_at": "When.",
+        },
+    ),
+    "redaction_runs": (
+        "One row per redacted day, with the detector versions that redacted it. Replaced per daily partition.",
+        {
+            "event_date": "Day.",
+            "redacted_at": "When the day was (last) redacted.",
+            "presidio_analyzer": "Presidio version.",
+            "spacy": "spaCy version.",
+            "spacy_model": "spaCy model name.",
+            "spacy_model_version": "spaCy model version.",
+        },
+    ),
+    # -- embeddings and intents -----------------------------------------------------------
+    "embedding_cache": (
+        "One row per distinct embedded text, per model version and backend (the text itself is not stored). "
+        "Key (text_sha256, model_version, backend); append only.",
+        {
+            "text_sha256": "sha256 of the embedded text.",
+            "model": "Model name.",
+            "model_version": "Packaged model version.",
+            "backend": "Encoder backend (ONNX int8 on CPU, or torch); vectors differ slightly between backends.",
+            "vector": "The normalised 384-d embedding.",
+            "created_at": "When it was computed.",
+        },
+    ),
+    "trace_embeddings": (
+        "One row per embedded redacted trace: points to its vector in embedding_cache. Traces with "
+        "payload_kept = false are not embedded. Replaced per daily partition.",
+        {
+            "trace_id": "-> redacted_traces (primary key).",
+            "event_date": "The trace's day (partition).",
+            "text_sha256": "Hash of the text that was embedded (by default the query with the session's first "
+                           "user turn, placeholders, amounts and numbers removed), so many traces share one text.",
+            "model_version": "With text_sha256 and backend, -> embedding_cache.",
+            "backend": "With text_sha256 and model_version, -> embedding_cache.",
+        },
+    ),
+    "intent_assignments": (
+        "The intent of each trace in the current 28-day clustering window (ending at the newest embedded day). "
+        "Replaced whole at each clustering: older traces have no row.",
+        {
+            "trace_id": "-> redacted_traces (primary key).",
+            "event_date": "The trace's day.",
+            "intent_id": "-> intent_catalog.",
+            "confidence": "How well the trace fits its intent; below 0.5 for low-confidence rows.",
+            "low_confidence": "HDBSCAN called it noise (or it is far from its intent's centroid), and it was "
+                              "given the nearest intent.",
+            "clustered_at": "The clustering (-> intent_runs.clustered_at).",
+        },
+    ),
+    "intent_catalog": (
+        "The current intents; an id stays the same across re-clusterings while the intent continues. "
+        "Replaced whole at each clustering.",
+        {
+            "intent_id": "Stable intent id (primary key).",
+            "name": "Top c-TF-IDF keywords joined as a name.",
+            "keywords": "Top keywords.",
+            "examples": "Representative redacted texts, closest to the centroid first (placeholders without "
+                        "their digest).",
+            "size": "Traces of the window in this intent.",
+            "share": "size / traces in the window (0..1).",
+            "first_seen": "Wall-clock time of the clustering that first produced this intent (inherited through "
+                          "continues and merges), not a trace time.",
+            "last_seen": "Wall-clock time of the latest clustering that produced it.",
+            "centroid": "Centroid in the 384-d embedding space.",
+            "updated_at": "The clustering that wrote the row (= intent_runs.clustered_at).",
+        },
+    ),
+    "intent_events": (
+        "How the intent catalog changed: each clustering appends its birth, death, merge, split and continue events.",
+        {
+            "clustered_at": "The clustering.",
+            "kind": "birth (to_ids = the new id), death (from_ids = the id that ended), merge (several -> one "
+                    "kept), split (one -> itself + new ids), continue (matched the previous centroid).",
+            "from_ids": "Intent ids before.",
+            "to_ids": "Intent ids after.",
+            "detail": "Why (first catalog, similarities).",
+        },
+    ),
+    "intent_runs": (
+        "One row per clustering that re-fitted; appended at each clustering.",
+        {
+            "clustered_at": "When.",
+            "window_start": "First day of the window (newest embedded day - 27); can be earlier than the first "
+                            "day with data.",
+            "rows": "Traces clustered.",
+            "input_sha256": "Fingerprint of the input; an unchanged fingerprint skips the next re-fit.",
+            "intents": "Intents in the catalog.",
+            "noise_share": "Share of low-confidence rows.",
+        },
+    ),
+    # -- failure signals and taxonomy -----------------------------------------------------
+    "trace_signals": (
+        "One row per trace of the signals window: what went wrong and how unusual it is. A run replaces the "
+        "rows from the window's start on; older rows stay, with the intent they had then.",
+        {
+            "trace_id": "-> redacted_traces.",
+            "session_id": "Pseudonymised session.",
+            "event_date": "Day.",
+            "timestamp": "Trace start.",
+            "intent_id": "Intent at the time of the run.",
+            "failure_modes": "Detected modes: error, tool_error, refusal, negative_feedback, empty_output, "
+                             "verbose_output, unsupported_answer, low_retrieval_score, latency_outlier, cost_outlier, "
+                             "prompt_injection, injection_succeeded, policy_violation, policy_complied.",
+            "is_failure": "Any failure mode.",
+            "severity": "Severity of the worst mode, 0..1 (0 when none).",
+            "latency_outlier": "Latency is an outlier for its intent x model.",
+            "cost_outlier": "Cost is an outlier for its intent x model.",
+            "latency_score": "Robust z of latency (log scale).",
+            "cost_score": "Robust z of cost (log scale).",
+            "is_outlier": "Latency or cost outlier, or low-confidence intent.",
+            "difficulty": "0..1: turns, context length, tool calls, rarity of the intent.",
+            "difficulty_bucket": "easy, medium, hard: tertiles of the window, not comparable across windows.",
+            "support_score": "Token overlap of the answer with the retrieved context; NULL when there is no "
+                             "answer or the request failed.",
+            "retrieval_max_score": "Best retrieval score.",
+            "signal_reasons": "Why, in words.",
+            "low_confidence_intent": "= intent_assignments.low_confidence.",
+            "model": "Copied from the trace.",
+            "status": "Copied from the trace.",
+            "latency_ms": "Copied from the trace.",
+            "cost_usd": "Copied from the trace.",
+            "output_tokens": "Copied from the trace.",
+            "turns": "User turns in the conversation.",
+            "context_tokens": "Prompt size used for difficulty: input_tokens, else characters / 4.",
+            "tool_call_count": "Tool calls.",
+            "intent_share": "The intent's share of the window.",
+            "payload_kept": "Copied from the trace.",
+            "computed_at": "The run.",
+        },
+    ),
+    "failure_clusters": (
+        "One row per failure cluster (a failure category x an intent) of the current window; rank 1 is the "
+        "highest score. Re-created at each run.",
+        {
+            "failure_cluster_id": "F-<category>-<intent_id> (unassigned when no intent); stable while the "
+                                  "intent id is.",
+            "category": "prompt_injection, policy, hallucination, error, empty_output, refusal, tool_error, "
+                        "retrieval_miss, verbose, latency_cost, dissatisfaction.",
+            "intent_id": "-> intent_catalog.",
+            "intent_name": "The intent's name when the taxonomy was built.",
+            "traces": "Failed traces in the cluster.",
+            "share_of_failures": "traces / all failed traces in the window.",
+            "severity": "Mean severity of its traces.",
+            "score": "share_of_failures x severity.",
+            "rank": "1 = highest score.",
+            "built_at": "The run.",
+        },
+    ),
+    "failure_cluster_members": (
+        "One row per failed trace of the window -> its failure cluster (the category of its most severe mode). "
+        "Re-created at each run.",
+        {
+            "trace_id": "-> redacted_traces, trace_signals.",
+            "failure_cluster_id": "-> failure_clusters.",
+        },
+    ),
+    # -- sampling and annotation ----------------------------------------------------------
+    "eval_candidates": (
+        "One row per trace ever picked for labelling: which traces and sessions have been used. Appended per "
+        "sample; status updated; exported and retired rows are never deleted.",
+        {
+            "trace_id": "-> redacted_traces (primary key).",
+            "session_id": "Pseudonymised session.",
+            "event_date": "Day.",
+            "timestamp": "Trace start.",
+            "intent_id": "Intent when picked (may have left the catalog since).",
+            "failure_modes": "Failure modes when picked.",
+            "difficulty_bucket": "easy, medium, hard.",
+            "stratum": "intent=...|failure=...|difficulty=...",
+            "time_bucket": "First day (ISO date) of its 7-day time bucket, counted from the oldest eligible trace.",
+            "reason": "Why it was picked (top failure cluster, failure mode, outlier, intent coverage, facet "
+                      "coverage, stratum floor, stratum allocation...).",
+            "pick_order": "Order within its sampling run.",
+            "sample_run_id": "-> sample_runs.",
+            "sampled_at": "The sampling run.",
+            "status": "candidate (not exported yet), exported (in a batch), retired (stale before export).",
+            "batch_id": "-> annotation_batches, once exported.",
+            "stale_reason": "Why it went stale (intent left the catalog, trace moved to another intent, too old, "
+                            "trace gone); exported candidates get a reason but stay exported.",
+            "retired_at": "When it was retired.",
+        },
+    ),
+    "sample_runs": (
+        "One row per sampling run, with its budget, seed and coverage figures. Appended per sample.",
+        {
+            "sample_run_id": "sample-<UTC time> (primary key).",
+            "sampled_at": "When.",
+            "window_start": "First day of the window sampled.",
+            "budget": "Traces asked for.",
+            "seed": "Random seed (the same inputs and seed give the same sample).",
+            "chosen": "Traces picked.",
+            "retired": "Earlier candidates this run retired.",
+            "coverage": "JSON coverage figures (population, intents_covered, intents_in_population, "
+                        "failure_share_population, failure_share_sample, strata, reasons...).",
+        },
+    ),
+    "annotation_batches": (
+        "One row per annotation batch folder written under data/annotation/<batch_id>/ (Label Studio tasks, "
+        "CSV files, manifest.json).",
+        {
+            "batch_id": "batch-<UTC time>, the same time as its sample run (primary key).",
+            "sample_run_id": "-> sample_runs.",
+            "created_at": "When it was recorded.",
+            "path": "Absolute path of the batch folder.",
+            "candidates": "Traces in the batch.",
+            "gold": "Known-answer gold tasks mixed in.",
+            "tasks": "candidates + gold.",
+            "manifest_sha256": "sha256 of manifest.json.",
+        },
+    ),
+}
+
+# ----------------------------------------------------------------------------- views
+@dataclass(frozen=True)
+class ViewQuery:
+    reads: tuple[str, ...]  # warehouse tables it reads; created only when all exist with every documented column
+    sql: str
+
+
+VIEW_QUERIES: dict[str, ViewQuery] = {
+    "v_candidates": ViewQuery(
+        ("eval_candidates", "redacted_traces", "intent_catalog", "annotation_batches"),
+        """
+SELECT e.trace_id, e.session_id, e.event_date, e."timestamp",
+       r.user_query, r.output, r.messages,
+       e.intent_id, c.name AS intent_name,
+       e.failure_modes, e.difficulty_bucket, e.stratum, e.time_bucket, e.reason, e.pick_order,
+       e.status, e.stale_reason, e.sample_run_id, e.sampled_at,
+       e.batch_id, b.path AS batch_path
+FROM eval_candidates AS e
+LEFT JOIN redacted_traces AS r ON r.trace_id = e.trace_id
+LEFT JOIN intent_catalog AS c ON c.intent_id = e.intent_id
+LEFT JOIN annotation_batches AS b ON b.batch_id = e.batch_id
+"""),
+    "v_intent_share_by_day": ViewQuery(
+        ("intent_assignments", "intent_catalog"),
+        """
+SELECT a.event_date, a.intent_id, c.name AS intent_name,
+       count(*) AS traces,
+       count(*) FILTER (WHERE a.low_confidence) AS low_confidence_traces,
+       CAST(sum(count(*)) OVER (PARTITION BY a.event_date) AS BIGINT) AS day_traces,
+       CAST(count(*) AS DOUBLE) / sum(count(*)) OVER (PARTITION BY a.event_date) AS share
+FROM intent_assignments AS a
+LEFT JOIN intent_catalog AS c ON c.intent_id = a.intent_id
+GROUP BY a.event_date, a.intent_id, c.name
+"""),
+    "v_daily_traffic": ViewQuery(
+        ("redaction_runs", "redacted_traces", "trace_signals", "redaction_quarantine", "pii_audit", "quarantine"),
+        """
+WITH days AS (SELECT DISTINCT event_date FROM redaction_runs),
+traffic AS (
+    SELECT r.event_date, count(*) AS traces,
+           count(*) FILTER (WHERE r.status = 'error') AS errors,
+           count(s.trace_id) AS traces_with_signals,
+           count(*) FILTER (WHERE s.is_failure) AS failed,
+           median(r.latency_ms) AS median_latency_ms,
+           sum(r.cost_usd) AS cost_usd
+    FROM redacted_traces AS r
+    LEFT JOIN (SELECT DISTINCT trace_id, is_failure FROM trace_signals) AS s ON s.trace_id = r.trace_id
+    GROUP BY r.event_date),
+held AS (SELECT event_date, count(*) AS n FROM redaction_quarantine GROUP BY event_date),
+conflicts AS (SELECT event_date, count(*) AS n FROM quarantine WHERE event_date IS NOT NULL GROUP BY event_date),
+pii AS (SELECT event_date, sum(detections) AS n FROM pii_audit GROUP BY event_date)
+SELECT d.event_date,
+       coalesce(t.traces, 0) AS traces,
+       coalesce(t.errors, 0) AS errors,
+       coalesce(t.traces_with_signals, 0) AS traces_with_signals,
+       CASE WHEN t.traces_with_signals > 0 THEN t.failed END AS failed,
+       CASE WHEN t.traces_with_signals > 0 THEN 100.0 * t.failed / t.traces_with_signals END AS failed_pct,
+       t.median_latency_ms, t.cost_usd,
+       coalesce(h.n, 0) AS redaction_quarantined,
+       coalesce(q.n, 0) AS ingest_conflicts,
+       CAST(coalesce(p.n, 0) AS BIGINT) AS pii_detections
+FROM days AS d
+LEFT JOIN traffic AS t ON t.event_date = d.event_date
+LEFT JOIN held AS h ON h.event_date = d.event_date
+LEFT JOIN conflicts AS q ON q.event_date = d.event_date
+LEFT JOIN pii AS p ON p.event_date = d.event_date
+"""),
+    "v_failure_clusters": ViewQuery(
+        ("failure_clusters", "failure_cluster_members", "redacted_traces", "intent_catalog"),
+        """
+SELECT f."rank", f.failure_cluster_id, f.category, f.intent_id,
+       coalesce(c.name, f.intent_name) AS intent_name,
+       f.traces, f.share_of_failures, f.severity, f.score,
+       x.example_trace_id, r.user_query AS example_query,
+       f.built_at
+FROM failure_clusters AS f
+LEFT JOIN intent_catalog AS c ON c.intent_id = f.intent_id
+LEFT JOIN (SELECT m.failure_cluster_id, min(m.trace_id) AS example_trace_id
+           FROM failure_cluster_members AS m
+           JOIN redacted_traces AS t ON t.trace_id = m.trace_id
+           WHERE t.user_query IS NOT NULL
+           GROUP BY m.failure_cluster_id) AS x ON x.failure_cluster_id = f.failure_cluster_id
+LEFT JOIN redacted_traces AS r ON r.trace_id = x.example_trace_id
+"""),
+}
+
+VIEWS: dict[str, Described] = {
+    "v_candidates": (
+        "Each eval candidate (eval_candidates) with its redacted text (redacted_traces), current intent name, "
+        "failure modes, difficulty, stratum, reason, status, and annotation batch with its folder. "
+        "Exists once a batch has been recorded.",
+        {
+            "trace_id": "-> redacted_traces.",
+            "session_id": "Pseudonymised session.",
+            "event_date": "The trace's day.",
+            "timestamp": "Trace start.",
+            "user_query": "The user's request; redacted. NULL when the trace is no longer in redacted_traces.",
+            "output": "The answer; redacted.",
+            "messages": "Conversation as JSON; redacted.",
+            "intent_id": "Intent when picked.",
+            "intent_name": "That intent's name in the current catalog; NULL when it has left the catalog.",
+            "failure_modes": "Failure modes when picked.",
+            "difficulty_bucket": "easy, medium, hard.",
+            "stratum": "intent=...|failure=...|difficulty=...",
+            "time_bucket": "First day of its 7-day time bucket.",
+            "reason": "Why it was picked.",
+            "pick_order": "Order within its sampling run.",
+            "status": "candidate, exported or retired.",
+            "stale_reason": "Why it went stale, if it did.",
+            "sample_run_id": "-> sample_runs.",
+            "sampled_at": "The sampling run.",
+            "batch_id": "-> annotation_batches; NULL until exported.",
+            "batch_path": "Folder of that annotation batch.",
+        },
+    ),
+    "v_intent_share_by_day": (
+        "Per day and intent of the current clustering window: traces and share of that day's traces with an "
+        "intent, with the intent name. Covers the 28-day window of intent_assignments.",
+        {
+            "event_date": "Day.",
+            "intent_id": "-> intent_catalog.",
+            "intent_name": "The intent's name.",
+            "traces": "Traces of that day in this intent.",
+            "low_confidence_traces": "Of which low-confidence assignments.",
+            "day_traces": "Traces of that day with an intent (embedded, in the window).",
+            "share": "traces / day_traces (0..1); the shares of a day sum to 1.",
+        },
+    ),
+    "v_daily_traffic": (
+        "One row per redacted day: traffic, errors, detected failures, cost and latency, traces held back by "
+        "redaction, ingest conflicts and PII detections.",
+        {
+            "event_date": "Day (each day in redaction_runs).",
+            "traces": "Redacted traces.",
+            "errors": "Traces with status = 'error'.",
+            "traces_with_signals": "Traces with a trace_signals row (the signals window, plus older days left "
+                                   "from earlier runs).",
+            "failed": "Traces with any failure mode; NULL when signals never covered the day.",
+            "failed_pct": "100 x failed / traces_with_signals.",
+            "median_latency_ms": "Median latency.",
+            "cost_usd": "Total cost.",
+            "redaction_quarantined": "Traces held back because their redaction failed (redaction_quarantine).",
+            "ingest_conflicts": "Ingest quarantine rows for this day: a trace re-sent with different content "
+                                "(other rejected lines have no trace day).",
+            "pii_detections": "PII spans replaced (pii_audit).",
+        },
+    ),
+    "v_failure_clusters": (
+        "The current failure clusters by rank, with the current intent name and one example request (redacted).",
+        {
+            "rank": "1 = highest score.",
+            "failure_cluster_id": "-> failure_clusters.",
+            "category": "Failure category.",
+            "intent_id": "-> intent_catalog.",
+            "intent_name": "Current catalog name, else the name when the taxonomy was built.",
+            "traces": "Failed traces in the cluster.",
+            "share_of_failures": "traces / all failed traces in the window.",
+            "severity": "Mean severity of its traces.",
+            "score": "share_of_failures x severity.",
+            "example_trace_id": "The member trace with the smallest trace_id that has a user_query.",
+            "example_query": "Its user_query; redacted.",
+            "built_at": "The taxonomy run.",
+        },
+    ),
+}
+
+
+# ----------------------------------------------------------------------------- applying it
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _objects(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, tuple[str, str | None]],
+                                                      dict[tuple[str, str], str | None]]:
+    """({name: (kind, comment)} of the warehouse's tables and views, {(name, column): comment}).
+
+    Only the connected database's main schema: a write may have the raw store attached.
+    """
+    objects: dict[str, tuple[str, str | None]] = {}
+    for name, comment in con.execute(
+            "SELECT table_name, comment FROM duckdb_tables() "
+            "WHERE database_name = current_database() AND schema_name = 'main'").fetchall():
+        objects[name] = ("TABLE", comment)
+    for name, comment in con.execute(
+            "SELECT view_name, comment FROM duckdb_views() "
+            "WHERE database_name = current_database() AND schema_name = 'main' AND NOT internal").fetchall():
+        objects[name] = ("VIEW", comment)
+    columns = {(t, c): comment for t, c, comment in con.execute(
+        "SELECT table_name, column_name, comment FROM duckdb_columns() "
+        "WHERE database_name = current_database() AND schema_name = 'main'").fetchall()}
+    return objects, columns
+
+
+def _comment(con: duckdb.DuckDBPyConnection, name: str, kind: str, described: Described,
+             current: str | None, columns: dict[tuple[str, str], str | None]) -> None:
+    """COMMENT ON the object and its columns where the text differs from the catalog's."""
+    description, column_text = described
+    if current != description:
+        con.execute(f"COMMENT ON {kind} {_ident(name)} IS {_literal(description)}")
+    for (table, column), comment in columns.items():
+        wanted = column_text.get(column) if table == name else None
+        if wanted is not None and comment != wanted:
+            con.execute(f"COMMENT ON COLUMN {_ident(name)}.{_ident(column)} IS {_literal(wanted)}")
+
+
+def _view_ready(name: str, tables: dict[str, set[str]]) -> bool:
+    """Whether every table the view reads exists with every documented column (so it binds)."""
+    return all(t in tables and set(TABLES[t][1]) <= tables[t] for t in VIEW_QUERIES[name].reads)
+
+
+def refresh_views(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """(Re)create each view whose sources are all there, with its comments; drop one whose are not
+    (it would fail to bind). Runs inside the caller's transaction. Returns the views present."""
+    objects, columns = _objects(con)
+    tables: dict[str, set[str]] = {}
+    for (table, column) in columns:
+        if objects.get(table, ("",))[0] == "TABLE":
+            tables.setdefault(table, set()).add(column)
+    present = []
+    for name, query in VIEW_QUERIES.items():
+        if not _view_ready(name, tables):
+            if name in objects:
+                con.execute(f"DROP VIEW IF EXISTS {_ident(name)}")
+            continue
+        sql = query.sql.strip()
+        # DuckDB stores a view's query re-printed: compare with the same printing to skip a no-op.
+        printed = con.execute("SELECT json_deserialize_sql(json_serialize_sql(?))", [sql]).fetchall()[0][0]
+        stored = con.execute("SELECT sql FROM duckdb_views() WHERE database_name = current_database() "
+                             "AND schema_name = 'main' AND view_name = ?", [name]).fetchall()
+        if not stored or stored[0][0] != f"CREATE VIEW {name} AS {printed};":
+            con.execute(f"CREATE OR REPLACE VIEW {_ident(name)} AS {sql}")
+            view_comment, view_columns = None, {}
+            for (table, column) in con.execute(
+                    "SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = current_database() "
+                    "AND schema_name = 'main' AND table_name = ?", [name]).fetchall():
+                view_columns[(table, column)] = None
+        else:
+            view_comment = objects[name][1]
+            view_columns = {key: value for key, value in columns.items() if key[0] == name}
+        _comment(con, name, "VIEW", VIEWS[name], view_comment, view_columns)
+        present.append(name)
+    return present
+
+
+def apply_catalog(con: duckdb.DuckDBPyConnection, tables: Iterable[str]) -> None:
+    """Comment these warehouse tables (those that exist) and their columns, then refresh the views.
+
+    Called by each store's writer inside its write transaction, after the write: a table
+    re-created by CREATE OR REPLACE lost its comments and gets them back in the same commit.
+    Only text that differs is written, so a repeated write adds nothing to the catalog.
+    """
+    objects, columns = _objects(con)
+    for name in tables:
+        if name not in TABLES:
+            raise KeyError(f"{name} is not described in evalflow.lib.common.catalog.TABLES")
+        kind, comment = objects.get(name, ("", None))
+        if kind == "TABLE":
+            _comment(con, name, "TABLE", TABLES[name], comment, columns)
+    refresh_views(con)
