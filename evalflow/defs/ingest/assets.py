@@ -5,11 +5,21 @@ from datetime import date
 
 import dagster as dg
 
+from evalflow.defs.metadata import (
+    OWNERS,
+    ROW_COUNT,
+    add_partition_metadata,
+    present,
+    row_count,
+    table_metadata,
+    with_code_references,
+)
 from evalflow.defs.partitions import daily_partitions
 from evalflow.defs.resources import WAREHOUSE_POOL, WarehouseResource
+from evalflow.lib.common.dagster_metadata import share, table_rows
 from evalflow.lib.common.report import markdown_table
 from evalflow.lib.ingest.landing import land_new_files, landing_totals, reject_rate_for_days
-from evalflow.lib.ingest.store import replace_partitions
+from evalflow.lib.ingest.store import RAW_SCHEMA, replace_partitions
 
 REJECT_RATE_CHECK = "reject_rate_below_threshold"
 CONTRACT_CHECK = "canonical_trace_contract"
@@ -19,6 +29,8 @@ CONTRACT_CHECK = "canonical_trace_contract"
     group_name="ingest",
     kinds={"duckdb", "python"},
     pool=WAREHOUSE_POOL,
+    owners=OWNERS,
+    metadata=table_metadata("staged_traces", ddl=RAW_SCHEMA, store="raw"),
     description="Every file in the landing folder parsed once (by content hash) into a stage of "
     "canonical traces in the raw store; every bad line quarantined with a reason (the accounting "
     "is copied to the warehouse).",
@@ -32,12 +44,15 @@ def landed_traces(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
         f"{summary.lines_read} lines: {summary.ingested} ingested, {summary.quarantined} quarantined, "
         f"{summary.deduplicated} deduplicated"
     )
-    return dg.MaterializeResult(metadata={
+    return dg.MaterializeResult(metadata=present({
+        ROW_COUNT: row_count(table_rows(warehouse.raw_store(), "staged_traces")),
         "files_new": summary.files_new,
         "files_already_landed": summary.files_already_landed,
         "lines_read": summary.lines_read,
         "ingested": summary.ingested,
         "quarantined": summary.quarantined,
+        # Plotted across landings; none when the landing read no line.
+        "quarantine_rate": share(summary.quarantined, summary.lines_read),
         "deduplicated": summary.deduplicated,
         "traces_staged": summary.traces_staged,
         "all_files_lines_read": totals["lines_read"],
@@ -48,7 +63,7 @@ def landed_traces(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
         "quarantine_reasons": dg.MetadataValue.md(markdown_table(
             ["reason", "lines"], sorted(summary.reasons.items()))),
         "raw_store": dg.MetadataValue.path(str(settings.raw_store_path)),
-    })
+    }))
 
 
 @dg.asset(
@@ -58,6 +73,8 @@ def landed_traces(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=WAREHOUSE_POOL,
+    owners=OWNERS,
+    metadata=table_metadata("raw_traces", ddl=RAW_SCHEMA, store="raw"),
     check_specs=[
         dg.AssetCheckSpec(REJECT_RATE_CHECK, asset="raw_traces", blocking=True,
                           description="Quarantined lines / lines read of the files feeding these "
@@ -76,17 +93,11 @@ def raw_traces(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     days = [date.fromisoformat(key) for key in context.partition_keys]
     store = warehouse.raw_store()
     rows_by_day = replace_partitions(store, days)
-    totals = landing_totals(store)
-    yield dg.MaterializeResult(metadata={
-        "rows": sum(rows_by_day.values()),
-        "partitions": len(days),
-        "rows_by_day": dg.MetadataValue.md(markdown_table(
-            ["day", "rows"], [(d.isoformat(), n) for d, n in sorted(rows_by_day.items()) if n])),
-        "lines_read": totals["lines_read"],
-        "ingested": totals["ingested"],
-        "quarantined": totals["quarantined"],
-        "deduplicated": totals["deduplicated"],
-    })
+    # Each day's materialization carries its own row count (the landing accounting is
+    # landed_traces' metadata, the reject rate of these days the check below).
+    add_partition_metadata(context, {day: {ROW_COUNT: row_count(n)} for day, n in rows_by_day.items()})
+    context.log.info(f"{sum(rows_by_day.values())} traces over {len(days)} day(s)")
+    yield dg.MaterializeResult()
     threshold = warehouse.settings().reject_rate_threshold
     rate, quarantined, lines = reject_rate_for_days(store, days)
     yield dg.AssetCheckResult(
@@ -102,3 +113,6 @@ def raw_traces(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
                   "failed_expectations": len(contract.failed()),
                   "expectations": dg.MetadataValue.md(contract.markdown())},
     )
+
+
+landed_traces, raw_traces = with_code_references(landed_traces, raw_traces)

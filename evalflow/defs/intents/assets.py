@@ -4,11 +4,22 @@ from datetime import date
 
 import dagster as dg
 
+from evalflow.defs.metadata import (
+    OWNERS,
+    ROW_COUNT,
+    add_partition_metadata,
+    log_run_figures,
+    row_count,
+    table_metadata,
+    with_code_references,
+)
 from evalflow.defs.partitions import daily_partitions
 from evalflow.defs.resources import WAREHOUSE_POOL, WarehouseResource
 from evalflow.lib.common.clock import utcnow
+from evalflow.lib.common.dagster_metadata import rows_by_day, table_rows
 from evalflow.lib.common.report import markdown_table
 from evalflow.lib.intents.store import (
+    INTENT_SCHEMA,
     last_clustering,
     load_window_vectors,
     read_catalog,
@@ -29,6 +40,7 @@ class IntentConfig(dg.Config):
 @dg.asset(
     group_name="intents", kinds={"duckdb", "onnx"}, deps=["redacted_traces"],
     partitions_def=daily_partitions, backfill_policy=dg.BackfillPolicy.single_run(), pool=WAREHOUSE_POOL,
+    owners=OWNERS, metadata=table_metadata("trace_embeddings", ddl=INTENT_SCHEMA),
     description="all-MiniLM-L6-v2 vectors of each redacted trace's text (default: the query with the "
     "session's first user turn); each distinct text embedded once, ever (cache keyed by content hash).",
 )
@@ -46,10 +58,18 @@ def trace_embeddings(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     write_trace_embeddings(store, days, [
         {"trace_id": t["trace_id"], "event_date": t["event_date"], "text_sha256": text_sha256(x),
          "model_version": embedder.model_version, "backend": embedder.backend} for t, x in zip(traces, texts)])
-    return dg.MaterializeResult(metadata={
+    # Each day's own figures; the cache figures are the run's (a text embedded for one day is a
+    # cache hit for the next), so they are one observation, not copied onto every day.
+    rows = rows_by_day(store, "trace_embeddings", days)
+    texts_by_day = rows_by_day(store, "trace_embeddings", days, "count(DISTINCT text_sha256)")
+    add_partition_metadata(context, {day: {ROW_COUNT: row_count(rows[day]), "distinct_texts": texts_by_day[day]}
+                                     for day in days})
+    log_run_figures(context, "trace_embeddings", {
         "traces": len(traces), "distinct_texts": stats.distinct, "cache_hits": stats.hits,
-        "embedded_now": stats.misses, "seconds": round(stats.seconds, 2), "text": mode,
-        "model": embedder.model_name, "model_version": embedder.model_version,
+        "embedded_now": stats.misses, "seconds": round(stats.seconds, 2)})
+    # What embedded every day of the run.
+    return dg.MaterializeResult(metadata={
+        "text": mode, "model": embedder.model_name, "model_version": embedder.model_version,
         "backend": embedder.backend, "device": embedder.device,
     })
 
@@ -57,9 +77,11 @@ def trace_embeddings(context: dg.AssetExecutionContext, warehouse: WarehouseReso
 @dg.multi_asset(
     specs=[
         dg.AssetSpec("intent_clusters", deps=[trace_embeddings], group_name="intents", kinds={"hdbscan"},
+                     owners=OWNERS, metadata=table_metadata("intent_assignments", ddl=INTENT_SCHEMA),
                      description="Every trace of the window assigned to an intent (HDBSCAN over reduced "
                      "embeddings, parameters chosen from the data), with ids kept stable across runs."),
         dg.AssetSpec("intent_catalog", deps=["intent_clusters"], group_name="intents", kinds={"duckdb"},
+                     owners=OWNERS, metadata=table_metadata("intent_catalog", ddl=INTENT_SCHEMA),
                      description="Intents a person recognises: id, c-TF-IDF name and keywords, examples, "
                      "size and share, first and last seen, centroid. Births, merges, splits and deaths "
                      "go to intent_events."),
@@ -80,8 +102,10 @@ def intent_discovery(context: dg.AssetExecutionContext, config: IntentConfig, wa
     if last and last[0] == fingerprint:
         # Same traces, same vectors: a re-fit could only redraw boundaries, never add knowledge.
         note = {"unchanged_since": last[1].isoformat(), "traces": len(traces), "window_start": since.isoformat()}
-        yield dg.MaterializeResult(asset_key="intent_clusters", metadata=note)
-        yield dg.MaterializeResult(asset_key="intent_catalog", metadata=note)
+        yield dg.MaterializeResult(asset_key="intent_clusters", metadata={
+            ROW_COUNT: row_count(table_rows(store, "intent_assignments")), **note})
+        yield dg.MaterializeResult(asset_key="intent_catalog", metadata={
+            ROW_COUNT: row_count(table_rows(store, "intent_catalog")), **note})
         return
     result = discover_intents(vectors, [trace_text(t, mode) for t in traces],
                               previous=read_catalog(store), now=utcnow())
@@ -89,6 +113,7 @@ def intent_discovery(context: dg.AssetExecutionContext, config: IntentConfig, wa
     events = [(kind, ", ".join(f) or "—", ", ".join(t) or "—", detail) for kind, f, t, detail in written.events
               if kind != "continue"]
     yield dg.MaterializeResult(asset_key="intent_clusters", metadata={
+        ROW_COUNT: row_count(table_rows(store, "intent_assignments")),
         "traces": written.assigned, "window_start": since.isoformat(), "intents": written.intents,
         "noise_share": round(written.noise_share, 4),
         "params": dg.MetadataValue.json({k: (v if isinstance(v, (int, float, str, bool)) or v is None else str(v))
@@ -96,9 +121,13 @@ def intent_discovery(context: dg.AssetExecutionContext, config: IntentConfig, wa
         "events": dg.MetadataValue.md(markdown_table(["event", "from", "to", "detail"], events)),
     })
     yield dg.MaterializeResult(asset_key="intent_catalog", metadata={
+        ROW_COUNT: row_count(table_rows(store, "intent_catalog")),
         "intents": written.intents,
         "catalog": dg.MetadataValue.md(markdown_table(
             ["intent", "name", "size", "share", "example"],
             [(e.intent_id, e.name, e.size, f"{e.share:.1%}", (e.examples[0][:80] if e.examples else ""))
              for e in sorted(result.catalog, key=lambda e: -e.size)])),
     })
+
+
+trace_embeddings, intent_discovery = with_code_references(trace_embeddings, intent_discovery)

@@ -2,9 +2,12 @@
 
 import dagster as dg
 
+from evalflow.defs.metadata import OWNERS, ROW_COUNT, row_count, table_metadata, with_code_references
 from evalflow.defs.resources import WAREHOUSE_POOL, WarehouseResource
 from evalflow.defs.signals.assets import SignalsConfig, require_window_start
+from evalflow.lib.common.dagster_metadata import table_rows
 from evalflow.lib.common.report import markdown_table
+from evalflow.lib.sampling.store import CANDIDATE_SCHEMA
 
 SESSION_CHECK = "no_session_in_two_batches"
 class SamplingRunConfig(dg.Config):
@@ -25,6 +28,7 @@ def _reason_kinds(reasons: dict) -> list[tuple[str, int]]:
 
 
 @dg.asset(group_name="sampling", kinds={"duckdb"}, deps=["failure_taxonomy"], pool=WAREHOUSE_POOL,
+          owners=OWNERS, metadata=table_metadata("eval_candidates", ddl=CANDIDATE_SCHEMA),
           check_specs=[dg.AssetCheckSpec(SESSION_CHECK, asset="eval_candidates", blocking=True,
                                          description="No session has traces in two sampling runs.")],
           description="A stratified sample worth labelling (intent x failure mode x difficulty, spread over "
@@ -68,6 +72,7 @@ def eval_candidates(context: dg.AssetExecutionContext, config: SamplingRunConfig
                            seed=config.seed, now=utcnow())
     cov = result.coverage
     yield dg.MaterializeResult(metadata={
+        ROW_COUNT: row_count(table_rows(store, "eval_candidates")),
         "sample_run_id": written.sample_run_id, "chosen": written.chosen, "budget": config.budget,
         "rolled_back_unexported_samples": len(rolled_back),
         "retired_stale": written.retired, "stale_but_exported": written.stale_exported,
@@ -86,3 +91,6 @@ def eval_candidates(context: dg.AssetExecutionContext, config: SamplingRunConfig
     overlap = sessions_in_two_runs(store)
     yield dg.AssetCheckResult(check_name=SESSION_CHECK, passed=overlap == 0,
                               metadata={"sessions_in_two_runs": overlap})
+
+
+(eval_candidates,) = with_code_references(eval_candidates)

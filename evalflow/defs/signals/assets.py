@@ -1,9 +1,19 @@
 """trace_signals -> failure_taxonomy, over the intent window."""
 
 import dagster as dg
+import polars as pl
 
+from evalflow.defs.metadata import OWNERS, ROW_COUNT, row_count, table_metadata, with_code_references
 from evalflow.defs.resources import WAREHOUSE_POOL, WarehouseResource
+from evalflow.lib.common.dagster_metadata import table_rows
 from evalflow.lib.common.report import markdown_table
+from evalflow.lib.signals.compute import SIGNAL_SCHEMA
+from evalflow.lib.signals.taxonomy import CLUSTER_SCHEMA
+
+# These tables are created from frames (lib/signals/store.py): the frame's columns plus the run's
+# timestamp. evalflow_tests/test_defs_metadata.py ties these columns to lib/common/catalog.py.
+TRACE_SIGNALS_COLUMNS = {**SIGNAL_SCHEMA, "computed_at": pl.Datetime("us", "UTC")}
+FAILURE_CLUSTERS_COLUMNS = {**CLUSTER_SCHEMA, "built_at": pl.Datetime("us", "UTC")}
 
 
 class SignalsConfig(dg.Config):
@@ -20,6 +30,7 @@ def require_window_start(store, window_days: int):
 
 
 @dg.asset(group_name="sampling", kinds={"duckdb"}, deps=["intent_clusters"], pool=WAREHOUSE_POOL,
+          owners=OWNERS, metadata=table_metadata("trace_signals", frame_schema=TRACE_SIGNALS_COLUMNS),
           description="Per trace: failure modes (error, tool error, refusal, feedback, empty/verbose output, "
           "unsupported answer, weak retrieval, injection, policy), latency and cost outliers against the "
           "trace's intent (robust z), and a difficulty estimate.")
@@ -37,6 +48,7 @@ def trace_signals(context: dg.AssetExecutionContext, config: SignalsConfig,
     modes = (signals.select("failure_modes").explode("failure_modes").drop_nulls()["failure_modes"]
              .value_counts(sort=True))
     return dg.MaterializeResult(metadata={
+        ROW_COUNT: row_count(table_rows(store, "trace_signals")),
         "traces": signals.height, "window_start": since.isoformat(),
         "failure_share": round(float(signals["is_failure"].mean() or 0), 4),
         "outliers": int(signals["is_outlier"].sum()),
@@ -47,6 +59,7 @@ def trace_signals(context: dg.AssetExecutionContext, config: SignalsConfig,
 
 
 @dg.asset(group_name="sampling", kinds={"duckdb"}, deps=[trace_signals], pool=WAREHOUSE_POOL,
+          owners=OWNERS, metadata=table_metadata("failure_clusters", frame_schema=FAILURE_CLUSTERS_COLUMNS),
           description="Failed traces grouped into failure clusters (category x intent), ranked by frequency x "
           "severity; the top clusters feed the sample first.")
 def failure_taxonomy(context: dg.AssetExecutionContext, config: SignalsConfig,
@@ -61,6 +74,7 @@ def failure_taxonomy(context: dg.AssetExecutionContext, config: SignalsConfig,
     write_taxonomy(store, taxonomy.clusters, taxonomy.members, utcnow())
     top = taxonomy.clusters.sort("rank").head(10)
     return dg.MaterializeResult(metadata={
+        ROW_COUNT: row_count(table_rows(store, "failure_clusters")),
         "failure_clusters": taxonomy.clusters.height, "failed_traces": taxonomy.members.height,
         "matrix": dg.MetadataValue.md(taxonomy_markdown(taxonomy)),
         "top_clusters": dg.MetadataValue.md(markdown_table(
@@ -68,3 +82,6 @@ def failure_taxonomy(context: dg.AssetExecutionContext, config: SignalsConfig,
             [(r["rank"], r["failure_cluster_id"], r["intent_name"] or "", r["traces"], f"{r['severity']:.2f}",
               f"{r['score']:.4f}") for r in top.iter_rows(named=True)])),
     })
+
+
+trace_signals, failure_taxonomy = with_code_references(trace_signals, failure_taxonomy)
