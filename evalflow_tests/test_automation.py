@@ -58,13 +58,13 @@ def day_range(start: str, end: str) -> dict[str, str]:
 
 
 def landing_tick(instance, cursor=None):
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, sensor_name="landing_file_sensor")
-    return landing_file_sensor(context), context.cursor
+    with dg.build_sensor_context(instance=instance, cursor=cursor, sensor_name="landing_file_sensor") as context:
+        return landing_file_sensor(context), context.cursor
 
 
 def days_tick(instance, cursor=None):
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, sensor_name="landed_days_sensor")
-    return landed_days_sensor(context), context.cursor
+    with dg.build_sensor_context(instance=instance, cursor=cursor, sensor_name="landed_days_sensor") as context:
+        return landed_days_sensor(context), context.cursor
 
 
 def test_after_evalflow_run_a_fresh_daemon_launches_nothing_until_a_file_lands(data_dir, instance):

@@ -67,9 +67,11 @@ def test_monthly_schedule_requests_the_days_not_embedded_yet():
         for day in ("2026-10-01", "2026-10-02", "2026-10-03"):
             _report(instance, "raw_traces", day)
         _report(instance, "trace_embeddings", "2026-10-01")
-        context = dg.build_schedule_context(
-            instance=instance, scheduled_execution_time=datetime(2026, 11, 1, 4, tzinfo=timezone.utc))
-        result = monthly_refresh_schedule(context)
+        # Closed with `with`: an unclosed context keeps the instance's state storage installed
+        # after the instance is gone, and later tests' materializations fail on it.
+        with dg.build_schedule_context(
+                instance=instance, scheduled_execution_time=datetime(2026, 11, 1, 4, tzinfo=timezone.utc)) as context:
+            result = monthly_refresh_schedule(context)
     assert isinstance(result, dg.RunRequest)
     assert result.tags["dagster/asset_partition_range_start"] == "2026-10-02"
     assert result.tags["dagster/asset_partition_range_end"] == "2026-10-03"
@@ -94,10 +96,10 @@ def test_refresh_sensor_starts_the_window_part_and_says_why():
         run = instance.get_run_by_id(run_id)
         success = [e.dagster_event for e in instance.all_logs(run_id) if e.dagster_event
                    and e.dagster_event.event_type == dg.DagsterEventType.RUN_SUCCESS][0]
-        context = dg.build_run_status_sensor_context(
-            sensor_name="refresh_sampling_sensor", dagster_event=success, dagster_instance=instance,
-            dagster_run=run)
-        request = refresh_sampling_sensor(context)
+        with dg.build_run_status_sensor_context(
+                sensor_name="refresh_sampling_sensor", dagster_event=success, dagster_instance=instance,
+                dagster_run=run) as context:
+            request = refresh_sampling_sensor(context)
     assert request.run_key == f"sampling-after-{run_id}"
     assert request.tags["evalflow/refresh"] == "2026-11"
     assert request.tags["evalflow/started_by"] == "refresh_sampling_sensor"
@@ -108,9 +110,11 @@ def test_monthly_schedule_skips_before_anything_was_ingested():
     from evalflow.defs.sampling.automation import monthly_refresh_schedule
 
     with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(
-            instance=instance, scheduled_execution_time=datetime(2026, 11, 1, 4, tzinfo=timezone.utc))
-        result = monthly_refresh_schedule(context)
+        # Closed with `with`: an unclosed context keeps the instance's state storage installed
+        # after the instance is gone, and later tests' materializations fail on it.
+        with dg.build_schedule_context(
+                instance=instance, scheduled_execution_time=datetime(2026, 11, 1, 4, tzinfo=timezone.utc)) as context:
+            result = monthly_refresh_schedule(context)
     assert isinstance(result, dg.SkipReason)
 
 
