@@ -270,22 +270,29 @@ def test_a_day_that_does_not_arrive_fails_the_freshness_check(partitions_from_oc
     assert freshness_result(dg.DagsterInstance.ephemeral(), "raw_traces", at("2026-10-01T12:00")).passed
 
 
+def sensor_tick(instance: dg.DagsterInstance, cursor: str | None = None):
+    # Closed with `with`: an unclosed context keeps the instance's state storage installed after
+    # the instance is gone, and later tests' materializations fail on it.
+    with dg.build_sensor_context(instance=instance, cursor=cursor, sensor_name="freshness_sensor") as context:
+        return freshness_sensor(context)
+
+
 def test_freshness_sensor_asks_for_a_verdict_when_a_day_is_due_or_the_asset_changes(monkeypatch):
     instance = dg.DagsterInstance.ephemeral()
     monkeypatch.setattr(freshness, "utcnow", lambda: at("2026-10-07T03:00"))
 
-    first = freshness_sensor(dg.build_sensor_context(instance=instance))
+    first = sensor_tick(instance)
     assert {k.asset_key.to_user_string() for k in first.asset_check_keys} == set(freshness.DAILY_ASSETS)
     assert first.tags["evalflow/started_by"] == "freshness_sensor"
     cursor = json.dumps({a: "2026-10-06|0" for a in freshness.DAILY_ASSETS}, sort_keys=True)
-    assert isinstance(freshness_sensor(dg.build_sensor_context(instance=instance, cursor=cursor)), dg.SkipReason)
+    assert isinstance(sensor_tick(instance, cursor), dg.SkipReason)
 
     report(instance, "raw_traces", "2026-10-06", 5)
-    after = freshness_sensor(dg.build_sensor_context(instance=instance, cursor=cursor))
+    after = sensor_tick(instance, cursor)
     assert [k.asset_key.to_user_string() for k in after.asset_check_keys] == ["raw_traces"]
 
     monkeypatch.setattr(freshness, "utcnow", lambda: at("2026-10-08T02:30"))  # the 7th is due now
-    next_day = freshness_sensor(dg.build_sensor_context(instance=instance, cursor=cursor))
+    next_day = sensor_tick(instance, cursor)
     assert len(next_day.asset_check_keys) == len(freshness.DAILY_ASSETS)
 
 
