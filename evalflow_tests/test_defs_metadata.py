@@ -281,7 +281,10 @@ def test_freshness_sensor_asks_for_a_verdict_when_a_day_is_due_or_the_asset_chan
     instance = dg.DagsterInstance.ephemeral()
     monkeypatch.setattr(freshness, "utcnow", lambda: at("2026-10-07T03:00"))
 
-    first = sensor_tick(instance)
+    # A daemon that just started launches nothing (opening the UI starts no run).
+    assert "first evaluation" in sensor_tick(instance).skip_message
+    yesterday = json.dumps({a: "2026-10-05|0" for a in freshness.DAILY_ASSETS}, sort_keys=True)
+    first = sensor_tick(instance, yesterday)  # a new day became due
     assert {k.asset_key.to_user_string() for k in first.asset_check_keys} == set(freshness.DAILY_ASSETS)
     assert first.tags["evalflow/started_by"] == "freshness_sensor"
     cursor = json.dumps({a: "2026-10-06|0" for a in freshness.DAILY_ASSETS}, sort_keys=True)

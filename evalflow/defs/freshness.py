@@ -128,6 +128,11 @@ def freshness_sensor(context: dg.SensorEvaluationContext):
     now = _sensor_state(context.instance, day)
     changed = [asset for asset, token in now.items() if before.get(asset) != token]
     context.update_cursor(json.dumps(now, sort_keys=True))
+    if not before:
+        # A daemon that just started (e.g. `quickstart.py ui` after the demo) launches nothing:
+        # the first verdicts come when the next day is due or a daily asset is materialized.
+        return dg.SkipReason(f"first evaluation (due day {day}): freshness verdicts start with the next due day "
+                             "or the next materialization")
     if not changed:
         return dg.SkipReason(f"due day {day}: no daily asset materialized since the last verdicts")
     return dg.RunRequest(asset_check_keys=[dg.AssetCheckKey(dg.AssetKey(a), FRESHNESS_CHECK) for a in changed],
