@@ -65,3 +65,45 @@ def shared_model_dir(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("EVALFLOW_MODEL_DIR", str(path))
         yield path
+
+
+# One small materialized demo for the tests that need the whole pipeline run by the real command
+# (the kill drills compare with it, the browser test serves it): built once per session, never
+# written by a test (each copies it first). 2 days x 60 traces, seed 7: its intent catalog shows a
+# <PERSON> placeholder, which the browser test looks for.
+SMALL_DEMO_ARGS = ("--days", "2", "--per-day", "60", "--seed", "7")
+SMALL_DEMO_DAGSTER_YAML = """\
+run_coordinator:
+  module: dagster._core.run_coordinator
+  class: DefaultRunCoordinator
+run_launcher:
+  module: dagster._core.launcher
+  class: DefaultRunLauncher
+concurrency:
+  pools:
+    default_limit: 1
+telemetry:
+  enabled: false
+"""
+
+
+def small_demo_env(root: Path) -> dict[str, str]:
+    return dict(os.environ, EVALFLOW_DATA_DIR=str(root / "data"), DAGSTER_HOME=str(root / "dagster_home"),
+                # 10 planted bad lines in 120 traces: above the 1% default, on purpose.
+                EVALFLOW_REJECT_RATE_THRESHOLD="0.5", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
+                GX_ANALYTICS_ENABLED="false")
+
+
+@pytest.fixture(scope="session")
+def small_demo(tmp_path_factory) -> Path:
+    """<root>/data (landing, ground truth, stores) and <root>/dagster_home of `evalflow demo`."""
+    import subprocess
+    import sys
+
+    root = tmp_path_factory.mktemp("small-demo")
+    (root / "dagster_home").mkdir()
+    (root / "dagster_home" / "dagster.yaml").write_text(SMALL_DEMO_DAGSTER_YAML)
+    done = subprocess.run([sys.executable, "-m", "evalflow.cli", "demo", *SMALL_DEMO_ARGS],
+                          env=small_demo_env(root), capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return root

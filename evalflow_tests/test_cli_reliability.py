@@ -5,7 +5,6 @@ a sample stranded before its export."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
@@ -15,16 +14,13 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import small_demo_env
 
 from evalflow import cli
 
-DAYS, PER_DAY, SEED = 3, 60, 5
-
 
 def _env(root: Path) -> dict[str, str]:
-    return dict(os.environ, EVALFLOW_DATA_DIR=str(root / "data"), DAGSTER_HOME=str(root / "dagster_home"),
-                # 10 planted bad lines in 180 traces: above the 1% default, on purpose.
-                EVALFLOW_REJECT_RATE_THRESHOLD="0.2", HF_HUB_OFFLINE="1", GX_ANALYTICS_ENABLED="false")
+    return small_demo_env(root)
 
 
 def _start(root: Path, *args: str) -> subprocess.Popen:
@@ -72,13 +68,9 @@ def _outcome(root: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def landing(tmp_path_factory) -> Path:
-    """One simulated landing folder, copied into each drill's own data folder."""
-    root = tmp_path_factory.mktemp("landing")
-    env = _env(root)
-    subprocess.run([sys.executable, "-m", "evalflow.cli", "simulate", "--days", str(DAYS), "--per-day",
-                    str(PER_DAY), "--seed", str(SEED)], env=env, check=True, capture_output=True)
-    return root / "data" / "landing"
+def landing(small_demo) -> Path:
+    """The session's small demo's landing folder, copied into each drill's own data folder."""
+    return small_demo / "data" / "landing"
 
 
 def _fresh(tmp_path: Path, landing: Path, name: str) -> Path:
@@ -91,11 +83,9 @@ def _fresh(tmp_path: Path, landing: Path, name: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory, landing) -> Path:
-    root = _fresh(tmp_path_factory.mktemp("reference"), landing, "ref")
-    done = _run(root)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return root
+def reference(small_demo) -> Path:
+    """What an uninterrupted `evalflow demo` (simulate, then run) built from that landing folder."""
+    return small_demo
 
 
 def _kill_when(process: subprocess.Popen, marker: str, delay_s: float) -> str:
@@ -108,21 +98,19 @@ def _kill_when(process: subprocess.Popen, marker: str, delay_s: float) -> str:
 
 def test_killed_at_every_phase_the_next_run_finishes_and_matches(tmp_path, landing, reference, monkeypatch):
     root = _fresh(tmp_path, landing, "drill")
-    # 1. Killed while landing; meanwhile a second run is refused with one line (exit 75).
+    # 1. While a run lands, a second run is refused with one line (exit 75); the first is then
+    # killed while redacting and embedding (the daily partitions).
     first = _start(root)
     _read_until(first, "[1/3] landing")
     second = _run(root)
     assert second.returncode == 75
     assert second.stderr.strip().splitlines()[-1].startswith("evalflow: error: another evalflow run (PID")
-    first.send_signal(signal.SIGKILL)
-    first.wait()
-    # 2. Killed while redacting and embedding (the daily partitions), 3. while clustering and
-    # sampling (downstream): each run starts by recovering the one before.
-    # (The landing kill may come before its run is recorded; the later ones come mid-run.)
-    outputs = [_kill_when(_start(root), marker, delay)
-               for marker, delay in (("[2/3] daily partitions", 3.0), ("[3/3] downstream", 4.0))]
-    assert "recovered: run" in outputs[1] and "is gone" in outputs[1], outputs[1]
-    # 4. Killed right after the sample, before its export (the stranded-sample case).
+    _kill_when(first, "[2/3] daily partitions", 3.0)
+    # 2. Killed while clustering and sampling (downstream): the run starts by recovering the
+    # killed one before it.
+    output = _kill_when(_start(root), "[3/3] downstream", 4.0)
+    assert "recovered: run" in output and "is gone" in output, output
+    # 3. Killed right after the sample, before its export (the stranded-sample case).
     process = _start(root)
     monkeypatch.setenv("DAGSTER_HOME", str(root / "dagster_home"))
     _kill_after_materialization(process, "eval_candidates")
@@ -159,7 +147,7 @@ def test_a_reader_holding_the_warehouse_delays_the_run_but_never_fails_it(tmp_pa
         [sys.executable, "-c", "import duckdb, sys, time\n"
          "con = duckdb.connect(sys.argv[1], read_only=True)\n"
          "print(con.execute('SELECT count(*) FROM redacted_traces').fetchone()[0], flush=True)\n"
-         "time.sleep(float(sys.argv[2]))", str(root / "data" / "warehouse" / "evalflow.duckdb"), "8"],
+         "time.sleep(float(sys.argv[2]))", str(root / "data" / "warehouse" / "evalflow.duckdb"), "5"],
         stdout=subprocess.PIPE, text=True)
     assert int(reader.stdout.readline()) > 0
     done = _run(root)

@@ -109,14 +109,13 @@ def _env(root: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def demo(browser_tools, tmp_path_factory) -> Path:
-    """A materialized demo (2 days x 60 traces) with its own Dagster instance; returns its root."""
+def demo(browser_tools, small_demo, tmp_path_factory) -> Path:
+    """A copy of the session's small materialized demo (2 days x 60 traces) with its own Dagster
+    instance (the test launches a run in it); returns its root."""
     root = tmp_path_factory.mktemp("ui")
-    (root / "dagster_home").mkdir()
+    shutil.copytree(small_demo / "data", root / "data")
+    shutil.copytree(small_demo / "dagster_home", root / "dagster_home")
     (root / "dagster_home" / "dagster.yaml").write_text(DAGSTER_YAML)
-    done = subprocess.run([sys.executable, "-m", "evalflow.cli", "demo", "--days", "2", "--per-day", "60",
-                           "--seed", "7"], env=_env(root), capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stdout + done.stderr
     return root
 
 

@@ -9,8 +9,6 @@ runner derives from the asset graph, so an asset added later cannot fall between
 
 import dagster as dg
 
-from evalflow.defs.partitions import daily_partitions
-
 # Phase name (cli/runner.py) -> job name.
 PHASE_JOBS = {"landing": "landing_job", "daily partitions": "daily_partitions_job", "downstream": "downstream_job"}
 
@@ -19,7 +17,7 @@ DOWNSTREAM_ASSETS = ("intent_clusters", "intent_catalog", "trace_signals", "fail
                      "annotation_queue")
 
 daily_partitions_job = dg.define_asset_job(
-    "daily_partitions_job", selection=dg.AssetSelection.assets(*DAILY_ASSETS), partitions_def=daily_partitions,
+    "daily_partitions_job", selection=dg.AssetSelection.assets(*DAILY_ASSETS),
     description="Every daily asset over a range of days in one run: rebuild raw_traces from the stage, redact, "
                 "audit PII, embed. `evalflow run` launches it over the days found in the stage.")
 downstream_job = dg.define_asset_job(
