@@ -24,3 +24,15 @@ def test_every_command_and_option_is_described_with_an_example():
         for action in sub._actions:
             if action.dest != "help":
                 assert action.help, f"evalflow {name}: {action.option_strings or action.dest} has no help"
+
+
+def test_the_demo_simulates_the_days_before_today_and_simulate_a_fixed_range():
+    from datetime import datetime, timedelta, timezone
+
+    from evalflow.cli import _simulation_options
+
+    today = datetime.now(timezone.utc).date()
+    demo = _simulation_options(build_parser().parse_args(["demo", "--days", "5"]))
+    assert demo["start_date"] == today - timedelta(days=5)  # its last day is yesterday
+    fixed = _simulation_options(build_parser().parse_args(["simulate"]))
+    assert fixed["start_date"].isoformat() == "2026-10-01"  # byte-identical files any day

@@ -97,7 +97,7 @@ def demo(tmp_path_factory):
         patch.setenv("EVALFLOW_DATA_DIR", str(data_dir))
         patch.setenv("DAGSTER_HOME", str(home))
         patch.setenv("EVALFLOW_REJECT_RATE_THRESHOLD", "0.5")  # the demo plants bad lines on purpose
-        assert cli.main(["demo", "--days", "2", "--per-day", "40", "--seed", "5"]) == 0
+        assert cli.main(["demo", "--days", "2", "--per-day", "40", "--seed", "5", "--start-date", "2026-10-01"]) == 0
     instance = dg.DagsterInstance.from_config(str(home))
     yield data_dir, instance
     instance.dispose()

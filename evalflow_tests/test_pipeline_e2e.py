@@ -23,7 +23,7 @@ def demo_dir(tmp_path_factory) -> Path:
         patch.setenv("EVALFLOW_REJECT_RATE_THRESHOLD", "0.05")
         patch.setenv("DAGSTER_HOME", str(data_dir.parent / "dagster_home"))
         (data_dir.parent / "dagster_home").mkdir()
-        assert cli.main(["demo", "--days", "4", "--per-day", "80", "--seed", "5"]) == 0
+        assert cli.main(["demo", "--days", "4", "--per-day", "80", "--seed", "5", "--start-date", "2026-10-01"]) == 0
         # A second run over the same landing folder must change nothing.
         assert cli.main(["run"]) == 0
     return data_dir

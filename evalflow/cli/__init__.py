@@ -46,8 +46,12 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _simulation_options(args: argparse.Namespace) -> dict:
-    return {"days": args.days, "per_day": args.per_day, "seed": args.seed,
-            "start_date": args.start_date}
+    start = args.start_date
+    if start is None:  # the demo's default: the days before today (UTC), so its last day is yesterday
+        from datetime import datetime, timedelta, timezone
+
+        start = datetime.now(timezone.utc).date() - timedelta(days=args.days)
+    return {"days": args.days, "per_day": args.per_day, "seed": args.seed, "start_date": start}
 
 
 def _print_simulation(summary, settings, days: int) -> None:
@@ -431,12 +435,15 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _add_simulate_options(parser: argparse.ArgumentParser) -> None:
+def _add_simulate_options(parser: argparse.ArgumentParser, recent: bool = False) -> None:
     parser.add_argument("--days", type=_positive_int, default=30, help="days of traffic (default 30)")
     parser.add_argument("--per-day", type=_positive_int, default=1000, help="traces per day (default 1000)")
     parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
-    parser.add_argument("--start-date", type=date.fromisoformat, default=date(2026, 10, 1),
-                        help="first simulated day, YYYY-MM-DD (default 2026-10-01)")
+    # simulate: a fixed default, so the same command writes byte-identical files any day. demo:
+    # the days before today, so the UI's daily partitions hold the demo's days and nothing else.
+    parser.add_argument("--start-date", type=date.fromisoformat, default=None if recent else date(2026, 10, 1),
+                        help="first simulated day, YYYY-MM-DD (default: " + (
+                            "the --days days before today, UTC" if recent else "2026-10-01") + ")")
 
 
 # name -> (one-line help, description, examples). Every command has all three; docs/cli.md is
@@ -484,8 +491,9 @@ COMMANDS: dict[str, tuple[str, str, list[str]]] = {
                "DuckDB files open (or which PID holds them). Exit 1 when a stale run is found.",
                ["evalflow doctor", "evalflow doctor --fix"]),
     "demo": ("simulate, then run",
-             "`simulate` then `run`; over a folder an earlier demo built with other traffic, that demo's stores move "
-             "to <data>/previous-demo/ first.",
+             "`simulate` then `run`, over the days before today by default (so the UI's daily partitions hold "
+             "exactly the demo's days); over a folder an earlier demo built with other traffic (another day, "
+             "other options), that demo's stores move to <data>/previous-demo/ first.",
              ["evalflow demo", "evalflow demo --days 3 --per-day 100"]),
 }
 
@@ -559,7 +567,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--fix", action="store_true", help="mark stale runs failed and free their pool slots")
     doctor.set_defaults(handler=_cmd_doctor)
     demo = command("demo")
-    _add_simulate_options(demo)
+    _add_simulate_options(demo, recent=True)
     demo.set_defaults(handler=_cmd_demo, select=None, partitions=None)
     return parser
 
