@@ -1,9 +1,17 @@
 """Shared test setup."""
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# Tests never read or write the checkout's own data folder: after `python3 quickstart.py demo`,
+# ./data records the demo's first day, and the daily partitions (built when evalflow.defs is
+# imported) would start there instead of where each test's data starts. Tests that need a data
+# folder or a partitions start set their own.
+os.environ["EVALFLOW_DATA_DIR"] = tempfile.mkdtemp(prefix="evalflow-tests-data-")
+os.environ.pop("EVALFLOW_PARTITIONS_START", None)
 
 # Third-party data (Langfuse's framework traces, LangSmith and OpenInference fixtures, Banking77)
 # lives beside the checkout in <repo>/../shared/data, never in the repository (see its README).
