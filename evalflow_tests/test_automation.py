@@ -74,7 +74,8 @@ def test_after_evalflow_run_a_fresh_daemon_launches_nothing_until_a_file_lands(d
     for day in ("2026-10-05", "2026-10-06", "2026-10-07"):
         write_day(landing, day)
     # The demo's path: `evalflow run` lands the folder, then builds the daily partitions.
-    results = run_pipeline(instance, progress=lambda line: None, selection=["landed_traces", "raw_traces"])
+    results = run_pipeline(instance, progress=lambda line: None, selection=["landed_traces", "raw_traces"],
+                           command="evalflow run --select landed_traces --select raw_traces")
     assert [r.success for r in results] == [True, True]
 
     # A fresh daemon: no cursor on either sensor.

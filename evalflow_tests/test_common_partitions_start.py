@@ -51,3 +51,10 @@ def test_days_landed_before_the_first_partition_are_materialized_in_the_same_run
     with duckdb.connect(str(data / "raw" / "raw.duckdb"), read_only=True) as con:
         days = con.execute("SELECT CAST(event_date AS VARCHAR) FROM raw_traces ORDER BY 1").fetchall()
     assert days == [("2026-10-02",), ("2026-10-06",)]
+    # The runs are named jobs tagged with their phase and the command that started them.
+    import dagster as dg
+
+    runs = dg.DagsterInstance.get().get_runs()
+    assert {r.job_name for r in runs} == {"landing_job", "daily_partitions_job"}
+    assert {r.tags["evalflow/command"] for r in runs} == {"evalflow run --select landed_traces --select raw_traces"}
+    assert {r.tags["evalflow/phase"] for r in runs} == {"landing", "daily partitions"}

@@ -139,7 +139,14 @@ def _print_run_summary(results) -> None:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from evalflow.cli.instance import open_instance, recover_stale_runs
-    from evalflow.cli.runner import NothingToRun, cancel_own_runs, ensure_dagster_home, run_interruptibly, run_pipeline
+    from evalflow.cli.runner import (
+        NothingToRun,
+        cancel_own_runs,
+        command_line,
+        ensure_dagster_home,
+        run_interruptibly,
+        run_pipeline,
+    )
     from evalflow.lib.common.processes import LockHeld, exclusive_lock
     from evalflow.lib.common.settings import load_settings
 
@@ -153,7 +160,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             _report_recovery(recover_stale_runs(instance))
             try:
                 results = run_interruptibly(
-                    lambda: run_pipeline(instance, selection=args.select or None, partitions=args.partitions),
+                    lambda: run_pipeline(instance, selection=args.select or None, partitions=args.partitions,
+                                         command=command_line(args.argv)),
                     lambda why: _interrupted(instance, why, cancel_own_runs))
             except NothingToRun as exc:
                 raise UserError(str(exc)) from None
@@ -585,6 +593,7 @@ def main(argv: list[str] | None = None) -> int:
     from evalflow.lib.common.settings import SettingError, validate_environment
 
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for the runs' evalflow/command tag
     # Our own warnings (a DuckDB file held by another process...) reach the console.
     logger = logging.getLogger("evalflow")
     if not any(isinstance(h, _ConsoleHandler) for h in logger.handlers):

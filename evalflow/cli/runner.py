@@ -179,6 +179,7 @@ def run_pipeline(
     progress: Callable[[str], None] = _progress,
     selection: list[str] | None = None,
     partitions: tuple[str, str] | None = None,
+    command: str | None = None,
 ) -> list[PhaseResult]:
     """Materialize every asset (or those named in `selection`, by key, e.g. ["redacted_traces"]);
     returns one result per phase that had something to do.
@@ -217,7 +218,8 @@ def run_pipeline(
                     for k in (a.keys if not a.can_subset else [k for k in a.keys if k.to_user_string() in selection])]
         if not keys:
             continue
-        tags: dict[str, str] = {**process_tags(), "evalflow/phase": name, "evalflow/command": command_line()}
+        tags: dict[str, str] = {**process_tags(), "evalflow/phase": name,
+                                "evalflow/command": command or "run_pipeline()"}
         span = None
         if partitioned:
             days = all_event_dates(Warehouse(settings.raw_store_path))
@@ -276,10 +278,9 @@ def run_pipeline(
 PID_TAG_NAME = "evalflow/pid"
 
 
-def command_line() -> str:
-    """What started this run, for its `evalflow/command` tag: `evalflow run --select ...`."""
-    args = [a for a in sys.argv[1:] if a != "--debug"]
-    return " ".join(["evalflow", *args]) if args else "evalflow"
+def command_line(argv: list[str]) -> str:
+    """What started a run, for its `evalflow/command` tag: `evalflow run --select ...`."""
+    return " ".join(["evalflow", *[a for a in argv if a != "--debug"]])
 
 
 def _require_input(settings) -> None:
