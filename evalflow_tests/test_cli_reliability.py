@@ -150,7 +150,7 @@ def test_a_reader_holding_the_warehouse_delays_the_run_but_never_fails_it(tmp_pa
          "time.sleep(float(sys.argv[2]))", str(root / "data" / "warehouse" / "evalflow.duckdb"), "5"],
         stdout=subprocess.PIPE, text=True)
     assert int(reader.stdout.readline()) > 0
-    done = _run(root)
+    done = _run(root, "--select", "landed_traces")  # its landing writes the warehouse: it must wait
     reader.wait()
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"locked by PID {reader.pid}" in done.stderr

@@ -8,7 +8,7 @@ from __future__ import annotations
 import inspect
 import json
 import re
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import dagster as dg
@@ -86,20 +86,18 @@ def test_a_run_over_two_days_reports_each_days_own_row_count(tmp_path, monkeypat
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """A small demo through `evalflow demo` (every asset, as `evalflow run` materializes it)."""
-    from evalflow import cli
+def demo(small_demo, tmp_path_factory):
+    """A copy of the session's small demo (`evalflow demo`: every asset, as `evalflow run`
+    materializes it; 2 days x 60 traces): (data dir, its Dagster instance, its two days)."""
+    import shutil
 
     root = tmp_path_factory.mktemp("ui_demo")
-    data_dir, home = root / "data", root / "dagster_home"
-    home.mkdir()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("EVALFLOW_DATA_DIR", str(data_dir))
-        patch.setenv("DAGSTER_HOME", str(home))
-        patch.setenv("EVALFLOW_REJECT_RATE_THRESHOLD", "0.5")  # the demo plants bad lines on purpose
-        assert cli.main(["demo", "--days", "2", "--per-day", "40", "--seed", "5", "--start-date", "2026-10-01"]) == 0
-    instance = dg.DagsterInstance.from_config(str(home))
-    yield data_dir, instance
+    shutil.copytree(small_demo / "data", root / "data")
+    shutil.copytree(small_demo / "dagster_home", root / "dagster_home")
+    instance = dg.DagsterInstance.from_config(str(root / "dagster_home"))
+    days = sorted(instance.get_materialized_partitions(dg.AssetKey("raw_traces")))
+    assert len(days) == 2
+    yield root / "data", instance, days
     instance.dispose()
 
 
@@ -117,19 +115,19 @@ WINDOW_TABLES = {"landed_traces": ("raw/raw.duckdb", "staged_traces"), "intent_c
 
 
 def test_each_daily_partition_carries_its_own_figures_from_the_table(demo):
-    data_dir, instance = demo
+    data_dir, instance, demo_days = demo
     for asset, (store, table) in DAILY_TABLES.items():
         per_day = {str(day): n for day, n in _count(
             data_dir, f"SELECT event_date, count(*) FROM {table} GROUP BY 1", store or "warehouse/evalflow.duckdb")}
         days = sorted(instance.get_materialized_partitions(dg.AssetKey(asset)))
-        assert days == ["2026-10-01", "2026-10-02"], asset
+        assert days == demo_days, asset
         for day in days:
             record = instance.fetch_materializations(
                 dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[day]), limit=1).records[0]
             assert record.asset_materialization.metadata[ROW_COUNT].value == per_day.get(day, 0), (asset, day)
     # Plotted per day: redaction's quarantine rate; detections per day add up to the table's.
     detections = 0
-    for day in ("2026-10-01", "2026-10-02"):
+    for day in demo_days:
         redacted = instance.fetch_materializations(dg.AssetRecordsFilter(
             asset_key=dg.AssetKey("redacted_traces"), asset_partitions=[day]), limit=1).records[0]
         assert 0 <= redacted.asset_materialization.metadata["quarantine_rate"].value <= 1
@@ -140,18 +138,18 @@ def test_each_daily_partition_carries_its_own_figures_from_the_table(demo):
 
 
 def test_run_figures_are_one_observation_not_copied_onto_each_day(demo):
-    _, instance = demo
-    for day in ("2026-10-01", "2026-10-02"):
+    _, instance, demo_days = demo
+    for day in demo_days:
         record = instance.fetch_materializations(dg.AssetRecordsFilter(
             asset_key=dg.AssetKey("trace_embeddings"), asset_partitions=[day]), limit=1).records[0]
         assert "cache_hits" not in record.asset_materialization.metadata
     observations = instance.fetch_observations(dg.AssetKey("trace_embeddings"), limit=10).records
     assert len(observations) == 1 and observations[0].asset_observation.partition is None
-    assert observations[0].asset_observation.metadata["traces"].value == 80
+    assert observations[0].asset_observation.metadata["traces"].value == 120
 
 
 def test_every_other_asset_reports_its_tables_row_count(demo):
-    data_dir, instance = demo
+    data_dir, instance, _ = demo
     for asset, (store, table) in WINDOW_TABLES.items():
         event = instance.get_latest_materialization_event(dg.AssetKey(asset))
         rows = _count(data_dir, f"SELECT count(*) FROM {table}", store or "warehouse/evalflow.duckdb")[0][0]
@@ -304,7 +302,8 @@ def test_a_check_run_evaluates_freshness(demo):
 
     from evalflow.definitions import defs
 
-    data_dir, instance = demo
+    data_dir, instance, demo_days = demo
+    first, last = (date.fromisoformat(d) for d in demo_days)
     definitions = defs()
     # `evalflow run` reloads the definitions when a landing moves the first day: patch the
     # freshness module these definitions were built from.
@@ -313,14 +312,16 @@ def test_a_check_run_evaluates_freshness(demo):
         asset_check_selection={dg.AssetCheckKey(dg.AssetKey(a), FRESHNESS_CHECK) for a in freshness.DAILY_ASSETS})
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("EVALFLOW_DATA_DIR", str(data_dir))
-        patch.setattr(loaded, "daily_partitions", dg.DailyPartitionsDefinition(start_date="2026-10-01"))
-        patch.setattr(loaded, "utcnow", lambda: at("2026-10-03T03:00"))  # the demo's last day is due
+        patch.setattr(loaded, "daily_partitions", dg.DailyPartitionsDefinition(start_date=first.isoformat()))
+        # The demo's last day is due at 02:00 UTC the day after it.
+        patch.setattr(loaded, "utcnow", lambda: at(f"{last + timedelta(days=1)}T03:00"))
         result = job.execute_in_process(instance=instance)
         assert {e.asset_key.to_user_string(): e.passed for e in result.get_asset_check_evaluations()} == {
             a: True for a in freshness.DAILY_ASSETS}
-        patch.setattr(loaded, "utcnow", lambda: at("2026-10-05T03:00"))  # the 3rd and 4th never came
+        # Two days later: the two days after the demo's last never came.
+        patch.setattr(loaded, "utcnow", lambda: at(f"{last + timedelta(days=3)}T03:00"))
         late = job.execute_in_process(instance=instance)
     verdicts = {e.asset_key.to_user_string(): e for e in late.get_asset_check_evaluations()}
     assert not any(e.passed for e in verdicts.values())
-    assert "2026-10-04 has not arrived" in verdicts["raw_traces"].description
-    assert date.fromisoformat(verdicts["raw_traces"].metadata["newest_day_materialized"].value) == date(2026, 10, 2)
+    assert f"{last + timedelta(days=2)} has not arrived" in verdicts["raw_traces"].description
+    assert date.fromisoformat(verdicts["raw_traces"].metadata["newest_day_materialized"].value) == last
