@@ -140,8 +140,9 @@ def test_runs_of_live_processes_are_never_touched(dagster_home, tmp_path):
 
 def test_a_fresh_instance_opened_by_several_processes_at_once_has_one_schema(tmp_path):
     """Without the lock, two processes migrating a fresh SQLite instance at once left runs.db with
-    two alembic heads about 1 time in 3, and every later command failed."""
-    for trial in range(2):
+    two alembic heads about 1 time in 3, and every later command failed. (One trial of three
+    processes per run of the suite: CI repeats it on every change.)"""
+    for trial in range(1):
         home = tmp_path / f"home{trial}"
         home.mkdir()
         (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")

@@ -105,10 +105,10 @@ def test_killed_at_every_phase_the_next_run_finishes_and_matches(tmp_path, landi
     second = _run(root)
     assert second.returncode == 75
     assert second.stderr.strip().splitlines()[-1].startswith("evalflow: error: another evalflow run (PID")
-    _kill_when(first, "[2/3] daily partitions", 3.0)
+    _kill_when(first, "[2/3] daily partitions", 2.0)
     # 2. Killed while clustering and sampling (downstream): the run starts by recovering the
     # killed one before it.
-    output = _kill_when(_start(root), "[3/3] downstream", 4.0)
+    output = _kill_when(_start(root), "[3/3] downstream", 2.0)
     assert "recovered: run" in output and "is gone" in output, output
     # 3. Killed right after the sample, before its export (the stranded-sample case).
     process = _start(root)
@@ -118,9 +118,14 @@ def test_killed_at_every_phase_the_next_run_finishes_and_matches(tmp_path, landi
     assert final.returncode == 0, final.stdout + final.stderr
     assert "recovered: run" in final.stderr
     assert _outcome(root) == _outcome(reference)
-    doctor = subprocess.run([sys.executable, "-m", "evalflow.cli", "doctor"], env=_env(root),
-                            capture_output=True, text=True, timeout=120)
-    assert doctor.returncode == 0 and "stale run" not in doctor.stdout, doctor.stdout
+    # Nothing is left behind: no stale run, no pool slot held (what `evalflow doctor` reports).
+    import dagster as dg
+
+    from evalflow.cli.instance import find_stale_runs
+
+    instance = dg.DagsterInstance.get()
+    assert find_stale_runs(instance) == []
+    assert instance.event_log_storage.get_concurrency_run_ids() == set()
 
 
 def _kill_after_materialization(process: subprocess.Popen, asset: str) -> None:
