@@ -78,7 +78,8 @@ def shared_model_dir(tmp_path_factory):
 # One small materialized demo for the tests that need the whole pipeline run by the real command
 # (the kill drills compare with it, the browser test serves it): built once per session, never
 # written by a test (each copies it first). 2 days x 60 traces, seed 7: its intent catalog shows a
-# <PERSON> placeholder, which the browser test looks for.
+# <PERSON> placeholder, which the browser test looks for. Its instance sends runs launched from
+# the UI straight to a subprocess (no daemon, no queue), with the warehouse pool's one writer.
 SMALL_DEMO_ARGS = ("--days", "2", "--per-day", "60", "--seed", "7")
 SMALL_DEMO_DAGSTER_YAML = """\
 run_coordinator:

@@ -46,21 +46,6 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--disable-dev-shm-usage", "--window-size=1600,1400",
 ]
-# The test's own instance: runs launched from the UI go straight to a subprocess (no daemon, no
-# queue), and the warehouse pool allows one writer, as in the project's dagster.yaml.
-DAGSTER_YAML = """\
-run_coordinator:
-  module: dagster._core.run_coordinator
-  class: DefaultRunCoordinator
-run_launcher:
-  module: dagster._core.launcher
-  class: DefaultRunLauncher
-concurrency:
-  pools:
-    default_limit: 1
-telemetry:
-  enabled: false
-"""
 SERVER_START_S = 180
 RUN_TIMEOUT_S = 120
 PAGE_TIMEOUT_S = 60
@@ -115,7 +100,6 @@ def demo(browser_tools, small_demo, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("ui")
     shutil.copytree(small_demo / "data", root / "data")
     shutil.copytree(small_demo / "dagster_home", root / "dagster_home")
-    (root / "dagster_home" / "dagster.yaml").write_text(DAGSTER_YAML)
     return root
 
 
