@@ -8,7 +8,6 @@ launches only for days that no raw_traces materialization has rebuilt since thei
 Every run they and the schedule start says what started it and why (defs/run_tags.py).
 """
 
-import re
 import socket
 import time
 from datetime import timedelta
@@ -20,8 +19,9 @@ from evalflow.defs.ingest.assets import landed_traces, raw_traces
 from evalflow.defs.partitions import daily_partitions
 from evalflow.defs.run_tags import STARTED_BY_TAG, automation_tags, plural
 from evalflow.lib.common.settings import load_settings
-from evalflow.lib.common.warehouse import WarehouseLocked, connect_waiting, has_table
+from evalflow.lib.common.warehouse import Warehouse, WarehouseLocked
 from evalflow.lib.ingest.parse_file import file_sha256, iter_landing_files
+from evalflow.lib.ingest.store import landed_file_hashes
 
 landing_job = dg.define_asset_job("landing_job", selection=[landed_traces],
                                   description="Parse the landing folder's new files once into the raw store's "
@@ -57,23 +57,6 @@ def landing_fingerprint(paths) -> str:
     return digest.hexdigest()
 
 
-def landed_hashes(raw_store_path: Path, wait_s: float) -> set[str]:
-    """The content hashes in the raw store's landed_files (none before the first landing).
-
-    Read-only and waiting at most `wait_s` for a run that holds the file: raises
-    WarehouseLocked after that.
-    """
-    if not raw_store_path.exists():
-        return set()
-    con = connect_waiting(raw_store_path, read_only=True, wait_s=wait_s)
-    try:
-        if not has_table(con, "landed_files"):
-            return set()
-        return {row[0] for row in con.execute("SELECT file_sha256 FROM landed_files").fetchall()}
-    finally:
-        con.close()
-
-
 def files_not_landed(paths: list[Path], landed: set[str]) -> list[Path]:
     """The files whose content is not in `landed` (one per content; a file gone since is skipped)."""
     new: list[Path] = []
@@ -87,11 +70,6 @@ def files_not_landed(paths: list[Path], landed: set[str]) -> list[Path]:
             seen.add(digest)
             new.append(path)
     return new
-
-
-def _lock_holder(error: WarehouseLocked) -> str:
-    found = re.search(r" is locked by (?P<holder>.+?): waited", str(error))
-    return found["holder"] if found else str(error)
 
 
 def _names(paths: list[Path], root: Path, shown: int = 3) -> str:
@@ -117,10 +95,10 @@ def landing_file_sensor(context: dg.SensorEvaluationContext):
     # the files, and launch only for content the raw store has not landed yet, so a daemon
     # started after `evalflow run` does not land the same folder again.
     try:
-        landed = landed_hashes(settings.raw_store_path, wait_s=SENSOR_LOCK_WAIT_S)
+        landed = landed_file_hashes(Warehouse(settings.raw_store_path), read_only=True, wait_s=SENSOR_LOCK_WAIT_S)
     except WarehouseLocked as locked:
         # The cursor stays: the next tick looks again.
-        return dg.SkipReason(f"raw store is held by {_lock_holder(locked)} (a run writing it?); "
+        return dg.SkipReason(f"raw store is held by {locked.holder} (a run writing it?); "
                              "will look at the landing folder again next tick")
     new = files_not_landed(files, landed)
     context.update_cursor(fingerprint)

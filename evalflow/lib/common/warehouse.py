@@ -30,6 +30,10 @@ def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
 class WarehouseLocked(OSError):
     """Another process held the DuckDB file for longer than EVALFLOW_LOCK_WAIT_S."""
 
+    def __init__(self, message: str, holder: str):
+        super().__init__(message)
+        self.holder = holder  # "PID 18437 (/usr/bin/python3)" or "another process"
+
 
 _LOCK_HOLDER = re.compile(r"held in (?P<exe>.*?) \(PID (?P<pid>\d+)\)")
 _log = logging.getLogger("evalflow.warehouse")
@@ -66,7 +70,7 @@ def connect_waiting(path: Path, read_only: bool = False, wait_s: float | None = 
             if waited >= limit:
                 raise WarehouseLocked(
                     f"{path} is locked by {holder}: waited {waited:.0f} s (EVALFLOW_LOCK_WAIT_S={limit:g}); "
-                    "close that connection, or read a published copy instead") from None
+                    "close that connection, or read a published copy instead", holder) from None
             if waited >= next_report:
                 _log.warning("waiting for %s: locked by %s (waited %.0f s of %g s)", path, holder, waited, limit)
                 next_report = waited + 30.0
@@ -82,10 +86,12 @@ class Warehouse:
         self.schema = schema
 
     @contextmanager
-    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    def connect(self, read_only: bool = False, wait_s: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection; `wait_s` bounds the wait for another process's lock (default:
+        EVALFLOW_LOCK_WAIT_S)."""
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        con = connect_waiting(self.path, read_only=read_only)
+        con = connect_waiting(self.path, read_only=read_only, wait_s=wait_s)
         try:
             yield con
         finally:

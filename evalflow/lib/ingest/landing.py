@@ -58,8 +58,9 @@ def ingest_options(settings: Settings, now: datetime | None = None) -> IngestOpt
 def land_new_files(settings: Settings, now: datetime | None = None) -> LandingSummary:
     """Stage new landing files into the raw store; copy the accounting to the warehouse."""
     summary = _land(settings, now)
-    publish_accounting(raw_store(settings), analyst_warehouse(settings))
-    days = all_event_dates(raw_store(settings))
+    raw = raw_store(settings)
+    publish_accounting(raw, analyst_warehouse(settings))
+    days = all_event_dates(raw)
     if days:
         # The daily partitions start at the first day with data (lib/common/settings.py).
         record_first_day(settings.data_dir, days[0])

@@ -19,7 +19,7 @@ import pyarrow as pa
 from evalflow.lib.common.catalog import apply_catalog
 from evalflow.lib.common.gcpause import paused_gc
 from evalflow.lib.common.settings import Settings
-from evalflow.lib.common.warehouse import Warehouse
+from evalflow.lib.common.warehouse import Warehouse, has_table
 from evalflow.lib.ingest.canonical import CANONICAL_FIELDS
 
 _JSON_FIELDS = ("messages", "retrieved_context", "tool_calls", "feedback", "metadata", "truncated_fields")
@@ -145,8 +145,14 @@ def traces_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
     return pl.from_arrow(table)
 
 
-def landed_file_hashes(raw: Warehouse) -> set[str]:
-    with raw.connect() as con:
+def landed_file_hashes(raw: Warehouse, read_only: bool = False, wait_s: float | None = None) -> set[str]:
+    """Content hashes of the files landed so far (none before the first landing). A sensor
+    reads read-only with a short `wait_s`; WarehouseLocked when a run holds the file longer."""
+    if read_only and not raw.path.exists():
+        return set()
+    with raw.connect(read_only=read_only, wait_s=wait_s) as con:
+        if not has_table(con, "landed_files"):
+            return set()
         return {row[0] for row in con.execute("SELECT file_sha256 FROM landed_files").fetchall()}
 
 def staged_trace_hashes(raw: Warehouse) -> dict[str, str]:

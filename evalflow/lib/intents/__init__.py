@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from evalflow.lib.intents.discover import MATCH_THRESHOLD, discover_intents
 from evalflow.lib.intents.models import CatalogEntry, IntentEvent, IntentResult
 from evalflow.lib.intents.text import intent_text, model_text, normalize_placeholders, trace_intent_text
 
@@ -54,6 +53,17 @@ __all__ = [
 ]
 
 
+def __getattr__(name: str):
+    # The clustering stack (scikit-learn, UMAP, HDBSCAN: over a second to import) loads only
+    # when discover_intents is used, not whenever a module of this package is imported: every
+    # file under evalflow/defs is imported when Dagster loads the code location.
+    if name in ("discover_intents", "MATCH_THRESHOLD"):
+        from evalflow.lib.intents import discover
+
+        return getattr(discover, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def cluster_texts_for_cli(ids: list, texts: list[str], embeddings: np.ndarray, *,
                           seed: int = 0) -> list[dict]:
     """Rows for `evalflow cluster`: {"id", "intent_id", "intent_name", "confidence"} per input.
@@ -62,6 +72,8 @@ def cluster_texts_for_cli(ids: list, texts: list[str], embeddings: np.ndarray, *
     """
     if len(ids) != len(texts):
         raise ValueError(f"ids ({len(ids)}) and texts ({len(texts)}) differ in length")
+    from evalflow.lib.intents.discover import discover_intents
+
     result = discover_intents(np.asarray(embeddings, dtype=np.float32), list(texts), seed=seed)
     names = {e.intent_id: e.name for e in result.catalog}
     return [

@@ -25,7 +25,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.cluster import KMeans
 
 
 @dataclass
@@ -66,6 +65,10 @@ def intent_facets(intent_rows: dict[str, np.ndarray], vectors: np.ndarray, min_t
 
 def _bisect(rows: np.ndarray, vectors: np.ndarray, reference: float, min_traces: int,
             seed: int) -> list[np.ndarray]:
+    # scikit-learn takes a second to import: only when a facet is split, not whenever the
+    # sampling package is (evalflow/defs imports its store when Dagster loads the code).
+    from sklearn.cluster import KMeans
+
     done, todo = [], [np.sort(rows)]
     while todo:
         part = todo.pop(0)
