@@ -241,7 +241,7 @@ def _file_state(path: Path) -> str:
     try:
         connect_waiting(path, read_only=True, wait_s=0).close()
     except WarehouseLocked as exc:
-        return str(exc).split(": waited")[0].replace(str(path) + " is ", "")
+        return f"locked by {exc.holder}"
     return "opens"
 
 

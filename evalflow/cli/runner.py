@@ -18,6 +18,7 @@ from typing import Callable, TypeVar
 
 import dagster as dg
 
+from evalflow.cli.instance import PID_TAG, describe_run, open_instance, pool_states, process_tags, recover_stale_runs
 from evalflow.lib.common.settings import load_settings
 from evalflow.lib.common.warehouse import Warehouse
 from evalflow.lib.ingest.landing import all_event_dates
@@ -186,7 +187,6 @@ def run_pipeline(
 
     Raises NothingToRun when the landing folder holds no trace file and nothing is staged.
     """
-    from evalflow.cli.instance import open_instance, process_tags
     from evalflow.defs.pipeline_jobs import PHASE_JOBS
 
     definitions = _load_definitions()
@@ -245,7 +245,7 @@ def run_pipeline(
         progress(f"[{index}/{len(names)}] {name}: materializing {label}{where} ...")
         started = time.perf_counter()
         job = definitions.resolve_job_def(PHASE_JOBS[name])
-        with _PoolWatcher(instance, tags[PID_TAG_NAME], progress), _StepSpinner(instance, tags):
+        with _PoolWatcher(instance, tags[PID_TAG], progress), _StepSpinner(instance, tags):
             outcome = job.execute_in_process(instance=instance, asset_selection=keys, tags=tags,
                                              raise_on_error=False, run_config=QUIET_CONSOLE)
         seconds = time.perf_counter() - started
@@ -273,9 +273,6 @@ def run_pipeline(
         if not outcome.success:
             break
     return results
-
-
-PID_TAG_NAME = "evalflow/pid"
 
 
 def command_line(argv: list[str]) -> str:
@@ -321,32 +318,33 @@ class _PoolWatcher:
         self._stop.set()
         self._thread.join(timeout=5)
 
+    def _report_holders(self, state, holders: list[str]) -> None:
+        """Our run waits: a holder whose process died is recovered (it would keep its slot for
+        ever); a live one is named, once."""
+        if not holders:
+            return
+        for run in recover_stale_runs(self.instance).failed_runs:
+            self.progress(f"      recovered: run {run.run_id[:8]} held the pool slot, but "
+                          f"{run.reason}; marked failed and its slot freed")
+        for holder in holders:
+            run = self.instance.get_run_by_id(holder)
+            if (state.pool, holder) in self._told or run is None or run.is_finished:
+                continue
+            self._told.add((state.pool, holder))
+            self.progress(f"      waiting for pool {state.pool} (limit {state.limit}): its slot is held by "
+                          f"{describe_run(self.instance, holder)}; `evalflow doctor` shows and clears runs "
+                          "whose process is gone")
+
     def _ours(self, run_id: str) -> bool:
         run = self.instance.get_run_by_id(run_id)
-        return run is not None and run.tags.get(PID_TAG_NAME) == self.pid
+        return run is not None and run.tags.get(PID_TAG) == self.pid
 
     def _watch(self) -> None:
-        from evalflow.cli.instance import describe_run, pool_states
-
         while not self._stop.wait(self.interval_s):
             try:
                 for state in pool_states(self.instance):
-                    mine = [r for r, _ in state.waiting if self._ours(r)]
-                    others = [r for r, _ in state.holders if not self._ours(r)]
-                    if mine and others:
-                        # A holder whose process died would keep its slot for ever.
-                        from evalflow.cli.instance import recover_stale_runs
-
-                        for run in recover_stale_runs(self.instance).failed_runs:
-                            self.progress(f"      recovered: run {run.run_id[:8]} held the pool slot, but "
-                                          f"{run.reason}; marked failed and its slot freed")
-                    for holder in others if mine else []:
-                        if (state.pool, holder) not in self._told and self.instance.get_run_by_id(holder) \
-                                and not self.instance.get_run_by_id(holder).is_finished:
-                            self._told.add((state.pool, holder))
-                            self.progress(f"      waiting for pool {state.pool} (limit {state.limit}): its slot "
-                                          f"is held by {describe_run(self.instance, holder)}; "
-                                          "`evalflow doctor` shows and clears runs whose process is gone")
+                    if any(self._ours(r) for r, _ in state.waiting):
+                        self._report_holders(state, [r for r, _ in state.holders if not self._ours(r)])
             except Exception:  # noqa: BLE001 - a watcher must never break the run it watches
                 continue
 
@@ -379,7 +377,7 @@ class _StepSpinner:
         from rich.console import Console
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-        wanted = {PID_TAG_NAME: self.tags[PID_TAG_NAME], "evalflow/phase": self.tags["evalflow/phase"]}
+        wanted = {PID_TAG: self.tags[PID_TAG], "evalflow/phase": self.tags["evalflow/phase"]}
         columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
         with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
             task = bar.add_task("      starting ...", total=None)
@@ -463,8 +461,6 @@ class _Interrupted(BaseException):
 def cancel_own_runs(instance: dg.DagsterInstance, why: str) -> list[str]:
     """Mark every unfinished run this process started canceled and free its pool slots."""
     from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
-
-    from evalflow.cli.instance import PID_TAG
 
     canceled = []
     for run in instance.get_runs(dg.RunsFilter(statuses=list(IN_PROGRESS_RUN_STATUSES),
