@@ -316,9 +316,11 @@ def alpha_from_sums(sums: np.ndarray, level: str, n_values: int) -> np.ndarray:
             n = marginals.sum(axis=1)
             expected = n * n - (marginals * marginals).sum(axis=1)
             observed = sums[:, 0]
+            scale = n * n
         elif level == "interval":
             observed, n, s1, s2 = sums.T
             expected = 2 * (n * s2 - s1 * s1)
+            scale = 2 * n * s2
         else:
             coincidences = sums.reshape(-1, n_values, n_values)
             marginals = coincidences.sum(axis=1)
@@ -326,8 +328,10 @@ def alpha_from_sums(sums: np.ndarray, level: str, n_values: int) -> np.ndarray:
             distance = _ordinal_distances(marginals)
             observed = (coincidences * distance).sum(axis=(1, 2))
             expected = np.einsum("bc,bk,bck->b", marginals, marginals, distance)
-        # Relative tolerance: float round-off must not turn "no variation" into a huge alpha.
-        defined = expected > 1e-12 * np.maximum(n * n, 1.0)
+            scale = n * n
+        # No variation gives expected == 0 up to round-off (interval: n*S2 == S1^2 for equal values), which
+        # must read as undefined, not as a huge alpha; the tolerance is relative to the data's own scale.
+        defined = expected > 1e-12 * scale
         alphas = 1 - (n - 1) * observed / np.where(defined, expected, 1.0)
     return np.where(defined, alphas, np.nan)
 
