@@ -504,6 +504,19 @@ COMMANDS: dict[str, tuple[str, str, list[str]]] = {
              "other options), that demo's stores move to <data>/previous-demo/ first.",
              ["evalflow demo", "evalflow demo --days 3 --per-day 100"]),
 }
+# Commands that live in their own module (COMMAND, configure(parser), run(args)): their logic is a
+# stage's, the CLI only reads and writes files around it.
+PLUGGED_COMMANDS = ("agreement",)
+
+
+def _plugged(name: str):
+    from importlib import import_module
+
+    return import_module(f"evalflow.cli.{name}")
+
+
+for _name in PLUGGED_COMMANDS:
+    COMMANDS[_name] = _plugged(_name).COMMAND
 
 
 def _partition_range(text: str) -> tuple[str, str]:
@@ -577,6 +590,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo = command("demo")
     _add_simulate_options(demo, recent=True)
     demo.set_defaults(handler=_cmd_demo, select=None, partitions=None)
+    for name in PLUGGED_COMMANDS:
+        module = _plugged(name)
+        plugged = command(name)
+        module.configure(plugged)
+        plugged.set_defaults(handler=module.run)
     return parser
 
 
