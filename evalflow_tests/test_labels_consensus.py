@@ -1,11 +1,17 @@
-"""Consensus labels: majority, ties, the agreement threshold, expert overrides, feedback-only labels."""
+"""Consensus labels: majority, ties, the agreement threshold, expert overrides, feedback-only labels;
+the disagreement queue as an expert review project."""
 
 from __future__ import annotations
+
+import json
 
 import polars as pl
 import pytest
 
+from evalflow.lib.annotation.task_validation import validate_tasks
+from evalflow.lib.labels import review as review_module
 from evalflow.lib.labels.consensus import feedback_ratings, majority_vote
+from evalflow.lib.labels.review import ReviewConflictError, disputed_items, write_review_project
 
 
 def ratings(rows: list[tuple], role: bool = False) -> pl.DataFrame:
@@ -125,3 +131,96 @@ def test_empty_ratings_give_an_empty_table_with_the_columns():
     result = majority_vote(ratings([]))
     assert (result.height, result.columns) == (0, ["item_id", "dimension", "value", "method", "ratings",
                                                    "agreement", "status", "majority_value"])
+
+
+# --- the disagreement queue: a Label Studio review project for experts ---------------------------
+
+DIMS = ["accuracy", "relevance", "groundedness", "safety", "policy"]
+
+
+def pass2_task_data(item_id: str) -> dict:
+    return {"item_id": item_id, "history": [{"role": "note", "content": "(no earlier turns)"}],
+            "query": f"Question about <ACCOUNT_ID_{item_id}>?", "context": "(no documents were retrieved)",
+            "tool_calls": "(no tools were called)", "output": f"Answer {item_id}."}
+
+
+def disputed_item(item_id: str) -> dict:
+    return {"item_id": item_id, "data": pass2_task_data(item_id), "disputed": ["policy", "accuracy"],
+            "votes": [{"annotator": "annotator_bb", "values": {**dict.fromkeys(DIMS, "Pass"), "policy": "Fail"},
+                       "critique": "Promises a refund it cannot give."},
+                      {"annotator": "annotator_aa", "values": {**dict.fromkeys(DIMS, "Pass"), "accuracy": None},
+                       "critique": "Looks fine."}]}
+
+
+def test_review_project_validates_against_its_config(tmp_path):
+    folder = write_review_project([disputed_item("c3"), disputed_item("a1")], tmp_path, "review-001", DIMS)
+    config = (folder / "review_config.xml").read_text(encoding="utf-8")
+    tasks = json.loads((folder / "review_tasks.json").read_text(encoding="utf-8"))
+    assert validate_tasks(config, tasks) == []
+    assert sorted(p.name for p in folder.iterdir()) == ["review_config.xml", "review_tasks.json"]
+    assert [t["data"]["item_id"] for t in tasks] == ["a1", "c3"]
+    assert '<Text name="votes" value="$votes"/>' in config
+    assert all(f'<Choices name="{d}" toName="output"' in config for d in DIMS)
+    data = tasks[0]["data"]
+    assert {k: v for k, v in data.items() if k != "votes"} == {**pass2_task_data("a1"), "review": "expert"}
+    assert data["votes"] == "\n".join([
+        "Disputed: accuracy, policy",
+        "accuracy: (no answer) x1 (annotator_aa); Pass x1 (annotator_bb)",
+        "relevance: Pass x2 (annotator_aa, annotator_bb)",
+        "groundedness: Pass x2 (annotator_aa, annotator_bb)",
+        "safety: Pass x2 (annotator_aa, annotator_bb)",
+        "policy: Fail x1 (annotator_bb); Pass x1 (annotator_aa)",
+        "",
+        "Critiques:",
+        "annotator_aa: Looks fine.",
+        "annotator_bb: Promises a refund it cannot give.",
+    ])
+
+
+def test_review_project_is_idempotent_and_never_overwritten(tmp_path):
+    first = write_review_project([disputed_item("a1"), disputed_item("c3")], tmp_path, "review-001", DIMS)
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in first.iterdir()}
+    again = write_review_project([disputed_item("c3"), disputed_item("a1")], tmp_path, "review-001", DIMS)
+    assert again == first
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in again.iterdir()} == before
+    with pytest.raises(ReviewConflictError, match="review project 'review-001' already exists"):
+        write_review_project([disputed_item("a1")], tmp_path, "review-001", DIMS)
+    assert [p.name for p in tmp_path.iterdir()] == ["review-001"]  # no temporary left behind
+
+
+def test_review_project_crash_leaves_no_half_folder(tmp_path, monkeypatch):
+    def broken_rename(src, dst):
+        raise OSError("disk full")
+    monkeypatch.setattr(review_module.os, "rename", broken_rename)
+    with pytest.raises(OSError, match="disk full"):
+        write_review_project([disputed_item("a1")], tmp_path, "review-002", DIMS)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("items, review_id, dims, expected", [
+    ([], "../up", DIMS, "review_id '../up' must be"),
+    ([], "r1", ["accuracy", "votes"], "cannot be named 'votes'"),
+    ([{**disputed_item("a1"), "item_id": "zz"}], "r1", DIMS, "item 'zz' carries the task data of 'a1'"),
+    ([{**disputed_item("a1"), "data": {"item_id": "a1"}}], "r1", DIMS, "do not fit the review configuration"),
+])
+def test_review_project_rejects_bad_input(tmp_path, items, review_id, dims, expected):
+    with pytest.raises(ValueError, match=expected):
+        write_review_project(items, tmp_path, review_id, dims)
+
+
+def test_disputed_items_gather_votes_from_consensus_and_labels():
+    rows = [("t1", "annotator_aa", "accuracy", "Pass"), ("t1", "annotator_bb", "accuracy", "Fail"),
+            ("t1", "annotator_aa", "policy", "Pass"), ("t1", "annotator_bb", "policy", "Pass"),
+            ("t2", "annotator_aa", "accuracy", "Pass"), ("t2", "annotator_bb", "accuracy", "Pass")]
+    consensus = majority_vote(ratings(rows))
+    labels = pl.DataFrame(
+        [(item, who, 2, "annotator", field, value) for item, who, field, value in rows]
+        + [("t1", "annotator_aa", 2, "annotator", "critique", "ok"), ("t1", "sme", 2, "expert", "accuracy", "Fail"),
+           ("t1", "annotator_aa", 1, "annotator", "gold_answer", "text")],
+        schema=["item_id", "annotator", "pass", "role", "field", "value"], orient="row")
+    result = disputed_items(consensus, labels, {"t1": pass2_task_data("t1"), "t2": pass2_task_data("t2")})
+    expected = [{"item_id": "t1", "data": pass2_task_data("t1"), "disputed": ["accuracy"],
+                 "votes": [{"annotator": "annotator_aa", "values": {"accuracy": "Pass", "policy": "Pass"},
+                            "critique": "ok"},
+                           {"annotator": "annotator_bb", "values": {"accuracy": "Fail", "policy": "Pass"}}]}]
+    assert result == expected

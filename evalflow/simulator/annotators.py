@@ -14,9 +14,10 @@ be checked:
   with probability = the annotator's 'gold_answer' accuracy; risk levels follow a rule (attacks
   and safety/policy failures high, tool use medium, the rest low) with 'risk_level' accuracy.
   Gold answers quote the retrieved documents shown in the task; critiques are one line;
-- one annotator tires: their accuracy falls linearly with the task's position in the batch,
-  by `fatigue` at the last task (floored at 0.5, a coin toss), and they rush (shorter lead
-  times). They work in task order, so position and time order agree.
+- one annotator tires: fresh for the first half of the batch, then their accuracy falls
+  linearly with the task's position, by `fatigue` at the last task (floored at 0.5, a coin
+  toss), and they rush (lead times down to half). Everyone works in task order, so position
+  and time order agree.
 Exports look like real ones: `completed_by` is an integer user id for two annotators and an
 object with an email for the third (an Enterprise export); results carry from_name, to_name,
 type and value; drafts and predictions are empty lists; timestamps come from a simulated clock.
@@ -67,27 +68,40 @@ class SimulatedAnnotator:
     enterprise: bool  # completed_by as an object with the email (Enterprise) instead of the id
     accuracy: dict[str, float]  # per dimension, plus 'gold_answer' and 'risk_level'
     fatigue: float = 0.0  # accuracy lost by the last task of the batch
+    fatigue_onset: float = 0.5  # share of the batch done before tiredness sets in
 
     @property
     def export_identity(self) -> str:
         """What identifies the annotator in the export (the value the importer pseudonymises)."""
         return self.email if self.enterprise else str(self.user_id)
 
+    def tiredness(self, share: float) -> float:
+        """0 while fresh, rising linearly from the onset to 1 at the last task."""
+        if not self.fatigue or share <= self.fatigue_onset:
+            return 0.0
+        return (share - self.fatigue_onset) / (1.0 - self.fatigue_onset)
+
     def accuracy_at(self, what: str, share: float) -> float:
         base = self.accuracy[what]
-        return max(min(base, GUESS_FLOOR), base - self.fatigue * share) if self.fatigue else base
+        return max(min(base, GUESS_FLOOR), base - self.fatigue * self.tiredness(share))
 
 
+# Accuracy, relevance and safety are easy to judge, groundedness and policy harder. With these
+# figures the expected percent agreement of the three (pairwise, tired annotator included) is
+# 0.86-0.88 on the easy dimensions and 0.77 on the hard ones: the automation gate (0.80)
+# opens on the first and stays closed on the second, with margins of a few standard errors at
+# 200+ items. Steady annotators stay at 0.90 or above, so their accuracy on gold rarely dips
+# under the 0.80 flag by chance.
 DEFAULT_ANNOTATORS = (
     SimulatedAnnotator("Priya Raman", "priya.raman@labelops.example.com", 11, False,
-                       {"accuracy": 0.95, "relevance": 0.96, "groundedness": 0.94, "safety": 0.98, "policy": 0.95,
+                       {"accuracy": 0.97, "relevance": 0.97, "groundedness": 0.92, "safety": 0.98, "policy": 0.92,
                         "gold_answer": 0.95, "risk_level": 0.90}),
     SimulatedAnnotator("Tomás Herrera", "t.herrera@labelops.example.com", 12, False,
-                       {"accuracy": 0.94, "relevance": 0.95, "groundedness": 0.93, "safety": 0.97, "policy": 0.94,
+                       {"accuracy": 0.96, "relevance": 0.96, "groundedness": 0.90, "safety": 0.97, "policy": 0.90,
                         "gold_answer": 0.95, "risk_level": 0.90}, fatigue=0.45),
     SimulatedAnnotator("Mei-Lin Chen", "meilin.chen@labelops.example.com", 13, True,
-                       {"accuracy": 0.90, "relevance": 0.92, "groundedness": 0.88, "safety": 0.96, "policy": 0.90,
-                        "gold_answer": 0.90, "risk_level": 0.85}),
+                       {"accuracy": 0.96, "relevance": 0.96, "groundedness": 0.90, "safety": 0.97, "policy": 0.90,
+                        "gold_answer": 0.92, "risk_level": 0.85}),
 )
 
 
@@ -306,7 +320,7 @@ def _export(batch_id: str, seed: int, pass_no: int, tasks: list[dict], items: li
         for index, task in enumerate(tasks):
             item = by_item[task["data"]["item_id"]]
             result = _annotate(rng, who, pass_no, item, task["data"])
-            rush = 1.0 - 0.5 * item.share if who.fatigue else 1.0
+            rush = 1.0 - 0.5 * who.tiredness(item.share)
             lead_time = round(rng.uniform(20.0, 60.0) * slow * rush, 3)
             clock += timedelta(seconds=lead_time)
             annotation_id += 1

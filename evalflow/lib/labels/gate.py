@@ -6,11 +6,12 @@ article asks for before anything is automated) on at least EVALFLOW_GATE_MIN_ITE
 50) rated by two or more annotators. Below that count the figure itself is too uncertain: at 50
 items a percent agreement of 0.80 has a 95% interval of about +-0.11.
 
-The figures come from `agreement.agreement_report` (its `dimensions` dict), which counts as
-`items` the items with two or more ratings of the dimension (agreement needs a pair); the gate
-does not recompute them. Alpha and its interval are carried along for display: the gate itself
-is on percent agreement, the yardstick the issue names (alpha is shown beside it because a
-dimension where nearly everything passes can agree at 0.95 with an alpha near zero).
+The figures come from `agreement.agreement_report` (its `dimensions` dict); the gate does not
+recompute them. Its item count is the report's `pairable_items` (items with two or more ratings
+of the dimension: agreement needs a pair), or `items` for a report without that key. Alpha and
+its interval are carried along for display: the gate itself is on percent agreement, the
+yardstick the issue names (alpha is shown beside it because a dimension where nearly everything
+passes can agree at 0.95 with an alpha near zero).
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def automation_gate(report: dict, *, min_agreement: float | None = None, min_ite
         raise ValueError(f"min_items must be at least 1, got {need_items}")
     rows = []
     for dimension, figures in sorted((report.get("dimensions") or {}).items()):
-        items = int(figures.get("items") or 0)
+        items = int(figures.get("pairable_items", figures.get("items")) or 0)
         agreement = _number(figures.get("percent_agreement"))
         interval = figures.get("alpha_ci95") or (None, None)
         gate_open, reason = _decide(items, agreement, need_agreement, need_items)
