@@ -159,11 +159,15 @@ def test_review_project_validates_against_its_config(tmp_path):
     assert validate_tasks(config, tasks) == []
     assert sorted(p.name for p in folder.iterdir()) == ["review_config.xml", "review_tasks.json"]
     assert [t["data"]["item_id"] for t in tasks] == ["a1", "c3"]
-    assert '<Text name="votes" value="$votes"/>' in config
-    assert all(f'<Choices name="{d}" toName="output"' in config for d in DIMS)
+    assert '<Text name="review_votes" value="$review_votes"/>' in config
+    # experts answer only the disputed dimensions; the critique (why they overrode) stays required
+    assert all(f'<Choices name="{d}" toName="output" choice="single" showInline="true" required="false">' in config
+               for d in DIMS)
+    assert '<TextArea name="critique" toName="output" rows="4" editable="true" maxSubmissions="1" required="true"/>' \
+        in config
     data = tasks[0]["data"]
-    assert {k: v for k, v in data.items() if k != "votes"} == {**pass2_task_data("a1"), "review": "expert"}
-    assert data["votes"] == "\n".join([
+    assert {k: v for k, v in data.items() if k != "review_votes"} == {**pass2_task_data("a1"), "review": "expert"}
+    assert data["review_votes"] == "\n".join([
         "Disputed: accuracy, policy",
         "accuracy: (no answer) x1 (annotator_aa); Pass x1 (annotator_bb)",
         "relevance: Pass x2 (annotator_aa, annotator_bb)",
@@ -199,7 +203,7 @@ def test_review_project_crash_leaves_no_half_folder(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("items, review_id, dims, expected", [
     ([], "../up", DIMS, "review_id '../up' must be"),
-    ([], "r1", ["accuracy", "votes"], "cannot be named 'votes'"),
+    ([], "r1", ["accuracy", "review_votes"], "cannot be named 'review_votes'"),
     ([{**disputed_item("a1"), "item_id": "zz"}], "r1", DIMS, "item 'zz' carries the task data of 'a1'"),
     ([{**disputed_item("a1"), "data": {"item_id": "a1"}}], "r1", DIMS, "do not fit the review configuration"),
 ])

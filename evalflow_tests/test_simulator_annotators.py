@@ -1,4 +1,5 @@
-"""Simulated annotators: Label Studio JSON exports of a batch with known accuracy and one tired annotator."""
+"""Simulated annotators: Label Studio JSON exports of a batch with known accuracy and one tired annotator;
+the simulated expert who works through the disagreement queue."""
 
 from __future__ import annotations
 
@@ -11,9 +12,17 @@ import polars as pl
 import pytest
 
 from evalflow.lib.annotation import load_known_answers, write_annotation_batch
+from evalflow.lib.labels.consensus import majority_vote
+from evalflow.lib.labels.leakage import load_pass2_tasks
 from evalflow.lib.labels.quality import QualityThresholds, quality_tables
+from evalflow.lib.labels.review import disputed_items, write_review_project
 from evalflow.simulator import faults as F
-from evalflow.simulator.annotators import DEFAULT_ANNOTATORS, simulate_annotation, true_verdicts
+from evalflow.simulator.annotators import (
+    DEFAULT_ANNOTATORS,
+    simulate_annotation,
+    simulate_expert_review,
+    true_verdicts,
+)
 from evalflow.simulator.core import simulate
 
 PASS1_FIELDS = ("expected_behavior", "gold_answer", "risk_level")
@@ -201,3 +210,31 @@ def test_traces_missing_from_the_ground_truth_are_refused(batch, tmp_path):
     (tmp_path / "truth" / "traces.jsonl").write_text("")
     with pytest.raises(ValueError, match="traces of the batch are not in"):
         simulate_annotation(batch["manifest"].path, tmp_path / "truth", tmp_path / "out")
+
+
+def test_expert_review_resolves_the_disagreement_queue_with_the_truth(batch, tmp_path):
+    rows = label_rows(batch).filter(pl.col("pass") == 2).with_columns(pl.lit("annotator").alias("role"))
+    dims = batch["manifest"].data["dimensions"]
+    ratings = rows.filter(pl.col("field").is_in(dims)).rename({"field": "dimension"})
+    consensus = majority_vote(ratings.select("item_id", "annotator", "dimension", "value", "role"), min_agreement=0.7)
+    queue = disputed_items(consensus, rows, load_pass2_tasks(batch["manifest"].path))
+    folder = write_review_project(queue, tmp_path / "review", "review-sim", dims)
+    path = simulate_expert_review(folder, batch["summary"].truth, tmp_path / "incoming")
+    export = json.loads(path.read_text(encoding="utf-8"))
+    assert [t["data"]["item_id"] for t in export] == sorted(item["item_id"] for item in queue)
+    expert_rows = []
+    for task, item in zip(export, sorted(queue, key=lambda i: i["item_id"])):
+        (annotation,) = task["annotations"]
+        answered = [r["from_name"] for r in annotation["result"] if r["type"] == "choices"]
+        assert answered == [d for d in dims if d in item["disputed"]]  # only what was disputed
+        assert annotation["completed_by"]["email"] == "joseph.osei@northwind-bank.example.com"
+        expert_rows += [(task["data"]["item_id"], "expert", r["from_name"], r["value"]["choices"][0], "expert")
+                        for r in annotation["result"] if r["type"] == "choices"]
+    expert = pl.DataFrame(expert_rows, schema=["item_id", "annotator", "dimension", "value", "role"], orient="row")
+    merged = majority_vote(pl.concat([ratings.select(expert.columns), expert]), min_agreement=0.7)
+    assert merged.filter(pl.col("status") != "agreed").height == 0
+    overridden = merged.filter(pl.col("method") == "expert")
+    assert overridden.height == consensus.filter(pl.col("status") == "disputed").height > 0
+    truth = batch["summary"].truth
+    decided = overridden.select("item_id", "dimension", "value").rows()
+    assert all(value == truth[item][dim] for item, dim, value in decided)

@@ -397,3 +397,49 @@ def simulate_annotation(batch_dir: str | Path, ground_truth_dir: str | Path, out
         tired=[a.export_identity for a in annotators if a.fatigue > 0],
         truth={item.item_id: item.verdicts for item in items},
     )
+
+
+# --- the expert who reviews the disagreement queue ----------------------------------------------
+
+DEFAULT_EXPERT = SimulatedAnnotator("Joseph Osei", "joseph.osei@northwind-bank.example.com", 21, True,
+                                    dict.fromkeys(DIMENSIONS, 1.0))
+
+
+def simulate_expert_review(review_dir: str | Path, truth: dict[str, dict[str, str]], out_dir: str | Path, *,
+                           seed: int = 0, expert: SimulatedAnnotator = DEFAULT_EXPERT) -> Path:
+    """A subject-matter expert works through a review project (review_tasks.json, written by
+    evalflow.lib.labels.review): for each task, the disputed dimensions named in its votes panel
+    are answered (right with the expert's accuracy: 1.0 by default, an expert is the reference)
+    and a critique is written; the other dimensions stay empty, as the review project allows.
+    `truth`: item_id -> dimension -> true verdict (AnnotationSimulation.truth). Writes one Label
+    Studio JSON export into out_dir atomically and returns its path."""
+    review_dir = Path(review_dir)
+    tasks = json.loads((review_dir / "review_tasks.json").read_text(encoding="utf-8"))
+    rng = random.Random(f"{review_dir.name}\x1f{seed}\x1f{expert.email}")
+    clock = CLOCK_START + timedelta(days=3)
+    export = []
+    for index, task in enumerate(tasks):
+        data = task["data"]
+        first_line = (data.get("review_votes") or "").split("\n", 1)[0]
+        disputed = [d.strip() for d in first_line.removeprefix("Disputed:").split(",")
+                    if d.strip() in truth[data["item_id"]]]
+        given = {}
+        for dim in disputed:
+            true = truth[data["item_id"]][dim]
+            given[dim] = true if rng.random() < expert.accuracy[dim] else ("Fail" if true == "Pass" else "Pass")
+        result = [*(_choice(rng, dim, "output", value) for dim, value in given.items()),
+                  _text(rng, CRITIQUE, "output", "Expert review: " + _critique(rng, given))]
+        lead_time = round(rng.uniform(60.0, 180.0), 3)
+        clock += timedelta(seconds=lead_time)
+        annotation = {"id": 900_000 + index, "completed_by": _completed_by(expert), "result": result,
+                      "was_cancelled": False, "ground_truth": False, "created_at": _iso(clock),
+                      "updated_at": _iso(clock), "lead_time": lead_time, "task": 900_000 + index, "project": 3}
+        export.append({"id": 900_000 + index, "annotations": [annotation], "drafts": [], "predictions": [],
+                       "data": data, "meta": {}, "project": 3})
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tag = hashlib.sha256(f"{review_dir.name}\x1f{seed}".encode()).hexdigest()[:8]
+    path = out_dir / f"project-3-at-{clock:%Y-%m-%d}-18-00-{tag}.json"
+    _write_atomically(path, json.dumps(export, ensure_ascii=False) + "\n")
+    return path
+

@@ -2,11 +2,13 @@
 
 `write_review_project` writes `<out_dir>/<review_id>/` with review_config.xml (the pass-2
 labelling interface plus a panel with the annotators' votes and critiques) and review_tasks.json
-(one task per disputed item). An expert answers every dimension of the item, as in pass 2: the
-dimensions that were disputed are named at the top of the panel, and the expert's answer on the
-others is a second look that costs a click. Each task's data is the item's pass-2 data plus
-`review: "expert"` (how the importer tells an expert's export from an annotator's: its labels
-get role 'expert' and override the majority), `item_id`, and `votes` (the panel's text).
+(one task per disputed item). The dimensions that were disputed are named at the top of the
+panel; the expert answers those (the dimension choices are optional in this project, unlike
+pass 2, so the agreed ones can be left alone) and writes a critique, which stays required: it
+is the record of why the majority was overridden. Each task's data is the item's pass-2 data
+plus `review: "expert"` (how the importer tells an expert's export from an annotator's: its
+labels get role 'expert' and override the majority), `item_id`, and `review_votes` (the
+panel's text; a data key starting with "review" is never read as an answer).
 
 Annotators appear by pseudonym only; critiques are passed in already redacted (they come from
 the labels table). Atomic and idempotent like annotation batches: files are written into a
@@ -32,10 +34,11 @@ from evalflow.lib.annotation.task_validation import validate_tasks
 
 TASKS_FILE = "review_tasks.json"
 CONFIG_FILE = "review_config.xml"
-VOTES_FIELD = "votes"
+VOTES_FIELD = "review_votes"  # a task data key starting with "review": the importer reads it as no control
 _REVIEW_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _OUTPUT_TAG = '  <Text name="output" value="$output"/>\n'
-_VOTES_BLOCK = ('  <Header value="Expert review: the annotators disagreed. Their votes and critiques" size="5"/>\n'
+_VOTES_BLOCK = ('  <Header value="Expert review: the annotators disagreed. Answer the disputed dimensions named '
+                'below (the others may stay empty) and say why in the critique" size="5"/>\n'
                 f'  <Text name="{VOTES_FIELD}" value="${VOTES_FIELD}"/>\n')
 
 
@@ -50,7 +53,13 @@ def review_config(dimensions: Sequence[str]) -> str:
     config = pass2_config(dimensions)
     if _OUTPUT_TAG not in config:  # pass2_config changed shape: the panel would silently vanish
         raise AssertionError("pass-2 configuration has no output Text tag to put the votes under")
-    return config.replace(_OUTPUT_TAG, _OUTPUT_TAG + _VOTES_BLOCK, 1)
+    config = config.replace(_OUTPUT_TAG, _OUTPUT_TAG + _VOTES_BLOCK, 1)
+    for dim in dimensions:  # experts answer the disputed dimensions only
+        required = f'<Choices name="{dim}" toName="output" choice="single" showInline="true" required="true">'
+        if required not in config:
+            raise AssertionError(f"pass-2 configuration has no required Choices for {dim!r}")
+        config = config.replace(required, required.replace('required="true"', 'required="false"'))
+    return config
 
 
 def votes_text(item: dict, dimensions: Sequence[str]) -> str:
