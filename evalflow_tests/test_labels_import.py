@@ -40,6 +40,7 @@ from evalflow.lib.labels.importer import (
     normalise_identity,
     redactor_from_settings,
 )
+from evalflow.lib.labels.review import review_tasks
 from evalflow.lib.redact.pseudonym import Pseudonymizer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "labels" / "import"
@@ -190,8 +191,8 @@ def test_a_single_task_object_and_a_tsv_export_are_read():
 # Per fixture, imported alone into an empty warehouse: what each answer became.
 EXPECTED = {
     "ls_json_pass2.json": dict(
-        labels=12, superseded=0, unlabelled=1, absent=1,
-        reasons={"cancelled": 1, "missing_item_id": 1, "required_empty": 1, "unknown_field": 2, "unknown_item": 3,
+        labels=12, superseded=0, unlabelled=1, absent=1, empty=1,
+        reasons={"cancelled": 2, "missing_item_id": 1, "required_empty": 1, "unknown_field": 2, "unknown_item": 3,
                  "value_not_allowed": 2}),
     "ls_json_enterprise_pass1.json": dict(
         labels=10, superseded=3, unlabelled=0, absent=0, reasons={"required_empty": 1, "value_not_allowed": 1}),
@@ -222,9 +223,12 @@ def test_every_answer_ends_as_a_label_a_quarantine_row_or_an_audit_row(name, man
     assert quarantine.height == result.quarantined
     absent = quarantine.filter(pl.col("detail") == ABSENT).height
     assert absent == expected["absent"]
-    # The sum: every answer in the file is one of these rows (a required field nobody answered
-    # is a quarantine row more).
-    assert labels.height + audit.height + quarantine.height - absent == answers_in((FIXTURES / name).read_bytes())
+    empty = quarantine.filter(pl.col("field").is_null()).height  # an annotation with no answer at all
+    assert empty == expected.get("empty", 0)
+    # The sum: every answer in the file is one of these rows (a required field nobody answered,
+    # and an annotation that answers nothing, are a quarantine row more).
+    assert labels.height + audit.height + quarantine.height - absent - empty == answers_in(
+        (FIXTURES / name).read_bytes())
     files = _table(wh, "label_files").to_dicts()
     assert [(f["labels"], f["quarantined"], f["superseded"], f["unchanged"]) for f in files] == [
         (result.labels, result.quarantined, result.superseded, 0)]
@@ -325,6 +329,7 @@ def test_each_quarantine_reason_names_the_answer(manifests, tmp_path):
         ("task 2 (id 102) annotation 3 (id 205)", B, three, "safety", "value_not_allowed"),
         ("task 2 (id 102) annotation 3 (id 205)", B, three, "critique", "required_empty"),  # not answered at all
         ("task 3 (id 103) annotation 1 (id 206)", G, one, "accuracy", "value_not_allowed"),  # two choices
+        ("task 3 (id 103) annotation 2 (id 211)", G, three, None, "cancelled"),  # cancelled, with nothing in it
         *[("task 4 (id 104) annotation 1 (id 207)", "e95337adb6fab8bc", one, f, "unknown_item")
           for f in ("accuracy", "safety", "critique")],
         ("task 5 (id 105) annotation 1 (id 208)", None, two, "accuracy", "missing_item_id"),
@@ -332,7 +337,7 @@ def test_each_quarantine_reason_names_the_answer(manifests, tmp_path):
     ])
     # the annotation's other answers are imported (annotator 3's accuracy on B)
     assert _label(wh, B, "accuracy", "3")["value"] == "Pass"
-    assert store.quarantine_counts(wh) == {"cancelled": 1, "missing_annotator": 3, "missing_item_id": 1,
+    assert store.quarantine_counts(wh) == {"cancelled": 2, "missing_annotator": 3, "missing_item_id": 1,
                                            "required_empty": 1, "unknown_field": 2, "unknown_item": 3,
                                            "value_not_allowed": 2}
 
@@ -355,6 +360,35 @@ def test_an_expert_review_gives_expert_labels_beside_the_annotators_own(manifest
     ratings = store.ratings(wh, pass_=2).filter(pl.col("item_id") == A)
     assert sorted(ratings.filter(pl.col("dimension") == "accuracy").select("role", "value").rows()) == [
         ("annotator", "Fail"), ("annotator", "Pass"), ("expert", "Fail")]
+
+
+def _flat_records(tasks: list[dict], answers: dict) -> list[dict]:
+    """Label Studio's JSON_MIN of these tasks, one annotation each (how its converter writes it)."""
+    return [{**task["data"], **answers, "id": 900 + n, "annotator": "expert@northwind.example",
+             "annotation_id": 950 + n, "created_at": "2026-10-05T09:00:00.000000Z",
+             "updated_at": "2026-10-05T09:00:00.000000Z", "lead_time": 12.5} for n, task in enumerate(tasks)]
+
+
+def test_the_review_projects_own_task_data_reads_as_data_in_flat_exports(annotation_dir, manifests, tmp_path):
+    tasks = json.loads((annotation_dir / BATCH / "pass2_tasks.json").read_text())
+    pass2 = {t["data"]["item_id"]: t["data"] for t in tasks}
+    disputed = [{"item_id": A, "data": pass2[A], "disputed": ["accuracy"],
+                 "votes": [{"annotator": "annotator_01", "values": {"accuracy": "Pass"}, "critique": "ok"}]}]
+    records = _flat_records(review_tasks(disputed, DIMS), {"accuracy": "Fail"})
+    json_min = tmp_path / "review.json"
+    json_min.write_text(json.dumps(records))
+    buffer = io.StringIO()
+    columns = sorted(records[0])
+    writer = csv.DictWriter(buffer, fieldnames=columns, quoting=csv.QUOTE_NONNUMERIC)
+    writer.writeheader()
+    writer.writerows({k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in r.items()} for r in records)
+    as_csv = tmp_path / "review.csv"
+    as_csv.write_text(buffer.getvalue())
+    for export in (json_min, as_csv):
+        wh = _warehouse(tmp_path / export.suffix[1:])
+        result = _import(wh, manifests, export).files[0]
+        assert (result.labels, result.quarantined) == (1, 0), export.name
+        assert _label(wh, A, "accuracy", "expert@northwind.example", role="expert")["value"] == "Fail"
 
 
 # ------------------------------------------------------------------------------ duplicates

@@ -37,6 +37,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from evalflow.lib.annotation.tasks import PASS1_FIELDS, PASS2_FIELDS
+from evalflow.lib.labels.review import VOTES_FIELD
 
 LABELSTUDIO_JSON = "labelstudio_json"
 LABELSTUDIO_JSON_MIN = "labelstudio_json_min"
@@ -46,11 +47,11 @@ EXPORT_INFO = "labelstudio_export_info"
 FORMATS = (LABELSTUDIO_JSON, LABELSTUDIO_JSON_MIN, LABELSTUDIO_CSV, BATCH_CSV)
 
 # Keys of a flat record (JSON_MIN, CSV) that are not controls: Label Studio's own, the task data
-# the batch writes, and `review` (the expert review project's marker). Task data keys starting
-# with "review" (what the disagreement queue adds) and Label Studio's `_data_` / `_transcript`
-# columns are not controls either.
+# the batch writes, and what the expert review project adds to it (`review`, the votes panel).
+# Task data keys starting with "review" and Label Studio's `_data_` / `_transcript` columns are
+# not controls either.
 FLAT_META_KEYS = frozenset({"id", "annotator", "annotation_id", "created_at", "updated_at", "lead_time",
-                            "agreement", "history", "annotated_at", *PASS2_FIELDS})
+                            "agreement", "history", "annotated_at", VOTES_FIELD, *PASS2_FIELDS})
 _FLAT_META_PREFIXES = ("review", "_data_")
 _FLAT_META_SUFFIXES = ("_transcript",)
 _BINARY_MAGIC = (b"PK\x03\x04", b"%PDF", b"\x89PNG", b"\x1f\x8b", b"\xd0\xcf\x11\xe0")

@@ -35,6 +35,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 
 from evalflow.lib.annotation.batch import MANIFEST, BatchManifest
 from evalflow.lib.annotation.labelstudio import CRITIQUE, PASS1_CONTROLS, RISK_LEVELS, VERDICTS
+from evalflow.lib.judge.cases import case_id_for_trace
 from evalflow.lib.labels.formats import (
     Annotation,
     ExportError,
@@ -98,14 +99,6 @@ def label_id(batch_id: str, item_id: str, annotator: str, field_name: str, role:
     # replacing it (agreement keeps their first rating; the expert one overrides the majority).
     parts = [batch_id, item_id, annotator, field_name] + ([role] if role == ROLE_EXPERT else [])
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:24]
-
-
-def _case_id_for_trace(trace_id: str) -> str:
-    try:
-        from evalflow.lib.judge.cases import case_id_for_trace
-    except ImportError:  # until the judge stage's cases.py lands: the same pinned formula
-        return "case-" + hashlib.sha256(f"trace\x1f{trace_id}".encode()).hexdigest()[:16]
-    return case_id_for_trace(trace_id)
 
 
 def safe_name(name: Any) -> str | None:
@@ -240,7 +233,7 @@ class _FileBuilder:
         item = entry.item
         role = ROLE_EXPERT if annotation.expert else ROLE_ANNOTATOR
         trace_id = item.get("trace_id")
-        case_id = item.get("case_id") or (_case_id_for_trace(trace_id) if trace_id else None)
+        case_id = item.get("case_id") or (case_id_for_trace(trace_id) if trace_id else None)
         return {
             "label_id": label_id(entry.batch_id, item["item_id"], annotator, field_name, role),
             "batch_id": entry.batch_id,
