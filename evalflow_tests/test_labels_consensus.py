@@ -9,8 +9,9 @@ import polars as pl
 import pytest
 
 from evalflow.lib.annotation.task_validation import validate_tasks
+from evalflow.lib.common.settings import SettingError
 from evalflow.lib.labels import review as review_module
-from evalflow.lib.labels.consensus import feedback_ratings, majority_vote
+from evalflow.lib.labels.consensus import consensus_min_agreement, feedback_ratings, majority_vote
 from evalflow.lib.labels.review import ReviewConflictError, disputed_items, write_review_project
 
 
@@ -51,6 +52,16 @@ def test_majority_below_min_agreement_is_disputed_but_keeps_its_leaning():
     result = one(majority_vote(ratings(rows), min_agreement=0.75), "i1")
     assert (result["status"], result["value"], result["agreement"]) == ("disputed", "Pass", pytest.approx(2 / 3))
     assert one(majority_vote(ratings(rows), min_agreement=2 / 3), "i1")["status"] == "agreed"
+
+
+def test_min_agreement_setting(monkeypatch):
+    assert consensus_min_agreement() == 0.5
+    monkeypatch.setenv("EVALFLOW_CONSENSUS_MIN_AGREEMENT", "0.7")
+    rows = [("i1", "a", "accuracy", "Pass"), ("i1", "b", "accuracy", "Pass"), ("i1", "c", "accuracy", "Fail")]
+    assert one(majority_vote(ratings(rows), consensus_min_agreement()), "i1")["status"] == "disputed"
+    monkeypatch.setenv("EVALFLOW_CONSENSUS_MIN_AGREEMENT", "2")
+    with pytest.raises(SettingError, match="EVALFLOW_CONSENSUS_MIN_AGREEMENT must be at least 0 and at most 1"):
+        consensus_min_agreement()
 
 
 def test_missing_values_are_no_rating():

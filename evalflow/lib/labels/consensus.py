@@ -18,6 +18,10 @@ Rules, per (item_id, dimension):
   'disputed' otherwise (these go to the expert review queue). value = majority_value, so a
   disputed item still shows the leaning of its majority; disputed items never count as labels
   downstream (calibration and the golden set use only status 'agreed').
+- The threshold: majority_vote's min_agreement (default 0.5: only ties are disputed); a pipeline
+  reads it from EVALFLOW_CONSENSUS_MIN_AGREEMENT (`consensus_min_agreement`). With three
+  annotators on Pass/Fail the shares are 1 or 2/3, so 0.5 accepts every 2-1 split and anything
+  above 2/3 (e.g. 0.7) sends every split to the experts.
 - One rating is 'disputed' unless allow_single=True: one opinion has not been checked by anyone,
   and a label that enters the golden set should have been seen by two people (or an expert).
   Teams that label each item once on purpose pass allow_single=True.
@@ -33,6 +37,9 @@ from typing import Iterable
 
 import polars as pl
 
+from evalflow.lib.common.settings import float_setting
+
+MIN_AGREEMENT_ENV = "EVALFLOW_CONSENSUS_MIN_AGREEMENT"
 ROLE_ANNOTATOR = "annotator"
 ROLE_EXPERT = "expert"
 ROLE_FEEDBACK = "feedback"
@@ -53,6 +60,11 @@ CONSENSUS_SCHEMA = {
     "status": pl.String,
     "majority_value": pl.String,
 }
+
+
+def consensus_min_agreement() -> float:
+    """The agreement a majority needs to count (EVALFLOW_CONSENSUS_MIN_AGREEMENT, default 0.5)."""
+    return float_setting(MIN_AGREEMENT_ENV, 0.5, low=0.0, high=1.0)
 
 
 def _majority(values: list[str]) -> tuple[str | None, float | None]:
