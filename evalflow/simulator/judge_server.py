@@ -32,6 +32,8 @@ Behaviour, all a deterministic function of (seed, case id, dimension, variant), 
   <answer_2>...</answer_2>) are answered by `pairwise`: "first" (always the first shown),
   "second", "longer", "shorter", "truth" (the answer whose text is `pair_truth[pair_id]`; a tie
   when neither is) or a callable (pair_id, dimension, first, second) -> first/second/tie.
+- `reply_delay_s` makes each reply wait (a slow model); `max_in_flight` is the most requests it
+  answered at once.
 - With `api_key`, requests without "Authorization: Bearer <api_key>" get 401 (the message
   echoes the key that was sent, as some real servers do: the client must not pass it on).
 
@@ -46,6 +48,8 @@ import hashlib
 import json
 import re
 import threading
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Mapping, Sequence
@@ -92,7 +96,7 @@ class SimulatedJudgeServer:
                  malformed_rate: float = 0.0, transient_error_rate: float = 0.0, seed: int = 0,
                  retry_after_s: float = 0.0, styles: Sequence[str] = STYLES, api_key: str | None = None,
                  pairwise: str | Callable[[str, str, str, str], str] = "truth",
-                 pair_truth: Mapping[str, str] | None = None):
+                 pair_truth: Mapping[str, str] | None = None, reply_delay_s: float = 0.0):
         for name, rate in (("malformed_rate", malformed_rate), ("transient_error_rate", transient_error_rate)):
             if not 0.0 <= rate <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {rate}")
@@ -108,6 +112,8 @@ class SimulatedJudgeServer:
         self.api_key = api_key
         self.pairwise = pairwise
         self.pair_truth = dict(pair_truth or {})
+        self.reply_delay_s = reply_delay_s
+        self._in_flight = self._max_in_flight = 0
         self._lock = threading.Lock()
         self._log: list[dict[str, Any]] = []
         self._attempts: dict[tuple, int] = {}
@@ -203,6 +209,25 @@ class SimulatedJudgeServer:
             return {r["case_id"] for r in self._log if r.get("case_id")}
 
     @property
+    def max_in_flight(self) -> int:
+        """The most requests it was answering at the same time."""
+        with self._lock:
+            return self._max_in_flight
+
+    @contextmanager
+    def _serving(self):
+        with self._lock:
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+        try:
+            if self.reply_delay_s:
+                time.sleep(self.reply_delay_s)  # a slow model: lets a test see concurrent requests
+            yield
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    @property
     def usage_totals(self) -> dict[str, int]:
         with self._lock:
             return dict(self._usage)
@@ -279,7 +304,9 @@ class SimulatedJudgeServer:
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._httpd.daemon_threads = True
         self._httpd.judge = self  # type: ignore[attr-defined]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="simulated-judge", daemon=True)
+        # A short poll interval: stop() returns within 0.05 s instead of serve_forever's default 0.5 s.
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="simulated-judge", daemon=True)
         self._thread.start()
         return self
 
@@ -321,6 +348,9 @@ def _error(message: str, code: str) -> dict[str, Any]:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: the client reuses its connections
     server_version = "SimulatedJudge/1"
+    # Headers and body go out in two writes; with Nagle's algorithm on, the client's delayed ACK
+    # held each reply back ~40 ms.
+    disable_nagle_algorithm = True
 
     def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
         length = int(self.headers.get("Content-Length") or 0)
@@ -332,7 +362,9 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(raw or b"null")
         except ValueError:
             body = None
-        status, payload, headers = self.server.judge.answer(body, self.headers.get("Authorization"))
+        judge = self.server.judge
+        with judge._serving():
+            status, payload, headers = judge.answer(body, self.headers.get("Authorization"))
         self._send(status, payload, headers)
 
     def do_GET(self) -> None:  # noqa: N802

@@ -56,7 +56,7 @@ CREATE TABLE IF NOT EXISTS judge_calibrations (
     tnr DOUBLE,
     calibrated BOOLEAN NOT NULL,
     gate_open BOOLEAN NOT NULL,
-    at TIMESTAMPTZ NOT NULL
+    "at" TIMESTAMPTZ NOT NULL  -- quoted: AT is a keyword in DuckDB
 );
 CREATE TABLE IF NOT EXISTS judge_calibration_cases (
     calibration_id VARCHAR NOT NULL,
@@ -181,4 +181,4 @@ def latest_calibrations(warehouse: Warehouse) -> pl.DataFrame:
             return pl.DataFrame()
         return pl.from_arrow(con.sql(
             "SELECT * FROM judge_calibrations QUALIFY row_number() OVER (PARTITION BY dimension "
-            "ORDER BY at DESC, calibration_id) = 1 ORDER BY dimension").to_arrow_table())
+            "ORDER BY \"at\" DESC, calibration_id) = 1 ORDER BY dimension").to_arrow_table())
