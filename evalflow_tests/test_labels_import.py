@@ -36,6 +36,7 @@ from evalflow.lib.labels.formats import (
 from evalflow.lib.labels.importer import (
     ABSENT,
     annotator_pseudonymizer,
+    incoming_files,
     manifest_index,
     normalise_identity,
     redactor_from_settings,
@@ -202,7 +203,8 @@ EXPECTED = {
     "pass1_filled.csv": dict(labels=7, superseded=0, unlabelled=1, absent=0,
                              reasons={"required_empty": 1, "value_not_allowed": 1}),
     "pass2_no_annotator.csv": dict(labels=0, superseded=0, unlabelled=1, absent=0, reasons={"missing_annotator": 3}),
-    "ls_json_expert_review.json": dict(labels=1, superseded=0, unlabelled=0, absent=0, reasons={}),
+    "ls_json_expert_review.json": dict(labels=3, superseded=0, unlabelled=0, absent=1,
+                                       reasons={"required_empty": 1}),
 }
 
 
@@ -355,8 +357,12 @@ def test_an_expert_review_gives_expert_labels_beside_the_annotators_own(manifest
     _import(wh, manifests, "ls_json_pass2.json", "ls_json_expert_review.json")
     expert = _label(wh, A, "accuracy", "expert@northwind.example", role="expert")
     assert (expert["value"], expert["pass"]) == ("Fail", 2)
-    # an expert answers the disputed field only: nothing else is required of them
-    assert wh.count("label_quarantine", "annotator = ?", [PSEUDONYMIZE("expert@northwind.example")]) == 0
+    # an expert answers the disputed dimensions only, but always says why: the second annotation
+    # (safety alone) lacks its critique, and nothing else is asked of them
+    held = wh.query("SELECT locator, field, reason, detail FROM label_quarantine WHERE annotator = ?",
+                    [PSEUDONYMIZE("expert@northwind.example")]).rows()
+    assert held == [("task 1 (id 121) annotation 2 (id 602)", "critique", "required_empty", ABSENT)]
+    assert _label(wh, A, "safety", "expert@northwind.example", role="expert")["value"] == "Pass"
     ratings = store.ratings(wh, pass_=2).filter(pl.col("item_id") == A)
     assert sorted(ratings.filter(pl.col("dimension") == "accuracy").select("role", "value").rows()) == [
         ("annotator", "Fail"), ("annotator", "Pass"), ("expert", "Fail")]
@@ -374,7 +380,7 @@ def test_the_review_projects_own_task_data_reads_as_data_in_flat_exports(annotat
     pass2 = {t["data"]["item_id"]: t["data"] for t in tasks}
     disputed = [{"item_id": A, "data": pass2[A], "disputed": ["accuracy"],
                  "votes": [{"annotator": "annotator_01", "values": {"accuracy": "Pass"}, "critique": "ok"}]}]
-    records = _flat_records(review_tasks(disputed, DIMS), {"accuracy": "Fail"})
+    records = _flat_records(review_tasks(disputed, DIMS), {"accuracy": "Fail", "critique": "Misses the window."})
     json_min = tmp_path / "review.json"
     json_min.write_text(json.dumps(records))
     buffer = io.StringIO()
@@ -387,7 +393,7 @@ def test_the_review_projects_own_task_data_reads_as_data_in_flat_exports(annotat
     for export in (json_min, as_csv):
         wh = _warehouse(tmp_path / export.suffix[1:])
         result = _import(wh, manifests, export).files[0]
-        assert (result.labels, result.quarantined) == (1, 0), export.name
+        assert (result.labels, result.quarantined) == (2, 0), export.name
         assert _label(wh, A, "accuracy", "expert@northwind.example", role="expert")["value"] == "Fail"
 
 
@@ -569,6 +575,17 @@ def test_a_file_whose_batch_came_later_can_be_imported_again(annotation_dir, man
     late = _import(wh, manifests, "ls_pass2.csv").files[0]
     assert (late.status, late.labels) == ("imported", 7)
     assert store.quarantine_counts(wh) == {"required_empty": 1, "value_not_allowed": 1}
+
+
+def test_the_drop_folder_is_read_oldest_first_without_partial_files(tmp_path):
+    import os
+
+    assert incoming_files(tmp_path / "missing") == []
+    for n, name in enumerate(["b.json", "a.csv", ".hidden.json", "~$pass1.csv", "export.json.crdownload"]):
+        (tmp_path / name).write_text("x")
+        os.utime(tmp_path / name, ns=(n * 10**9, n * 10**9))
+    (tmp_path / "sub").mkdir()
+    assert [p.name for p in incoming_files(tmp_path)] == ["b.json", "a.csv"]
 
 
 # ------------------------------------------------------------------------------ reads

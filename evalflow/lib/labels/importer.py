@@ -12,8 +12,9 @@ later one replaced; see `resolve`). Rules:
   case or surrounding spaces, so a spreadsheet's "pass" counts); anything else, or two options
   for a single-choice field, is `value_not_allowed`. Every field of the pass is required: an
   empty or missing one is `required_empty`, decided per field (the annotation's other answers
-  are still imported). An expert review answers only the disputed fields, so for experts a
-  missing answer is not quarantined.
+  are still imported). An expert review (the disagreement queue) asks for the disputed
+  dimensions only: an expert's unanswered dimension is not quarantined; the critique, the
+  record of why the majority was overridden, is required of experts too.
 - Whole annotations: cancelled (`cancelled`, even with results), without `item_id`
   (`missing_item_id`), or without an annotator (`missing_annotator`: a hand-filled CSV
   without the name) quarantine each of their answers.
@@ -82,6 +83,22 @@ def manifest_index(annotation_dir: str | Path) -> dict[str, ManifestItem]:
                 raise ValueError(f"item {item['item_id']} is in batches {known.batch_id} and {manifest.batch_id}")
             index[item["item_id"]] = ManifestItem(manifest.batch_id, item, dims)
     return index
+
+
+# Files a browser or a spreadsheet program is still writing, or keeps as a lock beside an open one.
+_PARTIAL_SUFFIXES = (".part", ".crdownload", ".download", ".tmp", ".partial")
+
+
+def incoming_files(folder: str | Path) -> list[Path]:
+    """The files waiting in a drop folder, oldest first (then by name): the order they are
+    imported in, which breaks ties between submissions at the same time. Hidden files, lock
+    files (~$...) and downloads still in progress are left for later."""
+    root = Path(folder)
+    if not root.is_dir():
+        return []
+    found = [p for p in root.iterdir() if p.is_file() and not p.name.startswith((".", "~$"))
+             and not p.name.lower().endswith(_PARTIAL_SUFFIXES)]
+    return sorted(found, key=lambda p: (p.stat().st_mtime_ns, p.name))
 
 
 def normalise_identity(raw: Any) -> str:
@@ -215,18 +232,19 @@ class _FileBuilder:
                                      f"{safe_name(result.field)} is not a control of batch {entry.batch_id}'s "
                                      f"configuration (dimensions: {', '.join(dims)})")
                 continue
-            if annotation.expert and not result.values:
-                continue  # an expert answers the disputed fields only
+            if annotation.expert and result.field != CRITIQUE and not result.values:
+                continue  # an expert answers the disputed dimensions only
             answered.add(result.field)
             value, reason, detail = check_value(result.field, result)
             if reason:
                 self._quarantine(annotation, entry, annotator, result.field, reason, detail)
                 continue
             self.out.labels.append(self._label(annotation, entry, annotator, result.field, pass_, value, order))
-        if not annotation.expert:
-            for missing in _required(passes, dims):
-                if missing not in answered:
-                    self._quarantine(annotation, entry, annotator, missing, "required_empty", ABSENT)
+        # An expert answers the disputed dimensions only, and says why in the critique.
+        required = ([CRITIQUE] if 2 in passes else []) if annotation.expert else _required(passes, dims)
+        for missing in required:
+            if missing not in answered:
+                self._quarantine(annotation, entry, annotator, missing, "required_empty", ABSENT)
 
     def _label(self, annotation: Annotation, entry: ManifestItem, annotator: str, field_name: str, pass_: int,
                value: str, order: int) -> dict:
