@@ -178,6 +178,41 @@ def test_files_that_are_not_exports_are_refused_with_a_reason(raw, reason):
     assert caught.value.reason == reason
 
 
+ODD_BUT_JSON = [
+    [{"data": {"item_id": A},
+      "annotations": [None, 3, {"result": None}, {"result": [None, {"from_name": "accuracy"}]}]}],
+    [{"data": {"item_id": A}, "annotations": [{"completed_by": [1], "result": [
+        {"from_name": "accuracy", "value": {"choices": "Pass"}},
+        {"from_name": "critique", "value": {"text": "one line, not a list"}},
+        {"from_name": "safety", "value": {"taxonomy": [["Pass"]]}},
+        {"from_name": "accuracy", "value": {"choices": ["Fail"]}},
+        {"to_name": "output", "type": "relation"}], "created_at": 1696230000, "lead_time": "n/a"}]}],
+    [{"annotator": 1, "annotation_id": 2, "item_id": A, "accuracy": [1, 2], "safety": {"odd": True}, "critique": 5}],
+    [{"annotator": None, "annotation_id": None}],
+]
+
+
+@pytest.mark.parametrize("obj", ODD_BUT_JSON)
+def test_odd_shapes_are_read_or_quarantined_never_a_crash(obj, manifests):
+    from evalflow.lib.labels.importer import prepare_labels
+
+    prepared = prepare_labels(json.dumps(obj).encode(), manifests, PSEUDONYMIZE, keep)
+    assert prepared.error is None
+    assert all(row["reason"] for row in prepared.quarantine)
+
+
+def test_cells_past_the_header_and_a_semicolon_csv_are_read(manifests):
+    from evalflow.lib.labels.importer import prepare_labels
+
+    text = (FIXTURES / "pass2_no_annotator.csv").read_text().splitlines()
+    text[0] += ',"annotator"'
+    text[1] += ',"Sam Okafor","an extra cell"'
+    prepared = prepare_labels("\n".join(text).encode(), manifests, PSEUDONYMIZE, keep)
+    assert (len(prepared.labels), prepared.quarantine) == (3, [])
+    semicolons = "\n".join(line.replace('","', '";"') for line in text[:2])
+    assert len(prepare_labels(semicolons.encode(), manifests, PSEUDONYMIZE, keep).labels) == 3
+
+
 def test_a_single_task_object_and_a_tsv_export_are_read():
     task = json.loads((FIXTURES / "ls_json_pass2.json").read_text())[0]
     assert len(parse_export(json.dumps(task).encode()).annotations) == 2
@@ -408,7 +443,7 @@ def test_a_redropped_file_adds_nothing(manifests, tmp_path):
     assert [f.status for f in again] == ["already_imported", "already_imported"]
     assert {f.sha256 for f in again} == {first.sha256}
     assert _snapshot(wh) == before
-    assert store.imported_file_hashes(wh) == {first.sha256}
+    assert store.imported_file_hashes(wh, read_only=True, wait_s=1.0) == {first.sha256}
 
 
 def test_the_latest_submission_wins_and_the_earlier_one_is_audited(manifests, tmp_path):

@@ -273,6 +273,7 @@ def _flat_value(value: Any, from_csv: bool) -> tuple[str, list[str]]:
 
 def _flat_annotation(record: dict, locator: str, from_csv: bool, batch_csv: bool) -> Annotation | None:
     """None for a row that holds no annotation (a task nobody annotated, a row nobody filled)."""
+    record = {key: value for key, value in record.items() if isinstance(key, str)}  # csv: cells past the header
     data = {key[len("_data_"):] if key.startswith("_data_") else key: value for key, value in record.items()
             if key.startswith("_data_") or key in PASS2_FIELDS or key.startswith("review")}
     item_id, expert, pass_hint = _task_hints(data)
@@ -280,7 +281,7 @@ def _flat_annotation(record: dict, locator: str, from_csv: bool, batch_csv: bool
         pass_hint = 1
     results = []
     for key, value in record.items():
-        if key is None or is_flat_meta(key):
+        if is_flat_meta(key):
             continue
         kind, values = _flat_value(value, from_csv)
         results.append(Result(key, values, kind))

@@ -213,11 +213,12 @@ def _record_file(con: duckdb.DuckDBPyConnection, result: FileImport, now: dateti
                  result.quarantined, result.superseded])
 
 
-def imported_file_hashes(warehouse: Warehouse) -> set[str]:
-    """sha256 of every file already looked at (for a drop-folder sensor)."""
+def imported_file_hashes(warehouse: Warehouse, read_only: bool = False, wait_s: float | None = None) -> set[str]:
+    """sha256 of every file already looked at. A drop-folder sensor reads read-only with a short
+    `wait_s` (WarehouseLocked when a run holds the file longer)."""
     if not warehouse.path.exists():
         return set()
-    with warehouse.connect() as con:
+    with warehouse.connect(read_only=read_only, wait_s=wait_s) as con:
         if not has_table(con, "label_files"):
             return set()
         return {row[0] for row in con.execute("SELECT file_sha256 FROM label_files").fetchall()}
@@ -317,3 +318,114 @@ def quarantine_counts(warehouse: Warehouse) -> dict[str, int]:
                   "SELECT reason, count(*) AS n FROM label_quarantine GROUP BY reason ORDER BY reason", [],
                   {"reason": pl.String, "n": pl.Int64})
     return dict(zip(frame["reason"].to_list(), frame["n"].to_list()))
+
+
+# ---------------------------------------------------------------------------- derived tables
+# Rebuilt whole by consensus_labels and label_agreement on every run (one transaction each), from
+# the labels table and the batch folders: they hold no state of their own.
+DERIVED_SCHEMA = """
+CREATE TABLE IF NOT EXISTS consensus_labels (
+    batch_id VARCHAR,
+    item_id VARCHAR NOT NULL,
+    origin VARCHAR,
+    trace_id VARCHAR,
+    case_id VARCHAR,
+    dimension VARCHAR NOT NULL,
+    value VARCHAR,
+    method VARCHAR NOT NULL,
+    ratings BIGINT,
+    agreement DOUBLE,
+    status VARCHAR NOT NULL,
+    majority_value VARCHAR,
+    updated_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS label_anchored (
+    batch_id VARCHAR NOT NULL,
+    item_id VARCHAR NOT NULL,
+    annotator VARCHAR NOT NULL,
+    similarity DOUBLE NOT NULL
+);
+CREATE TABLE IF NOT EXISTS label_agreement (
+    dimension VARCHAR NOT NULL,
+    level VARCHAR NOT NULL,
+    slice_kind VARCHAR NOT NULL,
+    slice_value VARCHAR NOT NULL,
+    items BIGINT,
+    pairable_items BIGINT,
+    annotators BIGINT,
+    ratings BIGINT,
+    percent_agreement DOUBLE,
+    alpha DOUBLE,
+    alpha_lo DOUBLE,
+    alpha_hi DOUBLE,
+    alpha_reason VARCHAR,
+    computed_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS label_agreement_pairs (
+    dimension VARCHAR NOT NULL,
+    a VARCHAR NOT NULL,
+    b VARCHAR NOT NULL,
+    items BIGINT,
+    agreement DOUBLE,
+    kappa DOUBLE
+);
+CREATE TABLE IF NOT EXISTS label_gates (
+    dimension VARCHAR PRIMARY KEY,
+    items BIGINT,
+    percent_agreement DOUBLE,
+    alpha DOUBLE,
+    alpha_lo DOUBLE,
+    alpha_hi DOUBLE,
+    gate_open BOOLEAN NOT NULL,
+    reason VARCHAR,
+    computed_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS annotator_quality (
+    annotator VARCHAR NOT NULL,
+    dimension VARCHAR NOT NULL,
+    gold_ratings BIGINT,
+    correct BIGINT,
+    accuracy DOUBLE,
+    flagged BOOLEAN,
+    reason VARCHAR
+);
+CREATE TABLE IF NOT EXISTS annotator_fatigue (
+    annotator VARCHAR NOT NULL,
+    segment VARCHAR NOT NULL,
+    gold_ratings BIGINT,
+    accuracy DOUBLE
+);
+"""
+DERIVED_TABLES = ("consensus_labels", "label_anchored", "label_agreement", "label_agreement_pairs", "label_gates",
+                  "annotator_quality", "annotator_fatigue")
+
+
+def replace_tables(warehouse: Warehouse, frames: dict[str, pl.DataFrame | None]) -> None:
+    """Replace the whole content of derived tables in one transaction (None empties a table):
+    a kill mid-write leaves the previous figures, never half of the new ones."""
+    unknown = set(frames) - set(DERIVED_TABLES)
+    if unknown:
+        raise ValueError(f"not a derived label table: {sorted(unknown)}")
+    with warehouse.transaction() as con:
+        con.execute(DERIVED_SCHEMA)
+        for name, frame in frames.items():
+            con.execute(f"DELETE FROM {name}")
+            if frame is None or frame.is_empty():
+                continue
+            columns = [row[0] for row in con.execute(f"DESCRIBE {name}").fetchall()]
+            con.register("incoming_rows", frame.select(columns).to_arrow())
+            con.execute(f"INSERT INTO {name} SELECT * FROM incoming_rows")
+            con.unregister("incoming_rows")
+        apply_catalog(con, (*LABEL_TABLES, *frames))
+
+
+def table_frame(warehouse: Warehouse, name: str) -> pl.DataFrame:
+    """A derived table as a frame (empty, with no columns, when it does not exist yet)."""
+    if name not in DERIVED_TABLES:
+        raise ValueError(f"not a derived label table: {name}")
+    if not warehouse.path.exists():
+        return pl.DataFrame()
+    with warehouse.connect(read_only=True) as con:
+        if not has_table(con, name):
+            return pl.DataFrame()
+        return pl.from_arrow(con.sql(f"SELECT * FROM {name}").to_arrow_table())
