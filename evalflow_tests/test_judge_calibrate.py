@@ -10,12 +10,14 @@ import pytest
 
 from evalflow.lib.common.warehouse import Warehouse
 from evalflow.lib.judge.calibrate import (
+    HoldoutLeak,
     VariantResult,
     calibrate,
     choose_variant,
     figures,
     human_verdicts,
     judge_unlabelled,
+    requests_for,
 )
 from evalflow.lib.judge.cases import case_split, is_holdout
 from evalflow.lib.judge.client import JudgeClient
@@ -206,6 +208,12 @@ def test_unparseable_replies_are_counted_and_never_guessed():
     assert all(rows[c]["judge"] is None and rows[c]["unparseable"] for c in malformed)
     # no error rate: every readable verdict agrees, so a guess would show as a disagreement
     assert report["tune"]["agreement"] == report["test"]["agreement"] == 1.0
+
+
+def test_a_request_for_a_holdout_case_is_refused_before_anything_is_sent():
+    holdout = next(c for c in CASES if is_holdout(c))
+    with pytest.raises(HoldoutLeak, match=f"1 holdout case\\(s\\) would reach the judge, e.g. {holdout}"):
+        requests_for(DEFAULT, [CASES[holdout]], DIM)
 
 
 def test_only_agreed_consensus_rows_are_human_verdicts():

@@ -69,6 +69,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     from evalflow.lib.judge.client import JudgeClient, JudgeRequestError
     from evalflow.lib.judge.config import MissingJudgeSetting, calibration_thresholds, client_settings
     from evalflow.lib.judge.store import VerdictCacheStore
+    from evalflow.lib.labels.consensus import majority_vote
 
     try:
         settings = client_settings()
@@ -79,14 +80,15 @@ def _calibrate(args: argparse.Namespace) -> int:
     cases = read_cases(Path(args.cases))
     ratings = dimension_ratings(Path(args.labels), dimension)
     templates = prompt_templates(args.prompt, dimension, data_dir)
-    gate_open, gate_reason = human_gate(args.human_gate, ratings, dimension)
+    try:
+        gate_open, gate_reason = human_gate(args.human_gate, ratings, dimension)
+        consensus = majority_vote(ratings)
+    except ValueError as exc:  # an annotator rating an item twice, an unknown role...
+        raise UserError(f"{args.labels}: {exc}") from None
     if args.human_gate == "open":
         print(f"evalflow: warning: the human agreement gate of {dimension} was not computed; taken as open "
               "(--human-gate computed checks it on LABELS.csv)", file=sys.stderr)
-
-    from evalflow.lib.labels.consensus import majority_vote
-
-    human = human_verdicts(majority_vote(ratings), dimension)
+    human = human_verdicts(consensus, dimension)
     if not human:
         raise UserError(f"{args.labels}: no case of dimension {dimension!r} has an agreed consensus label "
                         "(each needs two or more ratings with a majority)")
@@ -185,12 +187,19 @@ def human_gate(how: str, ratings, dimension: str) -> tuple[bool, str]:
     """(open?, why) for the dimension's human agreement gate."""
     if how in ("open", "closed"):
         return how == "open", f"taken as {how} (--human-gate {how}), not computed"
+    import polars as pl
+
     from evalflow.lib.labels.agreement import agreement_report
     from evalflow.lib.labels.gate import automation_gate
 
-    gate = automation_gate(agreement_report(ratings.select("item_id", "annotator", "dimension", "value"),
-                                            "nominal", n_boot=0))
-    row = gate.filter(gate["dimension"] == dimension).row(0, named=True)
+    if "role" in ratings.columns:  # the gate is on annotators agreeing; experts and thumbs are not annotators
+        role = pl.col("role").str.strip_chars()
+        ratings = ratings.filter(role.is_null() | role.is_in(["", "annotator"]))
+    report = agreement_report(ratings.select("item_id", "annotator", "dimension", "value"), "nominal", n_boot=0)
+    if dimension not in report["dimensions"]:
+        return False, "closed: no annotator ratings"
+    gate = automation_gate({"dimensions": {dimension: report["dimensions"][dimension]}})
+    row = gate.row(0, named=True)
     return bool(row["gate_open"]), row["reason"]
 
 
