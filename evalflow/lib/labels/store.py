@@ -24,6 +24,7 @@ from typing import Iterable, Sequence
 import duckdb
 import polars as pl
 
+from evalflow.lib.common.catalog import apply_catalog
 from evalflow.lib.common.warehouse import Warehouse, has_table
 from evalflow.lib.labels.formats import EXPORT_INFO
 from evalflow.lib.labels.importer import (
