@@ -137,7 +137,7 @@ def _print_run_summary(results) -> None:
     print("Open the Dagster UI on it:  python3 quickstart.py ui   (then http://127.0.0.1:3000)")
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
+def _cmd_run(args: argparse.Namespace, summary: bool = True) -> int:
     from evalflow.cli.instance import open_instance, recover_stale_runs
     from evalflow.cli.runner import (
         NothingToRun,
@@ -168,7 +168,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except LockHeld as exc:
         raise Busy(f"another evalflow run ({exc.holder}) is working on {settings.data_dir}; "
                    "wait for it to finish (or stop it) and run again") from None
-    _print_run_summary(results)
+    if summary:
+        _print_run_summary(results)
     failed = [r for r in results if not r.success or r.failed_checks]
     if failed:
         if args.debug:
@@ -257,7 +258,24 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         print(f"an earlier demo's data (other simulated traffic) moved to {prepared.moved_to}; "
               "this demo starts clean (delete that folder when you no longer need it)", file=sys.stderr)
     _print_simulation(prepared.summary, settings, args.days)
-    return _cmd_run(args)
+    from evalflow.cli.demo_labels import annotate_newest_batch, judge_endpoint, label_summary
+    from evalflow.defs.labels.automation import LABEL_ASSETS
+
+    with judge_endpoint(settings) as judge:
+        print(f"judge: {judge}", file=sys.stderr)
+        _cmd_run(args, summary=False)
+        # What annotators would hand back a few days later: their exports of the new batch land
+        # in the drop folder, and the label assets import them and calibrate the judge.
+        simulation = annotate_newest_batch(settings)
+        if simulation is not None:
+            print(f"\nsimulated annotators labelled {simulation.batch_id} ({simulation.tasks} tasks, 3 annotators); "
+                  f"their Label Studio exports are in {settings.data_dir / 'labels' / 'incoming'}", file=sys.stderr)
+        args.select = list(LABEL_ASSETS)
+        _cmd_run(args)
+    print("\nLabels:")
+    for line in label_summary(settings, simulation):
+        print(f"  {line}")
+    return 0
 
 
 def _redaction_parts(settings):
@@ -506,7 +524,7 @@ COMMANDS: dict[str, tuple[str, str, list[str]]] = {
 }
 # Commands that live in their own module (COMMAND, configure(parser), run(args)): their logic is a
 # stage's, the CLI only reads and writes files around it.
-PLUGGED_COMMANDS = ("agreement",)
+PLUGGED_COMMANDS = ("agreement", "judge")
 
 
 def _plugged(name: str):

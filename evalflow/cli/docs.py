@@ -30,6 +30,12 @@ def render() -> str:
         short = COMMANDS[name][0]
         parts += ["", f"### `evalflow {name}`", "", short[0].upper() + short[1:] + ".", "",
                   "```text", sub.format_help().rstrip(), "```"]
+        # A command with subcommands (`evalflow judge calibrate`): each gets its own block.
+        for action in sub._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for child_name, child in action.choices.items():
+                    parts += ["", f"#### `evalflow {name} {child_name}`", "", "```text",
+                              child.format_help().rstrip(), "```"]
     return "\n".join(parts)
 
 

@@ -249,11 +249,14 @@ def run_pipeline(
             outcome = job.execute_in_process(instance=instance, asset_selection=keys, tags=tags,
                                              raise_on_error=False, run_config=QUIET_CONSOLE)
         seconds = time.perf_counter() - started
-        failed_checks = [
-            f"{e.asset_check_evaluation_data.asset_key.to_user_string()}:{e.asset_check_evaluation_data.check_name}"
-            for e in outcome.all_events
-            if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.asset_check_evaluation_data.passed
-        ]
+        failed = [e.asset_check_evaluation_data for e in outcome.all_events
+                  if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.asset_check_evaluation_data.passed]
+        # A WARN check that fails (a closed judge gate, a flagged annotator) is news, not a failed
+        # run: it is printed, and the run's exit status stays 0.
+        failed_checks = [f"{c.asset_key.to_user_string()}:{c.check_name}" for c in failed
+                         if c.severity != dg.AssetCheckSeverity.WARN]
+        warned = [f"{c.asset_key.to_user_string()}:{c.check_name}" for c in failed
+                  if c.severity == dg.AssetCheckSeverity.WARN]
         result = PhaseResult(name, [k.to_user_string() for k in keys], outcome.success, seconds, span,
                              failed_checks)
         if not outcome.success:
@@ -269,7 +272,7 @@ def run_pipeline(
         results.append(result)
         status = "ok" if outcome.success and not failed_checks else "FAILED"
         progress(f"      {status} in {seconds:.1f}s" + (f"; failed checks: {failed_checks}" if failed_checks else "")
-                 + (f"; error: {result.error}" if result.error else ""))
+                 + (f"; warnings: {warned}" if warned else "") + (f"; error: {result.error}" if result.error else ""))
         if not outcome.success:
             break
     return results

@@ -14,7 +14,8 @@ PHASE_JOBS = {"landing": "landing_job", "daily partitions": "daily_partitions_jo
 
 DAILY_ASSETS = ("raw_traces", "redacted_traces", "pii_audit", "trace_embeddings")
 DOWNSTREAM_ASSETS = ("intent_clusters", "intent_catalog", "trace_signals", "failure_taxonomy", "eval_candidates",
-                     "annotation_queue")
+                     "annotation_queue", "labels", "consensus_labels", "label_agreement", "judge_calibration",
+                     "judge_labels")
 
 daily_partitions_job = dg.define_asset_job(
     "daily_partitions_job", selection=dg.AssetSelection.assets(*DAILY_ASSETS),
@@ -23,4 +24,5 @@ daily_partitions_job = dg.define_asset_job(
 downstream_job = dg.define_asset_job(
     "downstream_job", selection=dg.AssetSelection.assets(*DOWNSTREAM_ASSETS),
     description="Everything downstream of the daily assets, over the 28-day window: intents, signals, the failure "
-                "taxonomy, a new stratified sample and its annotation batch. `evalflow run` launches it last.")
+                "taxonomy, a new stratified sample and its annotation batch, then whatever labels came back: import, "
+                "consensus, agreement, judge calibration and judge labels. `evalflow run` launches it last.")

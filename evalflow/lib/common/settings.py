@@ -207,7 +207,22 @@ def validate_environment() -> Settings:
         except ValueError as exc:  # their messages name the variable already
             raise SettingError(str(exc)) from None
     lock_wait_seconds()
+    _validate_label_settings()
     return settings
+
+
+def _validate_label_settings() -> None:
+    """The labels and judge stages' thresholds (each raises SettingError naming its variable)."""
+    from evalflow.lib.judge.config import validate_judge_settings
+    from evalflow.lib.labels.consensus import consensus_min_agreement
+    from evalflow.lib.labels.gate import agreement_min, gate_min_items
+    from evalflow.lib.labels.leakage import anchored_threshold
+    from evalflow.lib.labels.quality import QualityThresholds
+
+    validate_judge_settings()
+    for check in (consensus_min_agreement, agreement_min, gate_min_items, anchored_threshold,
+                  QualityThresholds.from_settings):
+        check()
 
 
 def lock_wait_seconds() -> float:

@@ -232,12 +232,24 @@ def calibrate(cases: Mapping[str, Mapping[str, Any]], human: Mapping[str, str], 
         labels_without_case=without_case, critiques={c: r.critique for c, r in judged.items()})
 
 
-def judge_unlabelled(cases: Iterable[Mapping[str, Any]], calibration: Calibration,
+@dataclass(frozen=True)
+class CalibratedJudge:
+    """A (model, prompt) that passed calibration for a dimension: what judge_unlabelled needs, and
+    what the judge_labels asset rebuilds from judge_calibrations and the prompt folder."""
+    dimension: str
+    model: str
+    template: PromptTemplate
+    calibration_id: str
+
+
+def judge_unlabelled(cases: Iterable[Mapping[str, Any]], calibration: Calibration | CalibratedJudge,
                      client: JudgeClient) -> list[dict[str, Any]]:
     """Judge labels for cases no human labelled, written only by a calibrated (model, prompt):
     [] when the calibration did not pass, or was made with another model than the client's.
     Holdout cases are skipped (their labels stay human), and so are unparseable replies."""
-    if not calibration.calibrated or calibration.model != client.model:
+    if isinstance(calibration, Calibration) and not calibration.calibrated:
+        return []
+    if calibration.model != client.model:
         return []
     eligible = [c for c in cases if not is_holdout(str(c["case_id"]))]
     results = client.judge_many(requests_for(calibration.template, eligible, calibration.dimension))

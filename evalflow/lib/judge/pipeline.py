@@ -24,12 +24,13 @@ import polars as pl
 
 from evalflow.lib.common.settings import Settings, text_setting
 from evalflow.lib.common.warehouse import Warehouse, has_table
-from evalflow.lib.judge.calibrate import Calibration, calibrate, human_verdicts, judge_unlabelled
+from evalflow.lib.judge.calibrate import CalibratedJudge, Calibration, calibrate, human_verdicts, judge_unlabelled
 from evalflow.lib.judge.cases import case_from_trace, case_id_for_trace
 from evalflow.lib.judge.client import JudgeClient
-from evalflow.lib.judge.config import BASE_URL_ENV, PROMPTS_DIR_ENV, calibration_thresholds
+from evalflow.lib.judge.config import BASE_URL_ENV, calibration_thresholds
+from evalflow.lib.judge.config import prompts_dir as config_prompts_dir
 from evalflow.lib.judge.prompts import ensure_prompts_dir, load_templates
-from evalflow.lib.judge.store import VerdictCacheStore, record_calibration, record_judge_labels
+from evalflow.lib.judge.store import VerdictCacheStore, latest_calibrations, record_calibration, record_judge_labels
 from evalflow.lib.labels.figures import expected_behaviour_by_item
 from evalflow.lib.labels.store import ratings, table_frame
 
@@ -43,8 +44,7 @@ def judge_configured() -> bool:
 def prompts_dir(settings: Settings) -> Path:
     """The prompt folder the pipeline reads (EVALFLOW_JUDGE_PROMPTS_DIR, else <data>/judge/prompts),
     seeded from the package's templates where a dimension has none."""
-    configured = text_setting(PROMPTS_DIR_ENV)
-    return ensure_prompts_dir(Path(configured).expanduser() if configured else settings.data_dir / "judge" / "prompts")
+    return ensure_prompts_dir(config_prompts_dir(settings.data_dir))
 
 
 def _traces(warehouse: Warehouse, trace_ids: list[str]) -> list[dict[str, Any]]:
@@ -130,26 +130,45 @@ def calibrate_dimensions(warehouse: Warehouse, settings: Settings) -> JudgeRun:
     return run
 
 
-def label_with_judge(warehouse: Warehouse) -> JudgeRun:
+def calibrated_judges(warehouse: Warehouse, folder: Path, model: str) -> tuple[list[CalibratedJudge], list[str]]:
+    """Each dimension's latest calibration, when it passed with this model and its prompt is still
+    in the folder unchanged (found by sha256); and why the other dimensions have no judge. A
+    prompt edited since its calibration must be calibrated again before it labels anything."""
+    latest = latest_calibrations(warehouse)
+    judges, why_not = [], []
+    for row in latest.iter_rows(named=True) if not latest.is_empty() else []:
+        dimension = row["dimension"]
+        if not row["calibrated"]:
+            why_not.append(f"{dimension}: not calibrated")
+        elif row["model"] != model:
+            why_not.append(f"{dimension}: calibrated with {row['model']}, not {model}")
+        else:
+            template = next((t for t in load_templates(folder, dimension) if t.sha256 == row["prompt_sha256"]), None)
+            if template is None:
+                why_not.append(f"{dimension}: its calibrated prompt changed since; calibrate again")
+            else:
+                judges.append(CalibratedJudge(dimension, model, template, row["calibration_id"]))
+    return judges, why_not
+
+
+def label_with_judge(warehouse: Warehouse, settings: Settings) -> JudgeRun:
     """Judge labels for cases without an agreed human verdict, from each dimension's latest
-    calibration that passed (and was made with the configured model)."""
+    calibration that passed (see calibrated_judges)."""
     if not judge_configured():
         return JudgeRun(skipped=f"{BASE_URL_ENV} is not set: no judge endpoint")
-    from evalflow.lib.judge.store import calibrated_templates
-
-    cases, consensus = build_cases(warehouse)
-    run = JudgeRun()
+    folder = prompts_dir(settings)
     with JudgeClient.from_env(cache=VerdictCacheStore(warehouse)) as client:
-        calibrations = calibrated_templates(warehouse, client.model)
-        if not calibrations:
-            return JudgeRun(skipped="no dimension has a calibrated judge")
+        judges, why_not = calibrated_judges(warehouse, folder, client.model)
+        if not judges:
+            return JudgeRun(skipped="no dimension has a calibrated judge" + (f" ({'; '.join(why_not)})"
+                                                                              if why_not else ""))
+        cases, consensus = build_cases(warehouse)
         rows = []
-        for calibration in calibrations:
-            labelled = set(human_verdicts(consensus, calibration.dimension, id_column="case_id"))
-            todo = [case for case_id, case in sorted(cases.items()) if case_id not in labelled]
-            rows += judge_unlabelled(todo, calibration, client)
-        run.labels_written = record_judge_labels(warehouse, rows)
-        run.stats = client.stats.as_dict()
+        for judge in judges:
+            labelled = set(human_verdicts(consensus, judge.dimension, id_column="case_id"))
+            rows += judge_unlabelled([c for case_id, c in sorted(cases.items()) if case_id not in labelled],
+                                     judge, client)
+        run = JudgeRun(labels_written=record_judge_labels(warehouse, rows), stats=client.stats.as_dict())
     return run
 
 
