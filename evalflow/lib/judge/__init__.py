@@ -10,5 +10,5 @@ anything. See docs/judge.md.
 - client.py: the HTTP client (concurrency, timeouts, retries, the verdict cache, usage counters).
 - calibrate.py: calibration per dimension and prompt variant; judge labels from a calibrated judge.
 - bias.py: position bias (pairwise, both orders) and verbosity bias.
-- config.py: the EVALFLOW_JUDGE_* settings. store.py: the stage's tables.
+- config.py: the judge settings. store.py: the stage's tables.
 """

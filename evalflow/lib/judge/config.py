@@ -1,5 +1,6 @@
-"""The judge's settings (EVALFLOW_JUDGE_*), each read through lib/common/settings.py and checked
-against its range; a bad value raises SettingError naming the variable.
+"""The judge's settings (the judge section of docs/configuration.md), each read through
+lib/common/settings.py and checked against its range; a bad value raises SettingError naming
+the variable.
 
 Where the judge is (base URL, model, key) is needed only when something is sent: `endpoint()`
 raises MissingJudgeSetting naming the first variable that is unset, while

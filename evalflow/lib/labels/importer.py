@@ -416,7 +416,7 @@ def pseudonymizer_from_settings(settings):
 
 def redactor_from_settings(settings, pseudonymizer=None) -> RedactTexts:
     """`redact_texts` backed by the redaction stage: the tuned detector (configured by the same
-    EVALFLOW_PII_* settings, loaded once per process) and the same typed placeholders as traces,
+    redaction settings (docs/configuration.md), loaded once per process) and the same typed placeholders as traces,
     so a name in a critique becomes the <PERSON_...> it is in the trace it judges."""
     from evalflow.lib.redact.config import detector_config_from_env
     from evalflow.lib.redact.engine import PiiDetector
