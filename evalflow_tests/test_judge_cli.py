@@ -101,6 +101,11 @@ def test_calibrate_writes_the_report_with_the_servers_figures_and_never_sends_ho
         assert report[part]["tnr"] == confusion["tn"] / (confusion["tn"] + confusion["fp"])
         assert set(report[part]) >= {"n", "agreement", "kappa", "tpr", "tnr", "confusion"}
     assert report["unparseable"] == sum(c["judge"] is None and c["split"] != "holdout" for c in expected_cases) > 0
+    # verbosity bias: agreement on the shorter and the longer half of the judged cases, side by side
+    judged_n = sum(c["judge"] is not None for c in expected_cases)
+    halves = report["verbosity"]
+    assert halves["shorter_half"]["n"] + halves["longer_half"]["n"] == judged_n
+    assert halves["shorter_half"]["n"] == judged_n // 2
     # the annotators agree (gate computed open), the judge is good: calibrated
     assert report["human_gate"]["open"] is True and report["calibrated"] is True
     assert "calibrated: yes" in out and "holdout:" in out and "none sent to the judge" in out

@@ -65,6 +65,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     from evalflow.cli import UserError
     from evalflow.lib.common.settings import load_settings
     from evalflow.lib.common.warehouse import Warehouse
+    from evalflow.lib.judge.bias import calibration_verbosity
     from evalflow.lib.judge.calibrate import calibrate, human_verdicts
     from evalflow.lib.judge.client import JudgeClient, JudgeRequestError
     from evalflow.lib.judge.config import MissingJudgeSetting, calibration_thresholds, client_settings
@@ -102,7 +103,8 @@ def _calibrate(args: argparse.Namespace) -> int:
         usage = client.stats.as_dict()
     report = calibration.to_report() | {"human_gate": {"open": gate_open, "how": args.human_gate,
                                                        "reason": gate_reason},
-                                        "usage": usage, "cache": str(cache_path)}
+                                        "usage": usage, "cache": str(cache_path),
+                                        "verbosity": calibration_verbosity(calibration, cases)}
     print(format_table(report))
     write_report(report, Path(args.output))
     print(f"\nwrote {args.output}")

@@ -19,9 +19,10 @@ def _calibration_markdown(run) -> str:
     from evalflow.lib.common.report import markdown_table
 
     rows = [[d, v, nt, ns, _figure(a), _figure(k), _figure(tpr), _figure(tnr), "open" if g else "closed",
-             "yes" if c else "no"] for d, v, nt, ns, a, k, tpr, tnr, g, c in run.table()]
-    return markdown_table(["dimension", "prompt", "tune n", "test n", "test agreement", "kappa", "TPR", "TNR",
-                           "human gate", "calibrated"], rows)
+             "yes" if c else "no", f"{_figure(short)} / {_figure(long_)}"]
+            for d, v, nt, ns, a, k, tpr, tnr, g, c, short, long_ in run.table()]
+    return markdown_table(["dimension", "prompt", "tune n", "test n", "test agreement", "kappa", "TPR (Fail)", "TNR",
+                           "human gate", "calibrated", "agreement on shorter / longer answers"], rows)
 
 
 def _usage(stats: dict) -> dict:

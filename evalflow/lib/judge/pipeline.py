@@ -24,6 +24,7 @@ import polars as pl
 
 from evalflow.lib.common.settings import Settings, text_setting
 from evalflow.lib.common.warehouse import Warehouse, has_table
+from evalflow.lib.judge.bias import calibration_verbosity
 from evalflow.lib.judge.calibrate import CalibratedJudge, Calibration, calibrate, human_verdicts, judge_unlabelled
 from evalflow.lib.judge.cases import case_from_trace, case_id_for_trace
 from evalflow.lib.judge.client import JudgeClient
@@ -96,9 +97,14 @@ class JudgeRun:
     stats: dict[str, int] = field(default_factory=dict)
     skipped: str | None = None  # why nothing was sent
 
+    verbosity: dict[str, dict] = field(default_factory=dict)  # per dimension: bias.calibration_verbosity
+
     def table(self) -> list[list]:
         return [[c.dimension, c.template.variant, c.tune.n, c.test.n, c.test.agreement, c.test.kappa, c.test.tpr,
-                 c.test.tnr, c.gate_open, c.calibrated] for c in self.calibrations]
+                 c.test.tnr, c.gate_open, c.calibrated,
+                 self.verbosity.get(c.dimension, {}).get("shorter_half", {}).get("agreement"),
+                 self.verbosity.get(c.dimension, {}).get("longer_half", {}).get("agreement")]
+                for c in self.calibrations]
 
 
 def _gates(warehouse: Warehouse) -> dict[str, bool]:
@@ -126,6 +132,7 @@ def calibrate_dimensions(warehouse: Warehouse, settings: Settings) -> JudgeRun:
                                     calibration_thresholds())
             record_calibration(warehouse, calibration)
             run.calibrations.append(calibration)
+            run.verbosity[dimension] = calibration_verbosity(calibration, cases)
         run.stats = client.stats.as_dict()
     return run
 
