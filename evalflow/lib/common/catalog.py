@@ -345,6 +345,281 @@ TABLES: dict[str, Described] = {
             "manifest_sha256": "sha256 of manifest.json.",
         },
     ),
+    # -- labels (what annotators handed back) ----------------------------------------------
+    "labels": (
+        "One row per batch, item, annotator and field: that annotator's latest submission (an expert's review "
+        "answer is a row of its own). Annotators are pseudonyms; free text is redacted. Written by the label "
+        "import, one transaction per file; an earlier submission that a later one replaced is in label_audit.",
+        {
+            "label_id": "Hash of batch, item, annotator, field (and role, for an expert) (primary key).",
+            "batch_id": "-> annotation_batches.",
+            "item_id": "The task's opaque id in its batch; the batch's manifest.json links it to its trace or gold "
+                       "case.",
+            "origin": "trace (a production trace) or gold (a known-answer gold case mixed into the batch).",
+            "trace_id": "-> redacted_traces; NULL for gold items.",
+            "case_id": "The eval case: case-<hash of trace_id> for a trace, the gold case's own id for gold; "
+                       "-> judge_calibration_cases, judge_labels.",
+            "position": "Position of the item in its batch, from 0 (the order the tasks were shown).",
+            "pass": "1 (before the model output: expected_behavior, gold_answer, risk_level) or 2 (the output "
+                    "judged: Pass or Fail per dimension, and a critique).",
+            "role": "annotator, or expert (a subject-matter expert's answer from the disagreement review project; "
+                    "it overrides the majority in consensus_labels).",
+            "annotator": "Pseudonymised annotator (annotator_<hmac>, the keyed HMAC of traces): one person has "
+                         "the same pseudonym in every file.",
+            "field": "A scoring dimension of the batch or critique (pass 2); expected_behavior, gold_answer or "
+                     "risk_level (pass 1).",
+            "value": "Pass or Fail for a dimension; low, medium or high for risk_level; the text, redacted, for "
+                     "critique, expected_behavior and gold_answer.",
+            "annotated_at": "When the annotator submitted it (the export's updated_at, else created_at); NULL when "
+                            "the file gives no time.",
+            "lead_time_s": "Seconds spent on the task (Label Studio's lead_time); NULL when the file does not say.",
+            "source_format": "Format of the file it came from: labelstudio_json, labelstudio_json_min, "
+                             "labelstudio_csv or batch_csv.",
+            "ground_truth": "Label Studio's ground_truth flag on the annotation (Enterprise exports).",
+            "feedback_only": "True for a label derived only from production feedback; imported labels are false "
+                             "(thumbs enter consensus_labels as status feedback_only).",
+            "imported_at": "The import that wrote this submission.",
+            "file_sha256": "The file this submission came from: -> label_files.file_sha256.",
+        },
+    ),
+    "label_files": (
+        "One row per file the label import looked at, recognised by the sha256 of its bytes: a re-dropped or "
+        "renamed copy adds nothing. Each answer of the file is counted once in labels, unchanged, quarantined or "
+        "superseded. Appended per file.",
+        {
+            "file_sha256": "sha256 of the file's bytes (primary key).",
+            "path": "Path of the file when it was imported (in the drop folder).",
+            "format": "Detected format: labelstudio_json, labelstudio_json_min, labelstudio_csv, batch_csv, or "
+                      "labelstudio_export_info (an export's info file, skipped); NULL when it is not an export.",
+            "imported_at": "When it was imported.",
+            "labels": "Answers that became the current label.",
+            "unchanged": "Answers identical to a label already stored (as in a cumulative re-export).",
+            "quarantined": "Answers held back (-> label_quarantine); 1 for a whole file that is not an export or "
+                           "is unreadable.",
+            "superseded": "Answers of this file that lost to a later submission of the same annotator, item and "
+                          "field (-> label_audit).",
+        },
+    ),
+    "label_quarantine": (
+        "One row per answer, or whole file, that the label import held back, with a reason. The detail names "
+        "fields and ids, never the text. Appended per file.",
+        {
+            "file_sha256": "-> label_files.file_sha256.",
+            "path": "Path of the file when it was imported.",
+            "locator": "Where in the file: task n (id ...) annotation m (id ...), record n, row n; file for a "
+                       "whole-file reason.",
+            "batch_id": "-> annotation_batches, when the item is in a batch manifest.",
+            "item_id": "The item id the file gave, when it has one that looks like an id.",
+            "annotator": "Pseudonymised annotator, when the file names one.",
+            "field": "The field (control or column) name; (not an identifier) for a column header that is not one.",
+            "reason": "unknown_item, missing_item_id, missing_annotator, value_not_allowed, required_empty, "
+                      "cancelled, not_an_export, unreadable, unknown_field or redaction_failed.",
+            "detail": "One line that explains it, naming fields and ids, never quoting the answer.",
+            "imported_at": "The import that held it back.",
+        },
+    ),
+    "label_audit": (
+        "One row per submission that a later one replaced (per annotator, item and field the latest annotated_at "
+        "wins): the old and the new answer side by side. Appended per file.",
+        {
+            "label_id": "-> labels.label_id (the current label).",
+            "batch_id": "-> annotation_batches.",
+            "item_id": "The item, as in labels.item_id.",
+            "annotator": "Pseudonymised annotator.",
+            "field": "The field, as in labels.field.",
+            "old_value": "The replaced answer (text redacted).",
+            "old_annotated_at": "When the replaced answer was submitted.",
+            "old_file_sha256": "The file it came from: -> label_files.file_sha256.",
+            "new_value": "The answer that replaced it.",
+            "new_annotated_at": "When that answer was submitted.",
+            "new_file_sha256": "The file it came from: -> label_files.file_sha256.",
+            "recorded_at": "The import that recorded the replacement.",
+        },
+    ),
+    # -- labels: consensus, agreement, annotator quality (rebuilt whole at each run) -------
+    "consensus_labels": (
+        "One row per labelled item and dimension (the pass-2 dimensions and the pass-1 risk_level): the "
+        "annotators' majority, or an expert's override. Only status agreed counts as a label downstream "
+        "(judge calibration, the golden set). Rebuilt whole at each run.",
+        {
+            "batch_id": "-> annotation_batches.",
+            "item_id": "The item, as in labels.item_id.",
+            "origin": "trace or gold.",
+            "trace_id": "-> redacted_traces; NULL for gold items.",
+            "case_id": "The eval case: -> judge_calibration_cases, judge_labels.",
+            "dimension": "A pass-2 dimension, or risk_level (pass 1).",
+            "value": "The consensus value: the expert's for method expert, else the majority's (NULL on a tie; "
+                     "kept on a disputed row as the majority's leaning).",
+            "method": "unanimous (2+ ratings, all equal), majority (2+ ratings), single (one rating) or expert "
+                      "(an expert's review overrode the annotators).",
+            "ratings": "Annotators' ratings counted (for status feedback_only: feedback ratings).",
+            "agreement": "Share of those ratings equal to the majority (for method expert: equal to the expert's "
+                         "value); NULL when there are none.",
+            "status": "agreed; disputed (a tie, agreement below EVALFLOW_CONSENSUS_MIN_AGREEMENT, a single rating, "
+                      "or experts who disagree: sent to the expert review queue); feedback_only (only production "
+                      "thumbs, never a label until a person rates it).",
+            "majority_value": "What the annotators' majority said (NULL on a tie or when no annotator rated); kept "
+                              "when an expert overrides it.",
+            "updated_at": "The run that built the table.",
+        },
+    ),
+    "label_anchored": (
+        "One row per pass-1 gold answer worded too close to the model output that pass 2 shows (word 3-gram "
+        "similarity >= EVALFLOW_ANCHORED_SIMILARITY, default 0.5): most likely written with the output in view. "
+        "Rebuilt whole at each run.",
+        {
+            "batch_id": "-> annotation_batches.",
+            "item_id": "The item, as in labels.item_id.",
+            "annotator": "Pseudonymised annotator who wrote the gold answer.",
+            "similarity": "Share of the answer's own word 3-grams (those not in the question, conversation, "
+                          "documents or tool calls) that occur in the output, 0..1.",
+        },
+    ),
+    "label_agreement": (
+        "Inter-annotator agreement per dimension and slice: percent agreement and Krippendorff's alpha with a "
+        "bootstrap 95% interval, over role annotator ratings (experts do not vote). Rebuilt whole at each run.",
+        {
+            "dimension": "A pass-2 dimension, or risk_level (pass 1).",
+            "level": "Level of measurement: nominal (Pass/Fail) or ordinal (risk_level: low < medium < high).",
+            "slice_kind": "all (every rating), intent (the item's intent when it was sampled, from the batch "
+                          "manifest; gold items have none), risk_level (the item's agreed consensus risk level) "
+                          "or batch_id.",
+            "slice_value": "The slice's value: an intent name, low / medium / high, a batch id; all for slice_kind "
+                           "all.",
+            "items": "Items with a rating in the slice.",
+            "pairable_items": "Items with two or more ratings (only these measure agreement).",
+            "annotators": "Annotators who rated in the slice.",
+            "ratings": "Ratings in the slice.",
+            "percent_agreement": "Mean over pairable items of the share of their rating pairs that agree, 0..1.",
+            "alpha": "Krippendorff's alpha at the dimension's level; NULL when undefined (see alpha_reason).",
+            "alpha_lo": "Lower end of alpha's bootstrap 95% interval over items.",
+            "alpha_hi": "Upper end of alpha's bootstrap 95% interval over items.",
+            "alpha_reason": "Why alpha is NULL (no pairable item, or no variation); NULL when alpha is given.",
+            "computed_at": "The run.",
+        },
+    ),
+    "label_agreement_pairs": (
+        "One row per pass-2 dimension and pair of annotators who rated at least one item in common: their "
+        "agreement and Cohen's kappa over those items. Rebuilt whole at each run.",
+        {
+            "dimension": "A pass-2 dimension.",
+            "a": "Pseudonymised annotator (a < b).",
+            "b": "Pseudonymised annotator.",
+            "items": "Items both rated.",
+            "agreement": "Share of those items with equal values, 0..1.",
+            "kappa": "Cohen's unweighted kappa over those items; NULL when undefined (both gave one and the same "
+                     "value throughout).",
+        },
+    ),
+    "label_gates": (
+        "One row per pass-2 dimension: the automation gate. Open (a judge may label the dimension) when human "
+        "percent agreement >= EVALFLOW_HUMAN_AGREEMENT_MIN (default 0.80) on >= EVALFLOW_GATE_MIN_ITEMS (default "
+        "50) items rated twice or more. Rebuilt whole at each run.",
+        {
+            "dimension": "The dimension (primary key).",
+            "items": "Items with two or more annotator ratings of the dimension.",
+            "percent_agreement": "Human percent agreement over those items, 0..1 (what the gate reads).",
+            "alpha": "Krippendorff's alpha (shown beside it, not gated on).",
+            "alpha_lo": "Lower end of alpha's bootstrap 95% interval.",
+            "alpha_hi": "Upper end of alpha's bootstrap 95% interval.",
+            "gate_open": "Whether a judge may label this dimension (calibration also needs it).",
+            "reason": "Why it is open or closed, with the figures and thresholds.",
+            "computed_at": "The run.",
+        },
+    ),
+    "annotator_quality": (
+        "Accuracy on the known-answer gold cases per annotator and dimension, plus an all row per annotator, with "
+        "flags. Only role annotator is scored. Rebuilt whole at each run.",
+        {
+            "annotator": "Pseudonymised annotator.",
+            "dimension": "A pass-2 dimension, gold_answer (pass 1: correct when it has every key fact), or all "
+                         "(every gold rating of the annotator).",
+            "gold_ratings": "Gold ratings scored (an empty answer counts as wrong).",
+            "correct": "Of which correct.",
+            "accuracy": "correct / gold_ratings, 0..1.",
+            "flagged": "Accuracy below EVALFLOW_ANNOTATOR_MIN_ACCURACY (default 0.80) on >= "
+                       "EVALFLOW_ANNOTATOR_MIN_GOLD gold ratings, or (all row) fatigue.",
+            "reason": "Why it is flagged; empty when it is not.",
+        },
+    ),
+    "annotator_fatigue": (
+        "Accuracy on gold cases per annotator and segment of the work, all dimensions pooled: by position in the "
+        "batch (quartiles) and over the annotator's own order of work (thirds). Rebuilt whole at each run.",
+        {
+            "annotator": "Pseudonymised annotator.",
+            "segment": "position_q1..position_q4 (quartiles of position in the batch) or time_1of3..time_3of3 "
+                       "(thirds of the annotator's work by annotated_at; only when the file has times).",
+            "gold_ratings": "Gold ratings scored in the segment.",
+            "accuracy": "Share correct, 0..1.",
+        },
+    ),
+    # -- the LLM judge ------------------------------------------------------------------------
+    "judge_verdict_cache": (
+        "Every reply the judge endpoint gave, keyed by (model, prompt_sha256, case_sha256): a key in the cache is "
+        "never sent again. Upserted by each judge call.",
+        {
+            "model": "Judge model (EVALFLOW_JUDGE_MODEL).",
+            "prompt_sha256": "sha256 of the prompt template's text (its version).",
+            "case_sha256": "sha256 of what the judge saw of the case (id, input, output, expected behaviour, "
+                           "rubric, dimension).",
+            "case_id": "The eval case: -> judge_calibration_cases, judge_labels, consensus_labels.case_id.",
+            "dimension": "The dimension judged.",
+            "verdict": "Pass or Fail; NULL when the reply was unparseable.",
+            "critique": "The judge's critique, when the reply had one.",
+            "raw_reply": "The reply's text as received.",
+            "prompt_tokens": "Prompt tokens the endpoint reported.",
+            "completion_tokens": "Completion tokens the endpoint reported.",
+            "created_at": "When the reply was stored.",
+        },
+    ),
+    "judge_calibrations": (
+        "One row per calibration of a (dimension, model, prompt) against agreed human consensus labels: figures "
+        "on the test part and whether it is calibrated. The id hashes what was calibrated on which labels, so the "
+        "same calibration run again replaces its row.",
+        {
+            "calibration_id": "cal-<hash> (primary key).",
+            "dimension": "The dimension.",
+            "model": "Judge model.",
+            "prompt_sha256": "The prompt variant chosen on the tune part (its sha256).",
+            "variant": "That variant's name (default, or <dimension>.<variant>.md's variant).",
+            "n_tune": "Tune cases with a parseable verdict of the chosen variant.",
+            "n_test": "Test cases with a parseable verdict.",
+            "agreement": "Test part: share of cases where judge and human agree, 0..1.",
+            "kappa": "Test part: Cohen's kappa; NULL when undefined.",
+            "tpr": "Test part: share of human Fails the judge also fails (Fail is positive).",
+            "tnr": "Test part: share of human Passes the judge passes.",
+            "calibrated": "Test agreement >= EVALFLOW_JUDGE_MIN_AGREEMENT (0.85), kappa >= EVALFLOW_JUDGE_MIN_KAPPA "
+                          "(0.6), >= EVALFLOW_JUDGE_MIN_TEST_CASES scored cases, and the gate open.",
+            "gate_open": "The dimension's automation gate (label_gates.gate_open) at calibration time.",
+            "at": "When it was calibrated.",
+        },
+    ),
+    "judge_calibration_cases": (
+        "One row per case of a calibration: its split and the human and judge verdicts. Replaced with its "
+        "calibration.",
+        {
+            "calibration_id": "-> judge_calibrations.",
+            "case_id": "The eval case: -> consensus_labels.case_id.",
+            "split": "tune, test or holdout (20% of cases by a hash of case_id, never sent to the judge).",
+            "human": "The agreed human consensus verdict, Pass or Fail.",
+            "judge": "The chosen variant's verdict; NULL for holdout cases and unparseable replies.",
+        },
+    ),
+    "judge_labels": (
+        "One row per unlabelled case and dimension that a calibrated judge labelled: the latest calibrated "
+        "judge's verdict. Holdout cases are never judge-labelled. Upserted per run.",
+        {
+            "case_id": "The eval case (case-<hash of trace_id>).",
+            "trace_id": "-> redacted_traces, eval_candidates.",
+            "dimension": "The dimension.",
+            "verdict": "Pass or Fail.",
+            "critique": "The judge's critique.",
+            "model": "Judge model.",
+            "prompt_sha256": "The prompt template's sha256.",
+            "calibration_id": "The calibration that allowed it: -> judge_calibrations.",
+            "labelled_at": "When it was written.",
+        },
+    ),
 }
 
 # ----------------------------------------------------------------------------- views
@@ -431,6 +706,19 @@ LEFT JOIN (SELECT m.failure_cluster_id, min(m.trace_id) AS example_trace_id
            GROUP BY m.failure_cluster_id) AS x ON x.failure_cluster_id = f.failure_cluster_id
 LEFT JOIN redacted_traces AS r ON r.trace_id = x.example_trace_id
 """),
+    "v_consensus_labels": ViewQuery(
+        ("consensus_labels", "redacted_traces", "eval_candidates", "intent_catalog"),
+        """
+SELECT c.batch_id, c.item_id, c.origin, c.trace_id, c.case_id,
+       c.dimension, c.value, c.status, c.method, c.ratings, c.agreement, c.majority_value,
+       e.intent_id, i.name AS intent_name,
+       r.event_date, r.user_query, r.output,
+       c.updated_at
+FROM consensus_labels AS c
+LEFT JOIN redacted_traces AS r ON r.trace_id = c.trace_id
+LEFT JOIN eval_candidates AS e ON e.trace_id = c.trace_id
+LEFT JOIN intent_catalog AS i ON i.intent_id = e.intent_id
+"""),
 }
 
 VIEWS: dict[str, Described] = {
@@ -509,6 +797,31 @@ VIEWS: dict[str, Described] = {
             "example_trace_id": "The member trace with the smallest trace_id that has a user_query.",
             "example_query": "Its user_query; redacted.",
             "built_at": "The taxonomy run.",
+        },
+    ),
+    "v_consensus_labels": (
+        "Each consensus label (consensus_labels) with its trace's redacted request and answer and the intent the "
+        "trace had when it was sampled. Gold items have no trace: their trace columns are NULL. Exists once "
+        "consensus_labels has been built.",
+        {
+            "batch_id": "-> annotation_batches.",
+            "item_id": "The item, as in labels.item_id.",
+            "origin": "trace or gold.",
+            "trace_id": "-> redacted_traces; NULL for gold items.",
+            "case_id": "The eval case: -> judge_calibration_cases, judge_labels.",
+            "dimension": "A pass-2 dimension, or risk_level (pass 1).",
+            "value": "The consensus value (Pass / Fail, or low / medium / high).",
+            "status": "agreed, disputed or feedback_only; only agreed counts as a label.",
+            "method": "unanimous, majority, single or expert.",
+            "ratings": "Annotators' ratings counted.",
+            "agreement": "Share of those ratings equal to the majority (or to the expert's value).",
+            "majority_value": "What the annotators' majority said; kept when an expert overrides it.",
+            "intent_id": "Intent when the trace was sampled (eval_candidates.intent_id).",
+            "intent_name": "That intent's name in the current catalog; NULL when it has left the catalog.",
+            "event_date": "The trace's day.",
+            "user_query": "The user's request; redacted.",
+            "output": "The answer that was labelled; redacted.",
+            "updated_at": "The run that built consensus_labels.",
         },
     ),
 }

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import polars as pl
 
-from evalflow.lib.common.catalog import TABLES, apply_catalog
+from evalflow.lib.common.catalog import apply_catalog
 from evalflow.lib.common.warehouse import Warehouse, has_table
 from evalflow.lib.judge.calibrate import Calibration
 from evalflow.lib.judge.client import CachedReply, JudgeResult
@@ -91,9 +91,9 @@ def _now() -> datetime:
 
 
 def _describe(con, tables: Sequence[str]) -> None:
-    # The catalog (lib/common/catalog.py) describes the warehouse's tables; a table it does not
-    # describe yet is left uncommented rather than failing the write.
-    apply_catalog(con, [t for t in tables if t in TABLES])
+    # The catalog (lib/common/catalog.py) describes every judge table; the comments and the views
+    # commit with the write.
+    apply_catalog(con, tables)
 
 
 class VerdictCacheStore:

@@ -252,6 +252,7 @@ def import_label_file(warehouse: Warehouse, path: str | Path, manifests: dict[st
         _write_audit(con, resolution.audit)
         _write_quarantine(con, quarantine)
         _record_file(con, result, now)
+        apply_catalog(con, LABEL_TABLES)
     return result
 
 
