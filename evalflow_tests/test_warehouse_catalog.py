@@ -140,7 +140,38 @@ def build_warehouse(tmp_path: Path) -> tuple[Warehouse, Path]:
     (folder / "manifest.json").write_text("{}")
     manifest = BatchManifest(folder, {"batch_id": "batch-1", "counts": {"candidates": 1, "gold": 0, "tasks": 1}})
     record_batch(warehouse, manifest, run.sample_run_id, ["t2"], NOW)
+    _write_labels_and_judge(warehouse, tmp_path)
     return warehouse, folder
+
+
+def _write_labels_and_judge(warehouse: Warehouse, tmp_path: Path) -> None:
+    """The labels and judge stages' writers, once each (a file that is not an export creates the
+    import tables; one consensus row; one cached verdict, calibration and judge label)."""
+    from evalflow.lib.judge.client import JudgeResult
+    from evalflow.lib.judge.store import VerdictCacheStore, record_calibration, record_judge_labels
+    from evalflow.lib.labels.figures import CONSENSUS_COLUMNS
+    from evalflow.lib.labels.store import DERIVED_TABLES, import_label_file, replace_tables
+
+    bad = tmp_path / "not-an-export.txt"
+    bad.write_text("hello")
+    import_label_file(warehouse, bad, {}, lambda s: "annotator_x", lambda t: t, NOW)
+    consensus = pl.DataFrame([dict(batch_id="batch-1", item_id="i1", origin="trace", trace_id="t2", case_id="case-x",
+                                   dimension="accuracy", value="Fail", method="unanimous", ratings=3, agreement=1.0,
+                                   status="agreed", majority_value="Fail")],
+                             schema=CONSENSUS_COLUMNS).with_columns(pl.lit(NOW).alias("updated_at"))
+    replace_tables(warehouse, {"consensus_labels": consensus, **{t: None for t in DERIVED_TABLES[1:]}})
+    VerdictCacheStore(warehouse).put_many([JudgeResult("case-x", "accuracy", "m", "p" * 64, "c" * 64, "Fail", "c",
+                                                       "{}", "json", False, 10, 5)])
+    calibration = SimpleNamespace(
+        calibration_id="cal-1", dimension="accuracy", model="m", calibrated=True, gate_open=True,
+        template=SimpleNamespace(sha256="p" * 64, variant="default"),
+        to_report=lambda: {"tune": {"n": 1}, "test": {"n": 1, "agreement": 1.0, "kappa": None, "tpr": 1.0,
+                                                      "tnr": None},
+                           "cases": [{"case_id": "case-x", "split": "test", "human": "Fail", "judge": "Fail"}]})
+    record_calibration(warehouse, calibration, NOW)
+    record_judge_labels(warehouse, [{"case_id": "case-y", "trace_id": "t4", "dimension": "accuracy",
+                                     "verdict": "Pass", "model": "m", "prompt_sha256": "p" * 64,
+                                     "calibration_id": "cal-1"}], NOW)
 
 
 @pytest.fixture(scope="module")
