@@ -121,7 +121,9 @@ def _gate_markdown(gate: pl.DataFrame) -> str:
 
 def build_agreement(warehouse: Warehouse, data_dir: Path) -> AgreementResult:
     manifests = figures.load_manifests(Path(data_dir) / "annotation")
-    pass1, pass2 = ratings(warehouse, 1), ratings(warehouse, 2)
+    # Pass 1 with its free text: annotator quality scores the gold answers (human_figures takes
+    # only the risk level of it for agreement).
+    pass1, pass2 = ratings(warehouse, 1, include_text=True), ratings(warehouse, 2)
     agreed = table_frame(warehouse, "consensus_labels")
     if pass2.is_empty():
         replace_tables(warehouse, {name: None for name in
