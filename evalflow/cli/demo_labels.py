@@ -104,6 +104,11 @@ def label_summary(settings: Settings, simulation) -> list[str]:
                 interval = "" if alpha is None else f", alpha {alpha:.2f} [{lo:.2f}, {hi:.2f}]"
                 lines.append(f"  {dim:<13} agreement {shown} on {items} items{interval}; gate "
                              + ("open" if is_open else "closed"))
+        if has_table(con, "consensus_labels"):
+            counts = dict(con.execute("SELECT status, count(*) FROM consensus_labels GROUP BY 1").fetchall())
+            shown = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+            lines.append(f"Consensus labels (item x dimension): {shown}; disputed ones go to an expert review "
+                         f"project in {settings.data_dir / 'labels' / 'review'}")
         if has_table(con, "annotator_quality"):
             flagged = con.execute("SELECT annotator, reason FROM annotator_quality WHERE flagged AND dimension = 'all' "
                                   "ORDER BY annotator").fetchall()

@@ -71,8 +71,9 @@ def consensus(pass1: pl.DataFrame, pass2: pl.DataFrame, feedback: pl.DataFrame |
     if not frames:
         return pl.DataFrame(schema=CONSENSUS_COLUMNS)
     voted = majority_vote(pl.concat(frames), minimum)
-    ids = (pl.concat([f.select("item_id", "batch_id", "origin", "trace_id", "case_id") for f in (pass2, pass1)
-                      if not f.is_empty()]).unique("item_id", keep="first"))
+    id_columns = ["item_id", "batch_id", "origin", "trace_id", "case_id"]
+    ids = (pl.concat([f.select(id_columns) for f in (pass2, pass1, feedback) if f is not None and not f.is_empty()])
+           .unique("item_id", keep="first"))
     return voted.join(ids, on="item_id", how="left").select(list(CONSENSUS_COLUMNS))
 
 
