@@ -87,10 +87,13 @@ def build_consensus(warehouse: Warehouse, data_dir: Path) -> ConsensusResult:
     for batch in _batch_dirs(data_dir):
         tasks.update(load_pass2_tasks(batch))
     text2 = ratings(warehouse, 2, include_text=True).rename({"dimension": "field"})
-    disputed = disputed_items(agreed, text2.with_columns(pl.lit(2).alias("pass")), tasks)
+    dimensions = sorted({d for m in manifests for d in m["dimensions"]})
+    # The review project asks experts for the pass-2 verdicts only: a risk level tie (pass 1) stays
+    # disputed here, never a task that names no dimension an expert could answer.
+    disputed = disputed_items(agreed.filter(pl.col("dimension").is_in(dimensions)),
+                              text2.with_columns(pl.lit(2).alias("pass")), tasks)
     review_path = None
     if disputed:
-        dimensions = sorted({d for m in manifests for d in m["dimensions"]})
         review_path = write_review_project(disputed, review_dir(data_dir), _review_id(disputed), dimensions)
     gold_answers = ratings(warehouse, 1, include_text=True).rename({"dimension": "field"})
     flagged = anchored(gold_answers.with_columns(pl.lit(1).alias("pass")), tasks)
