@@ -32,7 +32,8 @@ CASE_KEYS = ("case_id", "input", "output", "expected_behavior")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="judge_command", required=True, metavar="SUBCOMMAND")
+    sub = parser.add_subparsers(dest="judge_command", required=True, metavar="SUBCOMMAND",
+                               help="calibrate: measure the judge against human labels for one dimension")
     calibrate = sub.add_parser(
         "calibrate", help="calibrate the judge for one dimension against human labels",
         description=COMMAND[1], epilog="examples:\n" + "\n".join(f"  {e}" for e in COMMAND[2]),
