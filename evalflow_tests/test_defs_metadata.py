@@ -111,7 +111,9 @@ DAILY_TABLES = {"raw_traces": ("raw/raw.duckdb", "raw_traces"), "redacted_traces
 WINDOW_TABLES = {"landed_traces": ("raw/raw.duckdb", "staged_traces"), "intent_clusters": (None, "intent_assignments"),
                  "intent_catalog": (None, "intent_catalog"), "trace_signals": (None, "trace_signals"),
                  "failure_taxonomy": (None, "failure_clusters"), "eval_candidates": (None, "eval_candidates"),
-                 "annotation_queue": (None, "annotation_batches")}
+                 "annotation_queue": (None, "annotation_batches"), "labels": (None, "labels"),
+                 "consensus_labels": (None, "consensus_labels"), "label_agreement": (None, "label_agreement"),
+                 "judge_calibration": (None, "judge_calibrations"), "judge_labels": (None, "judge_labels")}
 
 
 def test_each_daily_partition_carries_its_own_figures_from_the_table(demo):

@@ -109,8 +109,6 @@ def test_files_already_imported_start_nothing_and_a_re_export_does(world, instan
     assert request.tags[REASON_TAG] == f"1 new label file: {re_export.name}"
 
 
-@pytest.mark.xfail(strict=True, reason="label_drop_sensor opens the warehouse through analyst_warehouse(), a write "
-                   "transaction that waits EVALFLOW_LOCK_WAIT_S (300 s) behind a run instead of SENSOR_LOCK_WAIT_S")
 def test_the_sensor_only_reads_the_warehouse_with_its_short_wait(world, instance, monkeypatch):
     """While a run writes the warehouse, a tick must give up after SENSOR_LOCK_WAIT_S and skip
     ('warehouse is held by ...'); a write connection would wait the full lock timeout and the

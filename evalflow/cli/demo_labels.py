@@ -107,8 +107,8 @@ def label_summary(settings: Settings, simulation) -> list[str]:
         if has_table(con, "consensus_labels"):
             counts = dict(con.execute("SELECT status, count(*) FROM consensus_labels GROUP BY 1").fetchall())
             shown = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-            lines.append(f"Consensus labels (item x dimension): {shown}; disputed ones go to an expert review "
-                         f"project in {settings.data_dir / 'labels' / 'review'}")
+            lines.append(f"Consensus labels (item x dimension): {shown}; disputed verdicts go to an expert "
+                         f"review project in {settings.data_dir / 'labels' / 'review'}")
         if has_table(con, "annotator_quality"):
             flagged = con.execute("SELECT annotator, reason FROM annotator_quality WHERE flagged AND dimension = 'all' "
                                   "ORDER BY annotator").fetchall()

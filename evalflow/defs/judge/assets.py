@@ -73,7 +73,8 @@ def judge_labels(context: dg.AssetExecutionContext, warehouse: WarehouseResource
         context.log.info(f"no judge labels: {run.skipped}")
     return dg.MaterializeResult(metadata={
         ROW_COUNT: row_count(table_rows(store, "judge_labels")),
-        "labels_written": run.labels_written, "status": run.skipped or "labelled", **_usage(run.stats),
+        "labels_written": run.labels_written, "status": run.skipped or "labelled",
+        "dimensions_without_judge": "; ".join(run.refused) or "none", **_usage(run.stats),
     })
 
 

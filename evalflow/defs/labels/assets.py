@@ -58,9 +58,9 @@ def labels(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
 @dg.asset(group_name="labels", kinds={"duckdb", "labelstudio"}, deps=[labels], pool=WAREHOUSE_POOL, owners=OWNERS,
           metadata=table_metadata("consensus_labels", ddl=DERIVED_SCHEMA),
           description="One label per item and dimension: the annotators' majority (ties and splits under "
-          "EVALFLOW_CONSENSUS_MIN_AGREEMENT are `disputed` and go to an expert review project under "
-          "`<data>/labels/review/`; an expert's label overrides). Production thumbs alone give `feedback_only`, "
-          "never `agreed`. Gold answers worded like the model output are listed in label_anchored.")
+          "EVALFLOW_CONSENSUS_MIN_AGREEMENT are `disputed`; disputed Pass/Fail verdicts go to an expert review "
+          "project under `<data>/labels/review/`, and an expert's label overrides). Production thumbs alone give "
+          "`feedback_only`, never `agreed`. Gold answers worded like the model output are listed in label_anchored.")
 def consensus_labels(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     from evalflow.lib.labels.pipeline import build_consensus
 

@@ -10,7 +10,7 @@ import dagster as dg
 from evalflow.defs.ingest.automation import SENSOR_LOCK_WAIT_S, files_not_landed, landing_fingerprint
 from evalflow.defs.run_tags import automation_tags, plural
 from evalflow.lib.common.settings import load_settings
-from evalflow.lib.common.warehouse import WarehouseLocked
+from evalflow.lib.common.warehouse import Warehouse, WarehouseLocked
 
 LABEL_ASSETS = ("labels", "consensus_labels", "label_agreement", "judge_calibration", "judge_labels")
 
@@ -26,7 +26,6 @@ labels_job = dg.define_asset_job(
 def label_drop_sensor(context: dg.SensorEvaluationContext):
     from evalflow.lib.labels.importer import incoming_files
     from evalflow.lib.labels.store import imported_file_hashes
-    from evalflow.lib.redact.store import analyst_warehouse
 
     settings = load_settings()
     folder = settings.data_dir / "labels" / "incoming"
@@ -37,7 +36,8 @@ def label_drop_sensor(context: dg.SensorEvaluationContext):
     if fingerprint == context.cursor:
         return dg.SkipReason(f"no change in {plural(len(files), 'label file')}")
     try:
-        known = imported_file_hashes(analyst_warehouse(settings), read_only=True, wait_s=SENSOR_LOCK_WAIT_S)
+        # Read-only with a short wait: a tick never writes, and never sits out a run's write.
+        known = imported_file_hashes(Warehouse(settings.warehouse_path), read_only=True, wait_s=SENSOR_LOCK_WAIT_S)
     except WarehouseLocked as locked:
         return dg.SkipReason(f"warehouse is held by {locked.holder}; will look at the drop folder again next tick")
     new = files_not_landed(files, known)

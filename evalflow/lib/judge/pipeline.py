@@ -96,6 +96,7 @@ class JudgeRun:
     labels_written: int = 0
     stats: dict[str, int] = field(default_factory=dict)
     skipped: str | None = None  # why nothing was sent
+    refused: list[str] = field(default_factory=list)  # dimensions without a usable calibrated judge, and why
 
     verbosity: dict[str, dict] = field(default_factory=dict)  # per dimension: bias.calibration_verbosity
 
@@ -167,15 +168,17 @@ def label_with_judge(warehouse: Warehouse, settings: Settings) -> JudgeRun:
     with JudgeClient.from_env(cache=VerdictCacheStore(warehouse)) as client:
         judges, why_not = calibrated_judges(warehouse, folder, client.model)
         if not judges:
+            record_judge_labels(warehouse, [])  # the table exists (empty) once a judge is configured
             return JudgeRun(skipped="no dimension has a calibrated judge" + (f" ({'; '.join(why_not)})"
-                                                                              if why_not else ""))
+                                                                              if why_not else ""), refused=why_not)
         cases, consensus = build_cases(warehouse)
         rows = []
         for judge in judges:
             labelled = set(human_verdicts(consensus, judge.dimension, id_column="case_id"))
             rows += judge_unlabelled([c for case_id, c in sorted(cases.items()) if case_id not in labelled],
                                      judge, client)
-        run = JudgeRun(labels_written=record_judge_labels(warehouse, rows), stats=client.stats.as_dict())
+        run = JudgeRun(labels_written=record_judge_labels(warehouse, rows), stats=client.stats.as_dict(),
+                       refused=why_not)
     return run
 
 
