@@ -238,3 +238,20 @@ def test_expert_review_resolves_the_disagreement_queue_with_the_truth(batch, tmp
     truth = batch["summary"].truth
     decided = overridden.select("item_id", "dimension", "value").rows()
     assert all(value == truth[item][dim] for item, dim, value in decided)
+
+
+def test_an_unfinished_batch_leaves_the_last_tasks_unlabelled_and_the_rest_unchanged(batch, tmp_path):
+    root = batch["root"]
+    partial = simulate_annotation(batch["manifest"].path, root / "truth", tmp_path / "p", seed=5, done_share=0.8)
+    full = batch["exports"]["pass2"]
+    cut = json.loads(Path(partial.files["pass2"]).read_text(encoding="utf-8"))
+    labelled = [bool(task["annotations"]) for task in cut]
+    done = -(-len(full) * 8 // 10)  # ceil(0.8 * tasks)
+    assert labelled == [True] * done + [False] * (len(full) - done)
+    # The tasks the annotators did reach carry the same answers as in the finished batch.
+    def answers(tasks):
+        return [[(a["completed_by"], a["result"]) for a in t["annotations"]] for t in tasks]
+
+    assert answers(cut[:done]) == answers(full[:done])
+    with pytest.raises(ValueError, match="done_share"):
+        simulate_annotation(batch["manifest"].path, root / "truth", tmp_path / "q", done_share=0.0)

@@ -268,8 +268,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         # in the drop folder, and the label assets import them and calibrate the judge.
         simulation = annotate_newest_batch(settings)
         if simulation is not None:
-            print(f"\nsimulated annotators labelled {simulation.batch_id} ({simulation.tasks} tasks, 3 annotators); "
-                  f"their Label Studio exports are in {settings.data_dir / 'labels' / 'incoming'}", file=sys.stderr)
+            print(f"\nsimulated annotators labelled {simulation.batch_id} (85% of {simulation.tasks} tasks, "
+                  f"3 annotators); their Label Studio exports are in {settings.data_dir / 'labels' / 'incoming'}",
+                  file=sys.stderr)
         args.select = list(LABEL_ASSETS)
         _cmd_run(args)
     print("\nLabels:")

@@ -2,7 +2,8 @@
 shows the whole flywheel (sample -> annotate -> label -> judge).
 
 - Three simulated annotators (evalflow/simulator/annotators.py: known accuracy per dimension,
-  one who tires over the batch) label the newest annotation batch and their Label Studio JSON
+  one who tires over the batch) label the first 85% of the newest annotation batch (the rest is
+  left for the judge) and their Label Studio JSON
   exports land in <data>/labels/incoming/, where the label_drop_sensor (or the demo's own run)
   picks them up.
 - A SIMULATED judge endpoint (evalflow/simulator/judge_server.py, model `simulated-judge`)
@@ -26,6 +27,9 @@ from evalflow.lib.judge.config import BASE_URL_ENV, MODEL_ENV
 # off by the humans' own disagreement anyway.
 SIMULATED_JUDGE_ERRORS = {"accuracy": 0.04, "relevance": 0.05, "groundedness": 0.08, "safety": 0.03, "policy": 0.10}
 SIMULATED_MALFORMED_RATE = 0.02
+# The simulated annotators get through this share of the batch, as a team often does before a
+# release: the rest is what a calibrated judge labels.
+DONE_SHARE = 0.85
 
 
 def newest_batch(settings: Settings) -> Path | None:
@@ -41,7 +45,8 @@ def annotate_newest_batch(settings: Settings, seed: int = 0):
     batch = newest_batch(settings)
     if batch is None:
         return None
-    return simulate_annotation(batch, settings.ground_truth_dir, settings.data_dir / "labels" / "incoming", seed=seed)
+    return simulate_annotation(batch, settings.ground_truth_dir, settings.data_dir / "labels" / "incoming", seed=seed,
+                               done_share=DONE_SHARE)
 
 
 def _truth(settings: Settings) -> dict[str, dict[str, str]]:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import random
 import re
@@ -306,7 +307,7 @@ def _annotate(rng: random.Random, who: SimulatedAnnotator, pass_no: int, item: _
 
 
 def _export(batch_id: str, seed: int, pass_no: int, tasks: list[dict], items: list[_Item],
-            annotators: Sequence[SimulatedAnnotator]) -> list[dict]:
+            annotators: Sequence[SimulatedAnnotator], done: int | None = None) -> list[dict]:
     project = pass_no
     first_task_id = 1 + (pass_no - 1) * len(tasks)
     day = CLOCK_START + timedelta(days=pass_no - 1)
@@ -318,6 +319,8 @@ def _export(batch_id: str, seed: int, pass_no: int, tasks: list[dict], items: li
         clock = day + timedelta(minutes=7 * k)
         slow = 2.0 if pass_no == 1 else 1.0  # writing a gold answer takes longer than clicking verdicts
         for index, task in enumerate(tasks):
+            if done is not None and index >= done:
+                break  # the team ran out of time: the rest of the batch is exported unlabelled
             item = by_item[task["data"]["item_id"]]
             result = _annotate(rng, who, pass_no, item, task["data"])
             rush = 1.0 - 0.5 * who.tiredness(item.share)
@@ -340,10 +343,12 @@ def _export(batch_id: str, seed: int, pass_no: int, tasks: list[dict], items: li
         export.append({
             "id": first_task_id + index, "annotations": annotations, "file_upload": f"pass{pass_no}_tasks.json",
             "drafts": [], "predictions": [], "data": task["data"], "meta": {},
-            "created_at": _iso(day - timedelta(hours=1)), "updated_at": annotations[-1]["updated_at"],
+            "created_at": _iso(day - timedelta(hours=1)),
+            "updated_at": annotations[-1]["updated_at"] if annotations else _iso(day - timedelta(hours=1)),
             "inner_id": index + 1, "total_annotations": len(annotations), "cancelled_annotations": 0,
             "total_predictions": 0, "comment_count": 0, "unresolved_comment_count": 0,
-            "last_comment_updated_at": None, "project": project, "updated_by": annotations[-1]["updated_by"],
+            "last_comment_updated_at": None, "project": project,
+            "updated_by": annotations[-1]["updated_by"] if annotations else None,
             "comment_authors": [],
         })
     return export
@@ -375,9 +380,13 @@ def export_name(batch_id: str, seed: int, pass_no: int) -> str:
 
 
 def simulate_annotation(batch_dir: str | Path, ground_truth_dir: str | Path, out_dir: str | Path, *,
-                        seed: int = 0,
-                        annotators: Sequence[SimulatedAnnotator] = DEFAULT_ANNOTATORS) -> AnnotationSimulation:
-    """Write the pass-1 and pass-2 Label Studio JSON exports of `batch_dir` into `out_dir`."""
+                        seed: int = 0, annotators: Sequence[SimulatedAnnotator] = DEFAULT_ANNOTATORS,
+                        done_share: float = 1.0) -> AnnotationSimulation:
+    """Write the pass-1 and pass-2 Label Studio JSON exports of `batch_dir` into `out_dir`.
+    `done_share`: the share of the batch's tasks (from the first) the annotators got through; the
+    others are in the export without annotations, as Label Studio exports unfinished tasks."""
+    if not 0.0 < done_share <= 1.0:
+        raise ValueError(f"done_share must be in (0, 1], got {done_share}")
     batch_dir, out_dir = Path(batch_dir), Path(out_dir)
     manifest = json.loads((batch_dir / "manifest.json").read_text(encoding="utf-8"))
     if len({a.user_id for a in annotators}) != len(annotators):
@@ -387,7 +396,8 @@ def simulate_annotation(batch_dir: str | Path, ground_truth_dir: str | Path, out
     files = {}
     for pass_no in (1, 2):
         tasks = json.loads((batch_dir / f"pass{pass_no}_tasks.json").read_text(encoding="utf-8"))
-        export = _export(manifest["batch_id"], seed, pass_no, tasks, items, annotators)
+        export = _export(manifest["batch_id"], seed, pass_no, tasks, items, annotators,
+                         done=math.ceil(round(done_share * len(tasks), 9)))
         path = out_dir / export_name(manifest["batch_id"], seed, pass_no)
         _write_atomically(path, json.dumps(export, ensure_ascii=False) + "\n")
         files[f"pass{pass_no}"] = str(path)
