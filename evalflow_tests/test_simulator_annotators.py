@@ -248,10 +248,15 @@ def test_an_unfinished_batch_leaves_the_last_tasks_unlabelled_and_the_rest_uncha
     labelled = [bool(task["annotations"]) for task in cut]
     done = -(-len(full) * 8 // 10)  # ceil(0.8 * tasks)
     assert labelled == [True] * done + [False] * (len(full) - done)
-    # The tasks the annotators did reach carry the same answers as in the finished batch.
+    # The steady annotators answer the tasks they reached as in the finished batch; the tired one
+    # tires with the work done, so the last task they reach is as hard on them as the batch's last.
+    tired = set(partial.tired)
+
     def answers(tasks):
-        return [[(a["completed_by"], a["result"]) for a in t["annotations"]] for t in tasks]
+        return [[(a["completed_by"], a["result"]) for a in t["annotations"] if identity(a) not in tired]
+                for t in tasks]
 
     assert answers(cut[:done]) == answers(full[:done])
+    assert tired and all(len(t["annotations"]) == 3 for t in cut[:done])
     with pytest.raises(ValueError, match="done_share"):
         simulate_annotation(batch["manifest"].path, root / "truth", tmp_path / "q", done_share=0.0)

@@ -34,7 +34,7 @@ import os
 import random
 import re
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -322,6 +322,10 @@ def _export(batch_id: str, seed: int, pass_no: int, tasks: list[dict], items: li
             if done is not None and index >= done:
                 break  # the team ran out of time: the rest of the batch is exported unlabelled
             item = by_item[task["data"]["item_id"]]
+            if done is not None and done < len(tasks):
+                # Tiredness grows with the work done, not with the batch's length: the last task
+                # an annotator reaches is as tiring as the batch's last one.
+                item = replace(item, share=min(1.0, item.position / max(1, done - 1)))
             result = _annotate(rng, who, pass_no, item, task["data"])
             rush = 1.0 - 0.5 * who.tiredness(item.share)
             lead_time = round(rng.uniform(20.0, 60.0) * slow * rush, 3)
