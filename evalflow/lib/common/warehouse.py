@@ -35,6 +35,49 @@ class WarehouseLocked(OSError):
         self.holder = holder  # "PID 18437 (/usr/bin/python3)" or "another process"
 
 
+class WrittenByNewerDuckDB(OSError):
+    """The DuckDB file was written by a newer DuckDB (e.g. 2.x) than the one installed, which
+    cannot open it. The message says in one line how to rebuild; `evalflow demo` catches this
+    to move an earlier demo's stores aside."""
+
+    def __init__(self, path: Path, written_by: str):
+        self.path = Path(path)
+        self.written_by = written_by  # "v2.0.1", or "a newer DuckDB" when the header does not say
+        super().__init__(f"{self.path} was written by DuckDB {written_by}, newer than this evalflow's DuckDB "
+                         f"{duckdb.__version__}, which cannot open it: {_rebuild_hint(self.path)}")
+
+
+def _rebuild_hint(path: Path) -> str:
+    if path.parent.name in ("raw", "warehouse"):  # <data>/raw/raw.duckdb, <data>/warehouse/evalflow.duckdb
+        data = path.parent.parent
+        return (f"delete {data / 'warehouse'} and {data / 'raw'} and run `evalflow run` again to rebuild them "
+                "from the landing files (`evalflow demo` does this by itself)")
+    return "delete it (evalflow rebuilds it) and run the command again"
+
+
+def _version_tuple(text: str) -> tuple[int, ...] | None:
+    found = re.match(r"v?(\d+)\.(\d+)\.(\d+)", text)
+    return tuple(int(g) for g in found.groups()) if found else None
+
+
+def newer_duckdb_writer(path: Path) -> str | None:
+    """The DuckDB version ("v2.0.1") named in a database file's header when it is newer than the
+    installed duckdb; None for an older or equal one, a file that is not DuckDB's, or no file.
+
+    The main header: an 8-byte checksum, b"DUCK", the storage version (uint64), four flag words,
+    then the writing library's version (32 bytes, NUL-padded) and its git hash."""
+    try:
+        with open(path, "rb") as f:
+            header = f.read(116)
+    except OSError:
+        return None
+    if len(header) < 84 or header[8:12] != b"DUCK":
+        return None
+    written_by = header[52:84].split(b"\0", 1)[0].decode("ascii", "replace")
+    theirs, ours = _version_tuple(written_by), _version_tuple(duckdb.__version__)
+    return written_by if theirs and ours and theirs > ours else None
+
+
 _LOCK_HOLDER = re.compile(r"held in (?P<exe>.*?) \(PID (?P<pid>\d+)\)")
 _log = logging.getLogger("evalflow.warehouse")
 
@@ -63,6 +106,12 @@ def connect_waiting(path: Path, read_only: bool = False, wait_s: float | None = 
         try:
             return duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as exc:
+            # Before the lock check, so that no word of DuckDB's message is mistaken for a lock.
+            written_by = newer_duckdb_writer(path)
+            if written_by is None and "newer version of DuckDB" in str(exc):
+                written_by = "a newer DuckDB"
+            if written_by is not None:
+                raise WrittenByNewerDuckDB(path, written_by) from None
             if "lock" not in str(exc).lower():
                 raise
             waited = time.monotonic() - started
