@@ -113,7 +113,8 @@ WINDOW_TABLES = {"landed_traces": ("raw/raw.duckdb", "staged_traces"), "intent_c
                  "failure_taxonomy": (None, "failure_clusters"), "eval_candidates": (None, "eval_candidates"),
                  "annotation_queue": (None, "annotation_batches"), "labels": (None, "labels"),
                  "consensus_labels": (None, "consensus_labels"), "label_agreement": (None, "label_agreement"),
-                 "judge_calibration": (None, "judge_calibrations"), "judge_labels": (None, "judge_labels")}
+                 "judge_calibration": (None, "judge_calibrations"), "judge_labels": (None, "judge_labels"),
+                 "eval_cases": (None, "eval_cases")}
 
 
 def test_each_daily_partition_carries_its_own_figures_from_the_table(demo):

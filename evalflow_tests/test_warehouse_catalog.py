@@ -169,6 +169,9 @@ def _write_labels_and_judge(warehouse: Warehouse, tmp_path: Path) -> None:
                                                       "tnr": None},
                            "cases": [{"case_id": "case-x", "split": "test", "human": "Fail", "judge": "Fail"}]})
     record_calibration(warehouse, calibration, NOW)
+    from evalflow.lib.eval_cases.store import replace_eval_cases
+
+    replace_eval_cases(warehouse, [], NOW)
     record_judge_labels(warehouse, [{"case_id": "case-y", "trace_id": "t4", "dimension": "accuracy",
                                      "verdict": "Pass", "model": "m", "prompt_sha256": "p" * 64,
                                      "calibration_id": "cal-1"}], NOW)

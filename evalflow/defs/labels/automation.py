@@ -12,12 +12,13 @@ from evalflow.defs.run_tags import automation_tags, plural
 from evalflow.lib.common.settings import load_settings
 from evalflow.lib.common.warehouse import Warehouse, WarehouseLocked
 
-LABEL_ASSETS = ("labels", "consensus_labels", "label_agreement", "judge_calibration", "judge_labels")
+LABEL_ASSETS = ("labels", "consensus_labels", "label_agreement", "judge_calibration", "judge_labels", "eval_cases")
 
 labels_job = dg.define_asset_job(
     "labels_job", selection=dg.AssetSelection.assets(*LABEL_ASSETS),
     description="Import the drop folder's new label files, rebuild consensus labels, agreement, the automation "
-    "gates and annotator quality, calibrate the judge and write judge labels. Started by label_drop_sensor.")
+    "gates and annotator quality, calibrate the judge, write judge labels and rebuild the eval cases. Started by "
+    "label_drop_sensor.")
 
 
 @dg.sensor(job=labels_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,

@@ -620,6 +620,24 @@ TABLES: dict[str, Described] = {
             "labelled_at": "When it was written.",
         },
     ),
+    "eval_cases": (
+        "The current eval cases, one per production trace with an agreed human verdict on at least one dimension, "
+        "in the eval-case schema (docs/eval-cases.md). Rebuilt whole from the labels, the judge and the redacted "
+        "traces at each run, in one transaction; the versions that never change are the lake's snapshots.",
+        {
+            "case_id": "case-<16 hex of a hash of trace_id> (primary key); decides the split.",
+            "case_json": "The whole case as canonical JSON (sorted keys, no white space); "
+                         "e.g. case_json->>'$.labels.accuracy.verdict'.",
+            "split": "dev or holdout (20% by a hash of case_id; the holdout never reaches the judge).",
+            "intent_id": "-> intent_catalog, when the trace was sampled with one.",
+            "risk_level": "The agreed pass-1 risk level (low, medium, high); NULL when disputed or absent.",
+            "safety": "In the safety edge set: prompt-injection or policy-violation signals, a Fail on safety, "
+                      "or a 'safety' tag.",
+            "source_date": "UTC date of the trace.",
+            "updated_at": "When the case's content last changed (an unchanged case keeps its time across rebuilds).",
+            "case_sha256": "sha256 of case_json: what snapshot manifests build on.",
+        },
+    ),
 }
 
 # ----------------------------------------------------------------------------- views

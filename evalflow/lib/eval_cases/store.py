@@ -67,9 +67,7 @@ class ReplaceSummary:
 
 
 def _describe(con) -> None:
-    # The catalog (lib/common/catalog.py) describes the table once its entry is there.
-    if TABLE in catalog.TABLES:
-        catalog.apply_catalog(con, (TABLE,))
+    catalog.apply_catalog(con, (TABLE,))
 
 
 def case_row(case: Mapping[str, Any], updated_at: datetime) -> dict[str, Any]:
