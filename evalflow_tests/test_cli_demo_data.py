@@ -99,3 +99,20 @@ def test_stores_built_from_older_traffic_move_aside_even_when_landing_already_ma
     assert (tmp_path / PREVIOUS / "raw" / "raw.duckdb").is_file()
     assert not (tmp_path / "raw").exists()
 
+
+
+def test_stores_written_by_a_newer_duckdb_move_aside_so_the_demo_rebuilds_them(tmp_path):
+    # The same traffic, but the raw store was written by DuckDB 2.0.1 (evalflow once pinned it),
+    # which the installed DuckDB cannot open: the demo moves it aside instead of failing.
+    import shutil
+
+    prepare_demo_data(tmp_path, _sim(1))
+    (tmp_path / "raw").mkdir()
+    fixture = Path(__file__).parent / "fixtures" / "duckdb" / "written_by_2_0_1.duckdb"
+    shutil.copyfile(fixture, tmp_path / "raw" / "raw.duckdb")
+
+    prepared = prepare_demo_data(tmp_path, _sim(1))
+
+    assert prepared.moved_to == tmp_path / PREVIOUS
+    assert (tmp_path / PREVIOUS / "raw" / "raw.duckdb").read_bytes() == fixture.read_bytes()
+    assert not (tmp_path / "raw").exists() and (tmp_path / "landing").is_dir()

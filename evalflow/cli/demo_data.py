@@ -12,7 +12,9 @@ traces. The demo therefore simulates into a staging folder first and compares:
   simulator writes): the earlier demo's stores move to ``previous-demo/`` (replacing an older
   one there) and the demo starts clean; nothing is deleted but that older copy. "The raw store
   ingested others" catches a folder where new traffic already landed over stores built from
-  older traffic (`landed_files` records each ingested file's path and sha256);
+  older traffic (`landed_files` records each ingested file's path and sha256); a raw store
+  written by a newer DuckDB than the installed one (evalflow once pinned DuckDB 2.x) cannot be
+  read and counts as another demo's too, so the demo rebuilds by itself;
 - a folder without ``ground_truth/`` is not a demo's: the simulated files are added beside
   what is there, as `evalflow simulate` does, and nothing moves.
 
@@ -65,6 +67,18 @@ def ingested_files(raw_store: Path) -> set[tuple[str, str]]:
                 con.execute("SELECT path, file_sha256 FROM landed_files").fetchall()}
 
 
+def _other_files_ingested(data_dir: Path, staged: dict[str, str]) -> bool:
+    """Whether the raw store ingested files other than the staged ones. A store written by a
+    newer DuckDB (an earlier evalflow pinned DuckDB 2.x) cannot be read at all: it counts as
+    another demo's, so it moves aside and is rebuilt."""
+    from evalflow.lib.common.warehouse import WrittenByNewerDuckDB
+
+    try:
+        return bool(ingested_files(Settings(data_dir).raw_store_path) - set(staged.items()))
+    except WrittenByNewerDuckDB:
+        return True
+
+
 def _move_files(source: Path, target: Path) -> None:
     """Every file under ``source`` to the same relative path under ``target`` (replacing)."""
     for path in sorted(source.rglob("*")):
@@ -88,8 +102,7 @@ def prepare_demo_data(data_dir: Path,
         staged = landing_digest(staging / "landing")
         current = landing_digest(data_dir / "landing")
         made_by_demo = (data_dir / "ground_truth").is_dir()
-        other_traffic = ((current and current != staged)
-                         or bool(ingested_files(Settings(data_dir).raw_store_path) - set(staged.items())))
+        other_traffic = (current and current != staged) or _other_files_ingested(data_dir, staged)
         moved_to = None
         if made_by_demo and other_traffic:
             moved_to = data_dir / PREVIOUS
