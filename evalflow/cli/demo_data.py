@@ -18,7 +18,9 @@ traces. The demo therefore simulates into a staging folder first and compares:
 - a folder without ``ground_truth/`` is not a demo's: the simulated files are added beside
   what is there, as `evalflow simulate` does, and nothing moves.
 
-Exported models and the pseudonym key stay where they are: neither depends on the traffic.
+Exported models, the pseudonym key and the judge's prompt folder stay where they are: none
+depends on the traffic. The labels drop folder, the lake and the snapshots go with the stores
+(labels of another demo's batches would be quarantined as unknown items).
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ from evalflow.lib.ingest.parse_file import iter_landing_files
 
 # What a demo builds from its traffic (everything else under the data folder is kept).
 # The first day with data (lib/common/settings.py) goes with the stores it describes.
-DEMO_STORES = ("landing", "ground_truth", "raw", "warehouse", "annotation", "exports", "partitions_start")
+DEMO_STORES = ("landing", "ground_truth", "raw", "warehouse", "annotation", "labels", "lake", "snapshots", "exports",
+               "partitions_start")
 PREVIOUS = "previous-demo"
 STAGING = ".demo-next"
 
