@@ -30,27 +30,23 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import pyarrow as pa
 
 from evalflow.lib.common.clock import utcnow
-from evalflow.lib.common.lake import (
-    LAKE_ALIAS,
-    connect_lake,
-    lake_paths,
-    lake_transaction,
-    set_commit_message,
-    snapshot_id,
-)
+from evalflow.lib.common.lake import LAKE_ALIAS, connect_lake, lake_paths, set_commit_message, snapshot_id
 from evalflow.lib.common.processes import exclusive_lock
 from evalflow.lib.snapshots.content import (
+    SplitChanged,
     canonical_case,
     case_sha256,
     check_cases,
+    check_splits_unchanged,
     content_sha256,
     split_for,
 )
@@ -156,17 +152,19 @@ def _has_tables(con) -> bool:
     return found == 2
 
 
-def ensure_tables(data_dir: Path) -> None:
-    """Create the two tables (one lake snapshot) when the lake lacks them."""
-    con = connect_lake(data_dir)
+def _ensure_tables(con) -> None:
+    """Create the two tables (one lake snapshot of their own) when the lake lacks them."""
+    if _has_tables(con):
+        return
+    con.execute("BEGIN TRANSACTION")
     try:
-        if _has_tables(con):
-            return
-    finally:
-        con.close()
-    with lake_transaction(data_dir, author="evalflow", message="create dataset_versions and dataset_cases") as con:
         for statement in DDL:
             con.execute(statement)
+        set_commit_message(con, "evalflow", f"create {VERSIONS} and {CASES}")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
 
 
 def _write_manifest_file(path: Path, manifest: Mapping[str, Any]) -> None:
@@ -186,6 +184,12 @@ def _write_manifest_file(path: Path, manifest: Mapping[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def _ensure_manifest_file(data_dir: Path, ref: DatasetRef, manifest: Mapping[str, Any]) -> None:
+    path = manifest_path(data_dir, ref)
+    if not path.is_file():
+        _write_manifest_file(path, manifest)
+
+
 def _version_row(con, ref: DatasetRef) -> tuple | None:
     rows = con.execute(f"SELECT snapshot_id, content_sha256, manifest_sha256, manifest_json FROM "
                        f"{LAKE_ALIAS}.main.{VERSIONS} WHERE name = ? AND version = ?",
@@ -201,7 +205,7 @@ def _splits_before(con, name: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for case_id, split in rows:
         if out.get(case_id, split) != split:
-            raise SnapshotError(f"{name}: case {case_id} is stored with two splits")
+            raise SplitChanged(f"{name}: case {case_id} is stored with two splits")
         out[case_id] = split
     return out
 
@@ -217,6 +221,12 @@ def _snapshot_extra(con, snapshot: int) -> dict[str, Any] | None:
         return None
 
 
+def _stored_rows(con, ref: DatasetRef, at: int | None = None) -> list[tuple]:
+    at_clause = f" AT (VERSION => {int(at)})" if at is not None else ""
+    return con.execute(f"SELECT case_id, split, case_sha256, case_json FROM {LAKE_ALIAS}.main.{CASES}{at_clause} "
+                       "WHERE name = ? AND version = ? ORDER BY case_id", [ref.name, ref.version]).fetchall()
+
+
 def publish(data_dir: Path, ref: DatasetRef | str, cases: Sequence[Mapping[str, Any]], *, author: str,
             message: str, commit_message: str | None = None, provenance: Provenance | None = None,
             sampling_plan: Mapping[str, Any] | None = None, parent: str | None = None,
@@ -226,8 +236,6 @@ def publish(data_dir: Path, ref: DatasetRef | str, cases: Sequence[Mapping[str, 
     `commit_message`, default `message`), then manifest.json. Raises VersionExists when the
     version holds other content, SplitChanged when a case's split differs from is_holdout(case_id)
     or from an earlier version of the set, InvalidCase for a case that cannot be versioned."""
-    from evalflow.lib.snapshots.content import check_splits_unchanged
-
     ref = _as_ref(ref)
     if not author.strip():
         raise SnapshotError("a version needs an author")
@@ -237,51 +245,54 @@ def publish(data_dir: Path, ref: DatasetRef | str, cases: Sequence[Mapping[str, 
     data_dir = Path(data_dir)
     content = content_sha256(ordered)
     with exclusive_lock(writer_lock_path(data_dir)):
-        ensure_tables(data_dir)
-        reader = connect_lake(data_dir, read_only=True)
+        con = connect_lake(data_dir)
         try:
-            existing = _version_row(reader, ref)  # under the writer lock: nobody publishes meanwhile
+            _ensure_tables(con)
+            existing = _version_row(con, ref)  # under the writer lock: nobody publishes meanwhile
+            if existing is not None:
+                if existing[1] != content:
+                    raise VersionExists(f"{ref} is published already with other content (sha256 "
+                                        f"{existing[1][:12]}, this is {content[:12]}); a version never changes: "
+                                        "publish a new one")
+                stored = json.loads(existing[3])
+                _ensure_manifest_file(data_dir, ref, stored)
+                return Published(ref, int(existing[0]), stored, existing[2], False, manifest_path(data_dir, ref))
+            con.execute("BEGIN TRANSACTION")
+            try:
+                if _version_row(con, ref) is not None:
+                    raise VersionExists(f"{ref} appeared while publishing it (a writer without the lake's writer lock)")
+                check_splits_unchanged(_splits_before(con, ref.name), ordered, f"an earlier {ref.name} version")
+                snapshot = snapshot_id(con) + 1
+                when = created_at or utcnow()
+                manifest = build_manifest(ref, ordered, created_at=when, author=author, message=message,
+                                          provenance=provenance, sampling_plan=sampling_plan, parent=parent,
+                                          changelog=changelog, rubrics=rubrics)
+                manifest["snapshot_id"] = snapshot
+                manifest_hash = manifest_sha256(manifest)
+                rows = pa.table({
+                    "name": [ref.name] * len(ordered), "version": [ref.version] * len(ordered),
+                    "case_id": [c["case_id"] for c in ordered], "split": [c["split"] for c in ordered],
+                    "case_sha256": [case_sha256(c) for c in ordered],
+                    "case_json": [canonical_case(c) for c in ordered],
+                })
+                con.register("_snapshot_cases", rows)
+                con.execute(f"INSERT INTO {LAKE_ALIAS}.main.{CASES} SELECT name, version, case_id, split, "
+                            "case_sha256, case_json FROM _snapshot_cases")
+                con.unregister("_snapshot_cases")
+                holdout = sum(1 for c in ordered if c["split"] == "holdout")
+                con.execute(f"INSERT INTO {LAKE_ALIAS}.main.{VERSIONS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            [ref.name, ref.version, snapshot, when, author, message, manifest_hash, content,
+                             len(ordered), holdout, canonical_json(manifest)])
+                extra = json.dumps({EXTRA_INFO_KEY: str(ref), "content_sha256": content,
+                                    "manifest_sha256": manifest_hash}, sort_keys=True)
+                set_commit_message(con, author, commit_message or message, extra)
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+            extra_info = _snapshot_extra(con, snapshot)
         finally:
-            reader.close()
-        if existing is not None:
-            if existing[1] != content:
-                raise VersionExists(f"{ref} is published already with other content (sha256 {existing[1][:12]}, "
-                                    f"this is {content[:12]}); a version never changes: publish a new one")
-            stored = json.loads(existing[3])
-            _ensure_manifest_file(data_dir, ref, stored)
-            return Published(ref, int(existing[0]), stored, existing[2], False, manifest_path(data_dir, ref))
-        with lake_transaction(data_dir) as con:
-            if _version_row(con, ref) is not None:
-                raise VersionExists(f"{ref} appeared while publishing it (a writer without the lake's writer lock)")
-            check_splits_unchanged(_splits_before(con, ref.name), ordered, f"an earlier {ref.name} version")
-            snapshot = snapshot_id(con) + 1
-            when = created_at or utcnow()
-            manifest = build_manifest(ref, ordered, created_at=when, author=author, message=message,
-                                      provenance=provenance, sampling_plan=sampling_plan, parent=parent,
-                                      changelog=changelog, rubrics=rubrics)
-            manifest["snapshot_id"] = snapshot
-            manifest_hash = manifest_sha256(manifest)
-            rows = pa.table({
-                "name": [ref.name] * len(ordered), "version": [ref.version] * len(ordered),
-                "case_id": [c["case_id"] for c in ordered], "split": [c["split"] for c in ordered],
-                "case_sha256": [case_sha256(c) for c in ordered], "case_json": [canonical_case(c) for c in ordered],
-            })
-            con.register("_snapshot_cases", rows)
-            con.execute(f"INSERT INTO {LAKE_ALIAS}.main.{CASES} SELECT name, version, case_id, split, case_sha256, "
-                        "case_json FROM _snapshot_cases")
-            con.unregister("_snapshot_cases")
-            holdout = sum(1 for c in ordered if c["split"] == "holdout")
-            con.execute(f"INSERT INTO {LAKE_ALIAS}.main.{VERSIONS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [ref.name, ref.version, snapshot, when, author, message, manifest_hash, content,
-                         len(ordered), holdout, canonical_json(manifest)])
-            extra = json.dumps({EXTRA_INFO_KEY: str(ref), "content_sha256": content, "manifest_sha256": manifest_hash},
-                               sort_keys=True)
-            set_commit_message(con, author, commit_message or message, extra)
-        check = connect_lake(data_dir, read_only=True)
-        try:
-            extra_info = _snapshot_extra(check, snapshot)
-        finally:
-            check.close()
+            con.close()
         if not extra_info or extra_info.get(EXTRA_INFO_KEY) != str(ref):
             raise SnapshotError(f"{ref} committed, but snapshot {snapshot} is not its commit (another writer "
                                 "committed without the lake's writer lock); `verify` reports it")
@@ -289,81 +300,41 @@ def publish(data_dir: Path, ref: DatasetRef | str, cases: Sequence[Mapping[str, 
     return Published(ref, snapshot, manifest, manifest_hash, True, manifest_path(data_dir, ref))
 
 
-def _ensure_manifest_file(data_dir: Path, ref: DatasetRef, manifest: Mapping[str, Any]) -> None:
-    path = manifest_path(data_dir, ref)
-    if not path.is_file():
-        _write_manifest_file(path, manifest)
+class Reader:
+    """Reads versions over one read-only lake connection (`reading(data_dir)`)."""
 
+    def __init__(self, data_dir: Path, con):
+        self.data_dir = Path(data_dir)
+        self.con = con
 
-def _reader(data_dir: Path):
-    con = connect_lake(Path(data_dir), read_only=True)
-    if not _has_tables(con):
-        con.close()
-        raise VersionNotFound(f"no dataset version has been published in {lake_paths(data_dir).root}")
-    return con
-
-
-def _info(row: tuple) -> VersionInfo:
-    return VersionInfo(*row)
-
-
-def list_versions(data_dir: Path, name: str | None = None) -> list[VersionInfo]:
-    """Every published version (of `name`, when given), in publication order per name."""
-    try:
-        con = _reader(data_dir)
-    except VersionNotFound:
-        return []
-    try:
+    def versions(self, name: str | None = None) -> list[VersionInfo]:
+        """Every published version (of `name`, when given), in publication order per name."""
+        if self.con is None:
+            return []
         sql = (f"SELECT name, version, snapshot_id, created_at, author, message, manifest_sha256, content_sha256, "
                f"cases, holdout_cases FROM {LAKE_ALIAS}.main.{VERSIONS}")
-        rows = con.execute(sql + (" WHERE name = ?" if name else ""), [name] if name else []).fetchall()
-    finally:
-        con.close()
-    return sorted((_info(r) for r in rows), key=lambda v: DatasetRef(v.name, v.version).sort_key)
+        rows = self.con.execute(sql + (" WHERE name = ?" if name else ""), [name] if name else []).fetchall()
+        return sorted((VersionInfo(*r) for r in rows), key=lambda v: DatasetRef(v.name, v.version).sort_key)
 
+    def latest(self, name: str) -> str | None:
+        versions = self.versions(name)
+        return versions[-1].version if versions else None
 
-def latest_version(data_dir: Path, name: str) -> str | None:
-    versions = list_versions(data_dir, name)
-    return versions[-1].version if versions else None
+    def manifest(self, ref: DatasetRef | str) -> dict[str, Any]:
+        """The version's manifest from the lake (rewriting a missing manifest.json from it)."""
+        ref = _as_ref(ref)
+        row = _version_row(self.con, ref) if self.con is not None else None
+        if row is None:
+            published = ", ".join(v.ref for v in self.versions()) or "none"
+            raise VersionNotFound(f"{ref} does not exist (published: {published})")
+        manifest = json.loads(row[3])
+        _ensure_manifest_file(self.data_dir, ref, manifest)
+        return manifest
 
-
-def read_manifest(data_dir: Path, ref: DatasetRef | str) -> dict[str, Any]:
-    """The version's manifest from the lake (rewriting a missing manifest.json from it)."""
-    ref = _as_ref(ref)
-    con = _reader(data_dir)
-    try:
-        row = _version_row(con, ref)
-    finally:
-        con.close()
-    if row is None:
-        published = ", ".join(v.ref for v in list_versions(data_dir)) or "none"
-        raise VersionNotFound(f"{ref} does not exist (published: {published})")
-    manifest = json.loads(row[3])
-    _ensure_manifest_file(Path(data_dir), ref, manifest)
-    return manifest
-
-
-def _stored_rows(con, ref: DatasetRef, at: int | None = None) -> list[tuple]:
-    at_clause = f" AT (VERSION => {int(at)})" if at is not None else ""
-    return con.execute(f"SELECT case_id, split, case_sha256, case_json FROM {LAKE_ALIAS}.main.{CASES}{at_clause} "
-                       "WHERE name = ? AND version = ? ORDER BY case_id", [ref.name, ref.version]).fetchall()
-
-
-def verify(data_dir: Path, ref: DatasetRef | str) -> list[str]:
-    """Re-read the version from the lake and check it against its manifest; the problems found
-    (empty: verified). Checks: the manifest hashes to manifest_sha256; every row's case_json
-    hashes to its case_sha256 and matches its case_id and split; the split is is_holdout's; no
-    case twice; the content hash recomputed from the rows and the row counts equal the
-    manifest's; the rows were committed in the version's snapshot, whose extra info names the
-    version; manifest.json (when present) equals the lake's manifest."""
-    ref = _as_ref(ref)
-    problems: list[str] = []
-    try:
-        con = _reader(data_dir)
-    except VersionNotFound as error:
-        return [str(error)]
-    try:
-        row = _version_row(con, ref)
+    def verify(self, ref: DatasetRef | str) -> list[str]:
+        """See the module function `verify`."""
+        ref = _as_ref(ref)
+        row = _version_row(self.con, ref) if self.con is not None else None
         if row is None:
             return [f"{ref} does not exist"]
         snapshot, content_hash, manifest_hash, manifest_json = row
@@ -371,13 +342,14 @@ def verify(data_dir: Path, ref: DatasetRef | str) -> list[str]:
             manifest = json.loads(manifest_json)
         except ValueError:
             return [f"{ref}: its manifest is not JSON"]
+        problems = []
         if manifest_sha256(manifest) != manifest_hash:
             problems.append("the manifest does not hash to the recorded manifest_sha256")
         if manifest.get("content_sha256") != content_hash:
             problems.append("the manifest's content_sha256 differs from the version row's")
         if manifest.get("ref") != str(ref):
             problems.append(f"the manifest names {manifest.get('ref')!r}")
-        rows = _stored_rows(con, ref)
+        rows = _stored_rows(self.con, ref)
         cases, seen = [], set()
         for case_id, split, sha, text in rows:
             try:
@@ -387,7 +359,7 @@ def verify(data_dir: Path, ref: DatasetRef | str) -> list[str]:
                 continue
             if case_sha256(case) != sha:
                 problems.append(f"{case_id}: case_json does not hash to its case_sha256")
-            if case.get("case_id") != case_id or case.get("split") != split:
+            if not isinstance(case, dict) or case.get("case_id") != case_id or case.get("split") != split:
                 problems.append(f"{case_id}: the row's case_id/split differ from its case_json's")
             if split != split_for(case_id):
                 problems.append(f"{case_id}: split {split!r} but is_holdout says {split_for(case_id)!r}")
@@ -395,75 +367,125 @@ def verify(data_dir: Path, ref: DatasetRef | str) -> list[str]:
                 problems.append(f"{case_id}: stored twice")
             seen.add(case_id)
             cases.append(case)
-        recomputed = content_sha256(cases)
+        try:
+            recomputed = content_sha256(cases)
+        except (KeyError, TypeError, ValueError) as error:
+            recomputed = f"unreadable ({error})"
         if recomputed != manifest.get("content_sha256"):
             problems.append(f"content sha256 {recomputed[:12]} differs from the manifest's "
                             f"{str(manifest.get('content_sha256'))[:12]}")
-        holdout = sum(1 for c in cases if c.get("split") == "holdout")
+        holdout = sum(1 for _, split, _, _ in rows if split == "holdout")
         counted = (manifest.get("counts") or {}).get("split") or {}
         if len(rows) != manifest.get("cases") or holdout != counted.get("holdout"):
             problems.append(f"{len(rows)} rows ({holdout} holdout) but the manifest says {manifest.get('cases')} "
                             f"({counted.get('holdout')} holdout)")
-        extra = _snapshot_extra(con, int(snapshot))
+        extra = _snapshot_extra(self.con, int(snapshot))
         if not extra or extra.get(EXTRA_INFO_KEY) != str(ref):
             problems.append(f"snapshot {snapshot} is not this version's commit")
         else:
             try:
-                at_snapshot = len(_stored_rows(con, ref, at=int(snapshot)))
+                at_snapshot = len(_stored_rows(self.con, ref, at=int(snapshot)))
             except Exception as error:  # an expired snapshot: time travel fails
                 problems.append(f"snapshot {snapshot} cannot be read: {str(error).splitlines()[0]}")
             else:
                 if at_snapshot != len(rows):
                     problems.append(f"snapshot {snapshot} holds {at_snapshot} rows of the version, now {len(rows)}")
+        path = manifest_path(self.data_dir, ref)
+        if path.is_file():
+            try:
+                on_disk = json.loads(path.read_text(encoding="utf-8"))
+            except ValueError:
+                on_disk = None
+            if on_disk != manifest:
+                problems.append(f"{path} differs from the lake's manifest")
+        return problems
+
+    def cases(self, ref: DatasetRef | str, check: bool = True) -> list[dict[str, Any]]:
+        """See the module function `read_cases`."""
+        ref = _as_ref(ref)
+        self.manifest(ref)
+        if check:
+            problems = self.verify(ref)
+            if problems:
+                raise VersionNotVerified(str(ref), problems)
+        return [json.loads(r[3]) for r in _stored_rows(self.con, ref)]
+
+    def history(self, name: str) -> dict[str, tuple[str, str]]:
+        """See the module function `case_history`."""
+        if self.con is None:
+            return {}
+        rows = self.con.execute(f"SELECT case_id, version, split FROM {LAKE_ALIAS}.main.{CASES} WHERE name = ?",
+                                [name]).fetchall()
+        out: dict[str, tuple[str, str]] = {}
+        for case_id, version, split in sorted(rows, key=lambda r: (DatasetRef(name, r[1]).sort_key, r[0])):
+            out.setdefault(case_id, (f"{name}@{version}", split))
+        return out
+
+
+@contextmanager
+def reading(data_dir: Path) -> Iterator[Reader]:
+    """A Reader over one read-only connection (no lake or no tables yet: a Reader that finds no
+    version)."""
+    data_dir = Path(data_dir)
+    if not lake_paths(data_dir).catalog.is_file():
+        yield Reader(data_dir, None)
+        return
+    con = connect_lake(data_dir, read_only=True)
+    try:
+        yield Reader(data_dir, con if _has_tables(con) else None)
     finally:
         con.close()
-    path = manifest_path(Path(data_dir), ref)
-    if path.is_file():
-        try:
-            on_disk = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError:
-            on_disk = None
-        if on_disk != manifest:
-            problems.append(f"{path} differs from the lake's manifest")
-    return problems
+
+
+def list_versions(data_dir: Path, name: str | None = None) -> list[VersionInfo]:
+    """Every published version (of `name`, when given), in publication order per name."""
+    with reading(data_dir) as reader:
+        return reader.versions(name)
+
+
+def latest_version(data_dir: Path, name: str) -> str | None:
+    """The newest version of `name` (None before the first). Only promotions and listings use it:
+    a pin never resolves to it."""
+    with reading(data_dir) as reader:
+        return reader.latest(name)
+
+
+def read_manifest(data_dir: Path, ref: DatasetRef | str) -> dict[str, Any]:
+    """The version's manifest from the lake (rewriting a missing manifest.json from it);
+    VersionNotFound when there is no such version."""
+    with reading(data_dir) as reader:
+        return reader.manifest(ref)
+
+
+def verify(data_dir: Path, ref: DatasetRef | str) -> list[str]:
+    """Re-read the version from the lake and check it against its manifest; the problems found
+    (empty: verified). Checks: the manifest hashes to manifest_sha256; every row's case_json
+    hashes to its case_sha256 and matches its case_id and split; the split is is_holdout's; no
+    case twice; the content hash recomputed from the rows and the row counts equal the
+    manifest's; the rows were committed in the version's snapshot, whose extra info names the
+    version; manifest.json (when present) equals the lake's manifest (a missing one is not a
+    problem: it is rewritten on read)."""
+    with reading(data_dir) as reader:
+        return reader.verify(ref)
 
 
 def read_cases(data_dir: Path, ref: DatasetRef | str, check: bool = True) -> list[dict[str, Any]]:
     """The version's cases (sorted by case_id). With `check` (the default) the version is
     verified first and VersionNotVerified raised when it does not; VersionNotFound when it
     does not exist. Never another version than the one named."""
-    ref = _as_ref(ref)
-    read_manifest(data_dir, ref)  # VersionNotFound; rewrites a missing manifest.json
-    if check:
-        problems = verify(data_dir, ref)
-        if problems:
-            raise VersionNotVerified(str(ref), problems)
-    con = _reader(data_dir)
-    try:
-        return [json.loads(r[3]) for r in _stored_rows(con, ref)]
-    finally:
-        con.close()
+    with reading(data_dir) as reader:
+        return reader.cases(ref, check)
 
 
 def case_history(data_dir: Path, name: str) -> dict[str, tuple[str, str]]:
     """{case_id: (first version of `name` that held it, its split)} over every published version."""
-    try:
-        con = _reader(data_dir)
-    except VersionNotFound:
-        return {}
-    try:
-        rows = con.execute(f"SELECT case_id, version, split FROM {LAKE_ALIAS}.main.{CASES} WHERE name = ?",
-                           [name]).fetchall()
-    finally:
-        con.close()
-    out: dict[str, tuple[str, str]] = {}
-    for case_id, version, split in sorted(rows, key=lambda r: (DatasetRef(name, r[1]).sort_key, r[0])):
-        out.setdefault(case_id, (f"{name}@{version}", split))
-    return out
+    with reading(data_dir) as reader:
+        return reader.history(name)
 
 
 def staleness_of(data_dir: Path, ref: DatasetRef | str, today: date):
     """staleness.staleness of a stored (verified) version."""
     from evalflow.lib.snapshots.staleness import staleness
 
-    return staleness(read_manifest(data_dir, ref), read_cases(data_dir, ref), today)
+    with reading(data_dir) as reader:
+        return staleness(reader.manifest(ref), reader.cases(ref), today)

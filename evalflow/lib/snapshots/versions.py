@@ -19,20 +19,25 @@ from evalflow.lib.snapshots.rolling import RollingPlan, RollingResult, rolling_v
 
 def golden_state(data_dir: Path) -> GoldenState | None:
     """The latest golden version (verified), or None before the first."""
-    latest = store.latest_version(data_dir, GOLDEN)
+    with store.reading(data_dir) as reader:
+        return _golden_state(reader)
+
+
+def _golden_state(reader: store.Reader) -> GoldenState | None:
+    latest = reader.latest(GOLDEN)
     if latest is None:
         return None
     ref = DatasetRef(GOLDEN, latest)
-    manifest = store.read_manifest(data_dir, ref)
-    return GoldenState(version=latest, cases=store.read_cases(data_dir, ref), rubrics=manifest.get("rubrics") or {})
+    return GoldenState(version=latest, cases=reader.cases(ref), rubrics=reader.manifest(ref).get("rubrics") or {})
 
 
 def plan_promotion(data_dir: Path, promotion: Promotion,
                    available: Sequence[Mapping[str, Any]]) -> PromotionResult:
     """What `promote` would publish (nothing is written): validates the promotion against the
-    latest golden version and the available cases."""
+    latest golden version (verified first) and the available cases."""
     by_id = {c["case_id"]: c for c in available}
-    return apply_promotion(promotion, golden_state(data_dir), by_id, store.case_history(data_dir, GOLDEN))
+    with store.reading(data_dir) as reader:
+        return apply_promotion(promotion, _golden_state(reader), by_id, reader.history(GOLDEN))
 
 
 def promote(data_dir: Path, promotion: Promotion, available: Sequence[Mapping[str, Any]],
@@ -63,17 +68,19 @@ def publish_rolling(data_dir: Path, day: date, cases: Sequence[Mapping[str, Any]
 
 
 def diff(data_dir: Path, a: DatasetRef | str, b: DatasetRef | str) -> dict[str, Any]:
-    """Cases added and removed, labels changed (old/new), rubric changes from version a to b."""
+    """Cases added and removed, labels changed (old/new), rubric changes from version a to b
+    (both verified first)."""
     ref_a = a if isinstance(a, DatasetRef) else parse_ref(a)
     ref_b = b if isinstance(b, DatasetRef) else parse_ref(b)
-    manifest_a, manifest_b = store.read_manifest(data_dir, ref_a), store.read_manifest(data_dir, ref_b)
-    return diff_cases(store.read_cases(data_dir, ref_a), store.read_cases(data_dir, ref_b),
-                      manifest_a.get("rubrics"), manifest_b.get("rubrics"), str(ref_a), str(ref_b))
+    with store.reading(data_dir) as reader:
+        return diff_cases(reader.cases(ref_a), reader.cases(ref_b), reader.manifest(ref_a).get("rubrics"),
+                          reader.manifest(ref_b).get("rubrics"), str(ref_a), str(ref_b))
 
 
 def export(data_dir: Path, ref: DatasetRef | str, out_dir: Path | None = None, variant: str = "all") -> ExportResult:
     """Write the (verified) version under `<out_dir>/<name>/<version>/` (default `<data>/exports`):
     `all.*` with the holdout, `dev.*` without it (export.py)."""
     ref = ref if isinstance(ref, DatasetRef) else parse_ref(ref)
-    cases = store.read_cases(data_dir, ref)
-    return write_export(ref, cases, store.read_manifest(data_dir, ref), out_dir or Path(data_dir) / "exports", variant)
+    with store.reading(data_dir) as reader:
+        cases, manifest = reader.cases(ref), reader.manifest(ref)
+    return write_export(ref, cases, manifest, out_dir or Path(data_dir) / "exports", variant)
