@@ -116,3 +116,14 @@ def test_stores_written_by_a_newer_duckdb_move_aside_so_the_demo_rebuilds_them(t
     assert prepared.moved_to == tmp_path / PREVIOUS
     assert (tmp_path / PREVIOUS / "raw" / "raw.duckdb").read_bytes() == fixture.read_bytes()
     assert not (tmp_path / "raw").exists() and (tmp_path / "landing").is_dir()
+
+
+def test_doctor_names_a_store_written_by_a_newer_duckdb_instead_of_failing(tmp_path):
+    import shutil
+
+    from evalflow.cli import _file_state
+
+    store = tmp_path / "warehouse" / "evalflow.duckdb"
+    store.parent.mkdir()
+    shutil.copyfile(Path(__file__).parent / "fixtures" / "duckdb" / "written_by_2_0_1.duckdb", store)
+    assert _file_state(store).startswith("written by DuckDB v2.0.1, which this DuckDB cannot open")

@@ -235,7 +235,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def _file_state(path: Path) -> str:
-    from evalflow.lib.common.warehouse import WarehouseLocked, connect_waiting
+    from evalflow.lib.common.warehouse import WarehouseLocked, WrittenByNewerDuckDB, connect_waiting
 
     if not path.exists():
         return "not created yet"
@@ -243,6 +243,8 @@ def _file_state(path: Path) -> str:
         connect_waiting(path, read_only=True, wait_s=0).close()
     except WarehouseLocked as exc:
         return f"locked by {exc.holder}"
+    except WrittenByNewerDuckDB as exc:
+        return f"written by DuckDB {exc.written_by}, which this DuckDB cannot open (rebuild it: see docs/warehouse.md)"
     return "opens"
 
 
@@ -525,7 +527,7 @@ COMMANDS: dict[str, tuple[str, str, list[str]]] = {
 }
 # Commands that live in their own module (COMMAND, configure(parser), run(args)): their logic is a
 # stage's, the CLI only reads and writes files around it.
-PLUGGED_COMMANDS = ("agreement", "judge")
+PLUGGED_COMMANDS = ("agreement", "judge", "check", "query")
 
 
 def _plugged(name: str):
