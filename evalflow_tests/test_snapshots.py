@@ -45,7 +45,7 @@ INTENTS = {"intent-refund": "refund request", "intent-card": "card blocked", "in
 
 def make_case(n: int, intent: str = "intent-refund", tags: tuple[str, ...] = (), day: str = "2026-03-10",
               verdict: str = "Pass", judge: bool = False) -> dict:
-    """A small eval case (schema-shaped; no personal data): trace-<n>'s case."""
+    """A small eval case in the eval case schema (no personal data): trace-<n>'s case."""
     case_id = case_id_for_trace(f"trace-{n}")
     split = "holdout" if is_holdout(case_id) else "dev"
     labels = {"accuracy": {"verdict": verdict, "source": "consensus", "detail": {"method": "majority"}}}
@@ -59,7 +59,9 @@ def make_case(n: int, intent: str = "intent-refund", tags: tuple[str, ...] = (),
             "labels": labels, "rubric": dict(RUBRIC), "version_added": None,
             "input_payload": {"user_query": f"question {n}", "messages": [], "retrieved_context": [],
                               "tool_definitions": [], "tool_calls": []},
-            "expected_behavior": ["answers the question"], "checks": [], "risk_level": "low"}
+            "expected_behavior": ["answers the question"], "checks": [], "risk_level": "low",
+            "gold_answer": None, "labeled_output": f"answer {n}", "evaluation_type": "reference_free",
+            "labeled_by": ["annotator_0123abcd"], "failure_modes": []}
 
 
 def pool(count: int = 40, start: int = 0) -> list[dict]:
@@ -397,3 +399,18 @@ def test_diff_lists_added_removed_relabelled_and_rubric_changes(v1_state):
                                   "new": {"verdict": new_verdict, "source": "expert"}, "split": kept["split"]}]
     assert out["changed"] == []
     assert [r["dimension"] for r in out["rubric_changes"]] == ["safety"]
+
+
+def test_the_cases_stay_valid_eval_cases_through_promotions(v1_state):
+    """What a promotion writes into a case (version_added, an expert relabel with its detail)
+    keeps it valid under the eval case contract (evalflow/lib/eval_cases)."""
+    from evalflow.lib.eval_cases import validate_case
+
+    assert all(validate_case(c) == [] for c in pool(42))
+    kept = v1_state.cases[0]
+    result = apply_promotion(promo(add=[pool(42)[41]["case_id"]],
+                                   relabel=[{"case_id": kept["case_id"], "dimension": "safety", "verdict": "Fail",
+                                             "reason": "gave unsafe advice"}],
+                                   rubric_changes=[{"dimension": "safety", "text": "No unsafe advice."}]),
+                             v1_state, by_id(pool(42)))
+    assert [(c["case_id"], validate_case(c)) for c in result.cases if validate_case(c)] == []

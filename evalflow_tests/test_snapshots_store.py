@@ -14,6 +14,7 @@ import pytest
 
 from evalflow.lib.common.lake import connect_lake, lake_transaction
 from evalflow.lib.snapshots import (
+    PromotionError,
     Provenance,
     RollingPlan,
     SplitChanged,
@@ -27,12 +28,15 @@ from evalflow.lib.snapshots import (
     list_versions,
     load_promotion,
     parse_ref,
+    pending_promotions,
     promote,
+    promotions_dir,
     publish,
     publish_rolling,
     read_cases,
     read_manifest,
     staleness_of,
+    trace_ids,
     verify,
 )
 from evalflow.lib.snapshots.store import manifest_path
@@ -253,3 +257,24 @@ def test_manifest_records_publication_time_in_utc(tmp_path):
     data = tmp_path / "data"
     _, published = promote(data, first_promotion(), pool(42), PROVENANCE)
     assert datetime.fromisoformat(published.manifest["created_at"]).utcoffset() == timezone.utc.utcoffset(None)
+
+
+def test_promotion_files_are_pending_until_applied_and_never_applied_twice(tmp_path):
+    data = tmp_path / "data"
+    promote(data, first_promotion(), pool(42), PROVENANCE)
+    folder = promotions_dir(data)
+    folder.mkdir(parents=True)
+    (folder / "2026-03-12-cards.toml").write_bytes((FIXTURES / "promotion_v2.toml").read_bytes())
+    assert pending_promotions(data) == [folder / "2026-03-12-cards.toml"]
+    promotion = load_promotion(folder / "2026-03-12-cards.toml")
+    promote(data, promotion, pool(42), PROVENANCE)
+    assert pending_promotions(data) == []
+    with pytest.raises(PromotionError, match="applied already: golden@v2"):
+        promote(data, promotion, pool(42), PROVENANCE)
+
+
+def test_the_golden_sets_trace_ids_cover_every_version(lake):
+    everything = {c["source"]["trace_id"] for v in ("golden@v1", "golden@v2") for c in read_cases(lake, v)}
+    assert trace_ids(lake, "golden") == everything
+    assert "trace-5" in everything and "trace-5" not in {c["source"]["trace_id"] for c in read_cases(lake, "golden@v2")}
+    assert trace_ids(lake, "rolling") == set()

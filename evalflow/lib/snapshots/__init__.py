@@ -43,16 +43,27 @@ from evalflow.lib.snapshots.store import (
     read_cases,
     read_manifest,
     staleness_of,
+    trace_ids,
     verify,
 )
-from evalflow.lib.snapshots.versions import diff, export, golden_state, plan_promotion, promote, publish_rolling
+from evalflow.lib.snapshots.versions import (
+    diff,
+    export,
+    golden_state,
+    pending_promotions,
+    plan_promotion,
+    promote,
+    promotions_dir,
+    publish_rolling,
+)
 
 __all__ = [
-    "GOLDEN", "ROLLING", "SERIALISATION", "STALE_AFTER_DAYS", "BadReference", "DatasetRef", "InvalidCase", "Promotion",
-    "PromotionError", "Provenance", "RollingPlan", "SnapshotError", "SplitChanged", "Staleness", "VersionExists",
-    "VersionInfo", "VersionNotFound", "VersionNotVerified", "apply_promotion", "canonical_case", "case_sha256",
-    "changelog_text", "collect_provenance", "content_sha256", "diff", "export", "golden_state", "latest_version",
-    "list_versions", "load_promotion", "parse_ref", "plan_promotion", "promote", "promotion_from_dict",
-    "promotion_to_toml", "publish", "publish_rolling", "read_cases", "read_manifest", "rolling_version", "staleness",
-    "staleness_of", "validate_promotion", "verify",
+    "BadReference", "DatasetRef", "GOLDEN", "InvalidCase", "Promotion", "PromotionError", "Provenance", "ROLLING",
+    "RollingPlan", "SERIALISATION", "STALE_AFTER_DAYS", "SnapshotError", "SplitChanged", "Staleness",
+    "VersionExists", "VersionInfo", "VersionNotFound", "VersionNotVerified", "apply_promotion", "canonical_case",
+    "case_sha256", "changelog_text", "collect_provenance", "content_sha256", "diff", "export", "golden_state",
+    "latest_version", "list_versions", "load_promotion", "parse_ref", "pending_promotions", "plan_promotion",
+    "promote", "promotion_from_dict", "promotion_to_toml", "promotions_dir", "publish", "publish_rolling",
+    "read_cases", "read_manifest", "rolling_version", "staleness", "staleness_of", "trace_ids",
+    "validate_promotion", "verify",
 ]

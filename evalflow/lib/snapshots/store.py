@@ -422,6 +422,16 @@ class Reader:
         return out
 
 
+    def trace_ids(self, name: str) -> set[str]:
+        """Source trace ids of every case in any version of `name` (the golden set's are left out
+        of later sampling)."""
+        if self.con is None:
+            return set()
+        rows = self.con.execute(f"SELECT DISTINCT json_extract_string(case_json, '$.source.trace_id') FROM "
+                                f"{LAKE_ALIAS}.main.{CASES} WHERE name = ?", [name]).fetchall()
+        return {r[0] for r in rows if r[0]}
+
+
 @contextmanager
 def reading(data_dir: Path) -> Iterator[Reader]:
     """A Reader over one read-only connection (no lake or no tables yet: a Reader that finds no
@@ -481,6 +491,12 @@ def case_history(data_dir: Path, name: str) -> dict[str, tuple[str, str]]:
     """{case_id: (first version of `name` that held it, its split)} over every published version."""
     with reading(data_dir) as reader:
         return reader.history(name)
+
+
+def trace_ids(data_dir: Path, name: str) -> set[str]:
+    """Source trace ids of every case in any version of `name`."""
+    with reading(data_dir) as reader:
+        return reader.trace_ids(name)
 
 
 def staleness_of(data_dir: Path, ref: DatasetRef | str, today: date):

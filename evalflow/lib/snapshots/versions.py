@@ -4,6 +4,7 @@ diff two versions, export one. Each reads what it needs from the store, calls th
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -12,7 +13,13 @@ from evalflow.lib.snapshots import store
 from evalflow.lib.snapshots.diff import diff_cases
 from evalflow.lib.snapshots.export import ExportResult, write_export
 from evalflow.lib.snapshots.manifest import Provenance
-from evalflow.lib.snapshots.promotions import GoldenState, Promotion, PromotionResult, apply_promotion
+from evalflow.lib.snapshots.promotions import (
+    GoldenState,
+    Promotion,
+    PromotionError,
+    PromotionResult,
+    apply_promotion,
+)
 from evalflow.lib.snapshots.refs import GOLDEN, ROLLING, DatasetRef, parse_ref
 from evalflow.lib.snapshots.rolling import RollingPlan, RollingResult, rolling_version
 
@@ -37,7 +44,33 @@ def plan_promotion(data_dir: Path, promotion: Promotion,
     latest golden version (verified first) and the available cases."""
     by_id = {c["case_id"]: c for c in available}
     with store.reading(data_dir) as reader:
+        if promotion.source_sha256:
+            applied = _applied(reader).get(promotion.source_sha256)
+            if applied:
+                raise PromotionError([f"this promotion file was applied already: {applied}"], promotion.source)
         return apply_promotion(promotion, _golden_state(reader), by_id, reader.history(GOLDEN))
+
+
+def _applied(reader: store.Reader) -> dict[str, str]:
+    out = {}
+    for info in reader.versions(GOLDEN):
+        plan = reader.manifest(DatasetRef(GOLDEN, info.version)).get("sampling_plan") or {}
+        if plan.get("source_sha256"):
+            out.setdefault(plan["source_sha256"], info.ref)
+    return out
+
+
+def promotions_dir(data_dir: Path) -> Path:
+    return Path(data_dir) / "promotions"
+
+
+def pending_promotions(data_dir: Path) -> list[Path]:
+    """The promotion files in `<data>/promotions/` (*.toml, in name order) that no golden version
+    was made from (recognised by the sha256 of the file's bytes)."""
+    files = sorted(promotions_dir(data_dir).glob("*.toml"))
+    with store.reading(data_dir) as reader:
+        applied = _applied(reader)
+    return [f for f in files if hashlib.sha256(f.read_bytes()).hexdigest() not in applied]
 
 
 def promote(data_dir: Path, promotion: Promotion, available: Sequence[Mapping[str, Any]],
