@@ -562,7 +562,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="evalflow", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Eval datasets built from production LLM traces: ingest, redact, cluster, sample, annotate.",
         epilog="Exit codes: 0 done; 1 a problem you can fix; 2 usage; 3 `evalflow check`: the gate failed; "
-        "70 a bug in evalflow (see --debug); 75 another run holds the data folder; 130/143 interrupted.\nSettings come from EVALFLOW_* environment "
+        "70 a bug in evalflow (see --debug); 75 another run holds the data folder; 130/143 interrupted.\n"
+        "Settings come from EVALFLOW_* environment "
         "variables (docs/configuration.md).")
     parser.add_argument("--version", action="version", version=f"evalflow {own_version}")
     parser.add_argument("--debug", action="store_true",
