@@ -165,11 +165,15 @@ def test_every_other_asset_reports_its_tables_row_count(demo):
 
 # ----------------------------------------------------------------------------- definitions
 def test_every_asset_has_owners_table_name_and_a_described_column_schema(asset_specs):
-    # lake_tables writes many lake tables (copies of the warehouse's), not one table of its own.
-    assert set(asset_specs) == set(DAILY_TABLES) | set(WINDOW_TABLES) | {"lake_tables"}
+    # The lake's assets write lake tables (copies of the warehouse's; dataset versions), not a
+    # warehouse table of their own.
+    lake_assets = {"lake_tables": "lake.main.*", "golden_set": "lake.main.dataset_cases",
+                   "rolling_set": "lake.main.dataset_cases"}
+    assert set(asset_specs) == set(DAILY_TABLES) | set(WINDOW_TABLES) | set(lake_assets)
     specs = dict(asset_specs)
-    lake = specs.pop("lake_tables")
-    assert lake.owners == OWNERS and lake.description and lake.metadata["dagster/table_name"] == "lake.main.*"
+    for name, table in lake_assets.items():
+        lake = specs.pop(name)
+        assert lake.owners == OWNERS and lake.description and lake.metadata["dagster/table_name"] == table, name
     for name, spec in specs.items():
         store, table = (DAILY_TABLES | WINDOW_TABLES)[name]
         assert spec.owners == OWNERS, name

@@ -1,0 +1,118 @@
+"""golden_set (changed only by an explicit promotion) and rolling_set (the last 7 days), versioned
+in the lake (docs/snapshots.md)."""
+
+import dagster as dg
+
+from evalflow.defs.metadata import OWNERS, with_code_references
+from evalflow.defs.resources import WAREHOUSE_POOL, WarehouseResource
+
+
+class PromotionConfig(dg.Config):
+    """A promotion given in the launchpad; left empty, the asset applies the pending files in
+    <data>/promotions/ (oldest name first). Case ids are eval_cases.case_id."""
+    message: str = ""
+    author: str = ""
+    add: list[str] = []
+    relabel: list[dict] = []  # {case_id, dimension, verdict: Pass|Fail, reason}
+    retire: list[str] = []
+    rubric_changes: list[dict] = []  # {dimension, text}
+
+
+def _pending(data_dir, pending_promotions) -> list:
+    from evalflow.lib.common.lake import LakeError
+
+    try:
+        return pending_promotions(data_dir)
+    except LakeError:  # no lake yet: no version was ever published, every file is pending
+        return sorted((data_dir / "promotions").glob("*.toml"))
+
+
+def _golden_traces(data_dir) -> frozenset:
+    from evalflow.lib.common.lake import LakeError
+    from evalflow.lib.snapshots import GOLDEN
+    from evalflow.lib.snapshots.store import trace_ids
+
+    try:
+        return frozenset(trace_ids(data_dir, GOLDEN))
+    except LakeError:
+        return frozenset()
+
+
+def _version_metadata(published, result) -> dict:
+    manifest = published.manifest
+    return {
+        "version": str(published.ref), "created": published.created, "lake_snapshot": published.snapshot_id,
+        "cases": manifest["counts"]["cases"] if "counts" in manifest else len(result.cases),
+        "manifest": dg.MetadataValue.path(str(published.manifest_path)),
+        "changelog": dg.MetadataValue.md(f"```\n{result.changelog_text}\n```") if hasattr(result, "changelog_text")
+        else "",
+    }
+
+
+@dg.asset(group_name="eval_sets", kinds={"ducklake"}, deps=["eval_cases"], pool=WAREHOUSE_POOL, owners=OWNERS,
+          metadata={"dagster/table_name": "lake.main.dataset_cases"},
+          description="The golden set: a new immutable version `golden@vN` per promotion (the launchpad config, or "
+          "each pending file in `<data>/promotions/`), with a changelog that keeps new coverage, relabels (old "
+          "and new side by side), retirements and rubric changes apart. 20% of cases are the holdout, by case-id "
+          "hash: a case never changes side. Published as one DuckLake snapshot with a manifest (content sha256).")
+def golden_set(context: dg.AssetExecutionContext, config: PromotionConfig, warehouse: WarehouseResource):
+    from evalflow.lib.eval_cases.store import read_eval_cases
+    from evalflow.lib.snapshots import load_promotion, promotion_from_dict
+    from evalflow.lib.snapshots.manifest import collect_provenance
+    from evalflow.lib.snapshots.versions import pending_promotions, promote
+
+    data_dir = warehouse.settings().data_dir
+    given = config.model_dump()
+    if any(given.values()):
+        promotions = [promotion_from_dict(given, source="launchpad config")]
+    elif any((data_dir / "promotions").glob("*.toml")):
+        promotions = [load_promotion(path) for path in _pending(data_dir, pending_promotions)]
+    else:
+        promotions = []
+    if not promotions:
+        return dg.MaterializeResult(metadata={"version": "unchanged: no promotion given or pending"})
+    available = read_eval_cases(warehouse.warehouse())
+    metadata = {}
+    for promotion in promotions:
+        result, published = promote(data_dir, promotion, available, provenance=collect_provenance())
+        context.log.info(f"published {published.ref} ({len(result.cases)} cases) from {promotion.source}")
+        metadata = _version_metadata(published, result)
+    metadata["promotions_applied"] = len(promotions)
+    return dg.MaterializeResult(metadata=metadata)
+
+
+class RollingConfig(dg.Config):
+    size: int = 200  # cases in the rolling set (stratified by intent and slice)
+    seed: int = 0
+    day: str = ""  # YYYY-MM-DD the 7-day window ends on; empty: the newest case's source date
+
+
+@dg.asset(group_name="eval_sets", kinds={"ducklake"}, deps=["eval_cases"], pool=WAREHOUSE_POOL, owners=OWNERS,
+          metadata={"dagster/table_name": "lake.main.dataset_cases"},
+          description="The rolling drift set `rolling@YYYY-MM-DD`: a stratified sample (by intent and slice) of the "
+          "eval cases whose traces are from the 7 days ending that day, the golden set's traces left out; versioned "
+          "and verified like the golden set. Refreshed by rolling_set_schedule.")
+def rolling_set(context: dg.AssetExecutionContext, config: RollingConfig, warehouse: WarehouseResource):
+    from datetime import date
+
+    from evalflow.lib.eval_cases.store import read_eval_cases
+    from evalflow.lib.snapshots import RollingPlan
+    from evalflow.lib.snapshots.manifest import collect_provenance
+    from evalflow.lib.snapshots.versions import publish_rolling
+
+    data_dir = warehouse.settings().data_dir
+    cases = read_eval_cases(warehouse.warehouse())
+    dated = [c["source_date"] for c in cases if c.get("source_date")]
+    if not dated:
+        return dg.MaterializeResult(metadata={"version": "none: no dated eval case yet"})
+    day = date.fromisoformat(config.day or max(dated))
+    plan = RollingPlan(size=config.size, seed=config.seed, exclude_trace_ids=_golden_traces(data_dir))
+    result, published = publish_rolling(data_dir, day, cases, plan, provenance=collect_provenance())
+    return dg.MaterializeResult(metadata={
+        "version": str(published.ref), "created": published.created, "lake_snapshot": published.snapshot_id,
+        "cases": len(result.cases), "eligible": result.sampling_plan.get("eligible"),
+        "manifest": dg.MetadataValue.path(str(published.manifest_path)),
+    })
+
+
+golden_set, rolling_set = with_code_references(golden_set, rolling_set)
