@@ -39,13 +39,12 @@ def _golden_traces(data_dir) -> frozenset:
 
 
 def _version_metadata(published, result) -> dict:
-    manifest = published.manifest
+    split = published.manifest["counts"]["split"]
     return {
         "version": str(published.ref), "created": published.created, "lake_snapshot": published.snapshot_id,
-        "cases": manifest["counts"]["cases"] if "counts" in manifest else len(result.cases),
+        "cases": split["total"], "holdout": split["holdout"],
         "manifest": dg.MetadataValue.path(str(published.manifest_path)),
-        "changelog": dg.MetadataValue.md(f"```\n{result.changelog_text}\n```") if hasattr(result, "changelog_text")
-        else "",
+        "changelog": dg.MetadataValue.md(f"```\n{result.changelog_text}\n```"),
     }
 
 
