@@ -227,6 +227,22 @@ def _stored_rows(con, ref: DatasetRef, at: int | None = None) -> list[tuple]:
                        "WHERE name = ? AND version = ? ORDER BY case_id", [ref.name, ref.version]).fetchall()
 
 
+# A commit that fails because another process writes the lake (SQLite "database is locked", or a
+# snapshot that moved under the transaction) is retried whole, this many times, with backoff.
+COMMIT_ATTEMPTS = 6
+
+
+class _Retry(Exception):
+    pass
+
+
+def _retryable(error: Exception) -> bool:
+    import duckdb
+
+    text = str(error)
+    return isinstance(error, duckdb.TransactionException) or "database is locked" in text
+
+
 def publish(data_dir: Path, ref: DatasetRef | str, cases: Sequence[Mapping[str, Any]], *, author: str,
             message: str, commit_message: str | None = None, provenance: Provenance | None = None,
             sampling_plan: Mapping[str, Any] | None = None, parent: str | None = None,
@@ -235,7 +251,14 @@ def publish(data_dir: Path, ref: DatasetRef | str, cases: Sequence[Mapping[str, 
     """Publish `cases` as version `ref`: one lake transaction (rows, version row, commit message =
     `commit_message`, default `message`), then manifest.json. Raises VersionExists when the
     version holds other content, SplitChanged when a case's split differs from is_holdout(case_id)
-    or from an earlier version of the set, InvalidCase for a case that cannot be versioned."""
+    or from an earlier version of the set, InvalidCase for a case that cannot be versioned.
+
+    A commit another lake writer got in the way of (one that does not take the writer lock, e.g.
+    the published current tables) fails whole and is retried whole (COMMIT_ATTEMPTS, backoff up
+    to 4 s); DuckLake's own retry is off on this connection, so a commit never lands on another
+    snapshot id than the one its rows record."""
+    import time
+
     ref = _as_ref(ref)
     if not author.strip():
         raise SnapshotError("a version needs an author")
@@ -243,60 +266,98 @@ def publish(data_dir: Path, ref: DatasetRef | str, cases: Sequence[Mapping[str, 
     ordered = sorted((dict(c) for c in cases), key=lambda c: c["case_id"])
     provenance = provenance or Provenance()
     data_dir = Path(data_dir)
-    content = content_sha256(ordered)
     with exclusive_lock(writer_lock_path(data_dir)):
-        con = connect_lake(data_dir)
+        for attempt in range(COMMIT_ATTEMPTS):
+            try:
+                published = _publish_once(data_dir, ref, ordered, author=author, message=message,
+                                          commit_message=commit_message, provenance=provenance,
+                                          sampling_plan=sampling_plan, parent=parent, changelog=changelog,
+                                          rubrics=rubrics, created_at=created_at)
+                break
+            except _Retry as error:
+                if attempt == COMMIT_ATTEMPTS - 1:
+                    raise SnapshotError(f"{ref} was not published: the lake stayed busy with another writer "
+                                        f"({error}); nothing was written, run it again") from None
+                time.sleep(min(4.0, 0.25 * 2 ** attempt))
+        if published.created:
+            _write_manifest_file(published.manifest_path, published.manifest)
+        else:
+            _ensure_manifest_file(data_dir, ref, published.manifest)
+    return published
+
+
+def _publish_once(data_dir: Path, ref: DatasetRef, ordered: list[dict[str, Any]], *, author: str, message: str,
+                  commit_message: str | None, provenance: Provenance, sampling_plan: Mapping[str, Any] | None,
+                  parent: str | None, changelog: Mapping[str, Any] | None, rubrics: Mapping[str, Any] | None,
+                  created_at: datetime | None) -> Published:
+    """One attempt on a fresh connection; _Retry when another writer got in the way."""
+    import duckdb
+
+    content = content_sha256(ordered)
+    con = connect_lake(data_dir)
+    try:
+        con.execute("SET ducklake_max_retry_count = 0")
         try:
             _ensure_tables(con)
-            existing = _version_row(con, ref)  # under the writer lock: nobody publishes meanwhile
-            if existing is not None:
-                if existing[1] != content:
-                    raise VersionExists(f"{ref} is published already with other content (sha256 "
-                                        f"{existing[1][:12]}, this is {content[:12]}); a version never changes: "
-                                        "publish a new one")
-                stored = json.loads(existing[3])
-                _ensure_manifest_file(data_dir, ref, stored)
-                return Published(ref, int(existing[0]), stored, existing[2], False, manifest_path(data_dir, ref))
-            con.execute("BEGIN TRANSACTION")
+        except duckdb.Error as error:
+            if _retryable(error):
+                raise _Retry(str(error).splitlines()[0]) from None
+            raise
+        existing = _version_row(con, ref)  # under the writer lock: no other publish meanwhile
+        if existing is not None:
+            if existing[1] != content:
+                raise VersionExists(f"{ref} is published already with other content (sha256 "
+                                    f"{existing[1][:12]}, this is {content[:12]}); a version never changes: "
+                                    "publish a new one")
+            return Published(ref, int(existing[0]), json.loads(existing[3]), existing[2], False,
+                             manifest_path(data_dir, ref))
+        con.execute("BEGIN TRANSACTION")
+        try:
+            check_splits_unchanged(_splits_before(con, ref.name), ordered, f"an earlier {ref.name} version")
+            snapshot = snapshot_id(con) + 1
+            when = created_at or utcnow()
+            manifest = build_manifest(ref, ordered, created_at=when, author=author, message=message,
+                                      provenance=provenance, sampling_plan=sampling_plan, parent=parent,
+                                      changelog=changelog, rubrics=rubrics)
+            manifest["snapshot_id"] = snapshot
+            manifest_hash = manifest_sha256(manifest)
+            rows = pa.table({
+                "name": [ref.name] * len(ordered), "version": [ref.version] * len(ordered),
+                "case_id": [c["case_id"] for c in ordered], "split": [c["split"] for c in ordered],
+                "case_sha256": [case_sha256(c) for c in ordered],
+                "case_json": [canonical_case(c) for c in ordered],
+            })
+            con.register("_snapshot_cases", rows)
+            con.execute(f"INSERT INTO {LAKE_ALIAS}.main.{CASES} SELECT name, version, case_id, split, "
+                        "case_sha256, case_json FROM _snapshot_cases")
+            con.unregister("_snapshot_cases")
+            holdout = sum(1 for c in ordered if c["split"] == "holdout")
+            con.execute(f"INSERT INTO {LAKE_ALIAS}.main.{VERSIONS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [ref.name, ref.version, snapshot, when, author, message, manifest_hash, content,
+                         len(ordered), holdout, canonical_json(manifest)])
+            extra = json.dumps({EXTRA_INFO_KEY: str(ref), "content_sha256": content,
+                                "manifest_sha256": manifest_hash}, sort_keys=True)
+            set_commit_message(con, author, commit_message or message, extra)
+        except BaseException as error:
             try:
-                if _version_row(con, ref) is not None:
-                    raise VersionExists(f"{ref} appeared while publishing it (a writer without the lake's writer lock)")
-                check_splits_unchanged(_splits_before(con, ref.name), ordered, f"an earlier {ref.name} version")
-                snapshot = snapshot_id(con) + 1
-                when = created_at or utcnow()
-                manifest = build_manifest(ref, ordered, created_at=when, author=author, message=message,
-                                          provenance=provenance, sampling_plan=sampling_plan, parent=parent,
-                                          changelog=changelog, rubrics=rubrics)
-                manifest["snapshot_id"] = snapshot
-                manifest_hash = manifest_sha256(manifest)
-                rows = pa.table({
-                    "name": [ref.name] * len(ordered), "version": [ref.version] * len(ordered),
-                    "case_id": [c["case_id"] for c in ordered], "split": [c["split"] for c in ordered],
-                    "case_sha256": [case_sha256(c) for c in ordered],
-                    "case_json": [canonical_case(c) for c in ordered],
-                })
-                con.register("_snapshot_cases", rows)
-                con.execute(f"INSERT INTO {LAKE_ALIAS}.main.{CASES} SELECT name, version, case_id, split, "
-                            "case_sha256, case_json FROM _snapshot_cases")
-                con.unregister("_snapshot_cases")
-                holdout = sum(1 for c in ordered if c["split"] == "holdout")
-                con.execute(f"INSERT INTO {LAKE_ALIAS}.main.{VERSIONS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            [ref.name, ref.version, snapshot, when, author, message, manifest_hash, content,
-                             len(ordered), holdout, canonical_json(manifest)])
-                extra = json.dumps({EXTRA_INFO_KEY: str(ref), "content_sha256": content,
-                                    "manifest_sha256": manifest_hash}, sort_keys=True)
-                set_commit_message(con, author, commit_message or message, extra)
-            except BaseException:
                 con.execute("ROLLBACK")
-                raise
+            except duckdb.Error:
+                pass  # a failed statement may have ended the transaction already
+            if isinstance(error, duckdb.Error) and _retryable(error):
+                raise _Retry(str(error).splitlines()[0]) from None
+            raise
+        try:
             con.execute("COMMIT")
-            extra_info = _snapshot_extra(con, snapshot)
-        finally:
-            con.close()
-        if not extra_info or extra_info.get(EXTRA_INFO_KEY) != str(ref):
-            raise SnapshotError(f"{ref} committed, but snapshot {snapshot} is not its commit (another writer "
-                                "committed without the lake's writer lock); `verify` reports it")
-        _write_manifest_file(manifest_path(data_dir, ref), manifest)
+        except duckdb.Error as error:
+            if _retryable(error):
+                raise _Retry(str(error).splitlines()[0]) from None
+            raise
+        extra_info = _snapshot_extra(con, snapshot)
+    finally:
+        con.close()
+    if not extra_info or extra_info.get(EXTRA_INFO_KEY) != str(ref):
+        raise SnapshotError(f"{ref} committed, but snapshot {snapshot} is not its commit (another writer "
+                            "committed in between); `verify` reports it")
     return Published(ref, snapshot, manifest, manifest_hash, True, manifest_path(data_dir, ref))
 
 
