@@ -260,8 +260,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         print(f"an earlier demo's data (other simulated traffic) moved to {prepared.moved_to}; "
               "this demo starts clean (delete that folder when you no longer need it)", file=sys.stderr)
     _print_simulation(prepared.summary, settings, args.days)
-    from evalflow.cli.demo_labels import annotate_newest_batch, judge_endpoint, label_summary
+    from evalflow.cli.demo_labels import (
+        annotate_newest_batch,
+        judge_endpoint,
+        label_summary,
+        version_lines,
+        write_demo_responses,
+        write_first_promotion,
+    )
     from evalflow.defs.labels.automation import LABEL_ASSETS
+    from evalflow.lib.snapshots.store import latest_version
 
     with judge_endpoint(settings) as judge:
         print(f"judge: {judge}", file=sys.stderr)
@@ -274,10 +282,29 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                   f"3 annotators); their Label Studio exports are in {settings.data_dir / 'labels' / 'incoming'}",
                   file=sys.stderr)
         args.select = list(LABEL_ASSETS)
+        _cmd_run(args, summary=False)
+        # A reviewer's first promotion: the labelled cases become golden@v1 (its file stays in
+        # <data>/promotions/ to read like a pull request), then the rolling set of the last 7 days.
+        promotion = write_first_promotion(settings)
+        if promotion is not None:
+            print(f"\nwrote the first golden promotion: {promotion}", file=sys.stderr)
+        args.select = ["golden_set", "rolling_set", "lake_tables"]
         _cmd_run(args)
-    print("\nLabels:")
-    for line in label_summary(settings, simulation):
-        print(f"  {line}")
+        print("\nLabels:")
+        for line in label_summary(settings, simulation):
+            print(f"  {line}")
+        golden = latest_version(settings.data_dir, "golden")
+        print("\nEval sets (versions in the lake; `evalflow snapshot list`):")
+        for line in version_lines(settings):
+            print(f"  {line}")
+        if golden is not None:
+            ref = f"golden@{golden}"
+            responses = write_demo_responses(settings, ref)
+            command = ["check", "--snapshot", ref, "--responses", str(responses), "--judge"]
+            print(f"\nThe CI gate on {ref} with the simulated assistant's answers: evalflow {' '.join(command)}")
+            code = main(command)
+            outcome = {0: "the gate passed", 3: "the gate failed"}.get(code, "the gate could not run")
+            print(f"evalflow check exited {code} ({outcome})")
     return 0
 
 

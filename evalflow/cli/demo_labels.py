@@ -138,3 +138,55 @@ def label_summary(settings: Settings, simulation) -> list[str]:
             n = con.execute("SELECT count(*) FROM judge_labels").fetchone()[0]
             lines.append(f"Judge labels written for cases no human consensus covers: {n}")
     return lines
+
+
+# ---------------------------------------------------------------------------- eval sets
+FIRST_PROMOTION = "0001-demo-first-golden.toml"
+
+
+def write_first_promotion(settings: Settings) -> Path | None:
+    """The demo's first golden promotion, as a reviewer would write it: every eval case built from
+    the labelled batch. None when a golden version exists already or there is no case."""
+    from evalflow.lib.eval_cases.store import eval_case_rows
+    from evalflow.lib.redact.store import analyst_warehouse
+    from evalflow.lib.snapshots import promotion_from_dict, promotion_to_toml
+    from evalflow.lib.snapshots.store import latest_version
+
+    if latest_version(settings.data_dir, "golden") is not None:
+        return None
+    case_ids = sorted(eval_case_rows(analyst_warehouse(settings))["case_id"].to_list())
+    if not case_ids:
+        return None
+    promotion = promotion_from_dict({"message": "first golden set: the demo batch's labelled cases",
+                                     "author": "evalflow demo", "add": case_ids})
+    folder = settings.data_dir / "promotions"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / FIRST_PROMOTION
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(promotion_to_toml(promotion), encoding="utf-8")
+    tmp.replace(path)  # the promotion sensor never reads half a file
+    return path
+
+
+def write_demo_responses(settings: Settings, ref: str) -> Path:
+    """The simulated assistant's answers to the pinned version's cases (its production answers:
+    what the gate would see if the model had not changed), as RESPONSES.jsonl."""
+    from evalflow.lib.snapshots.store import read_cases
+
+    path = settings.data_dir / "exports" / "demo_responses.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as handle:
+        for case in read_cases(settings.data_dir, ref):
+            handle.write(json.dumps({"case_id": case["case_id"], "output": case.get("labeled_output")}) + "\n")
+    return path
+
+
+def version_lines(settings: Settings) -> list[str]:
+    from evalflow.lib.snapshots.store import list_versions
+
+    lines = []
+    for info in list_versions(settings.data_dir):
+        share = info.holdout_cases / info.cases if info.cases else 0.0
+        lines.append(f"{info.ref:<20} {info.cases:>5} cases, {info.holdout_cases} holdout ({share:.0%}); "
+                     f"{info.message}")
+    return lines

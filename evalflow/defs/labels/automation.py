@@ -13,7 +13,7 @@ from evalflow.lib.common.settings import load_settings
 from evalflow.lib.common.warehouse import Warehouse, WarehouseLocked
 
 LABEL_ASSETS = ("labels", "consensus_labels", "label_agreement", "judge_calibration", "judge_labels", "eval_cases",
-                "rolling_set", "lake_tables")
+                "lake_tables")
 
 labels_job = dg.define_asset_job(
     "labels_job", selection=dg.AssetSelection.assets(*LABEL_ASSETS),

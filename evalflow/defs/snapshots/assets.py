@@ -105,6 +105,12 @@ def rolling_set(context: dg.AssetExecutionContext, config: RollingConfig, wareho
     if not dated:
         return dg.MaterializeResult(metadata={"version": "none: no dated eval case yet"})
     day = date.fromisoformat(config.day or max(dated))
+    from evalflow.lib.snapshots.refs import rolling_version_name
+    from evalflow.lib.snapshots.store import list_versions
+
+    if rolling_version_name(day) in {v.version for v in list_versions(data_dir, "rolling")}:
+        # A version never changes: the day's rolling set stays as first published.
+        return dg.MaterializeResult(metadata={"version": f"unchanged: rolling@{rolling_version_name(day)} exists"})
     plan = RollingPlan(size=config.size, seed=config.seed, exclude_trace_ids=_golden_traces(data_dir))
     result, published = publish_rolling(data_dir, day, cases, plan, provenance=collect_provenance())
     return dg.MaterializeResult(metadata={
