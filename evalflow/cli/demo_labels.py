@@ -145,8 +145,9 @@ FIRST_PROMOTION = "0001-demo-first-golden.toml"
 
 
 def write_first_promotion(settings: Settings) -> Path | None:
-    """The demo's first golden promotion, as a reviewer would write it: every eval case built from
-    the labelled batch. None when a golden version exists already or there is no case."""
+    """The demo's first golden promotion, as a reviewer would write it: the eval cases of the
+    labelled batch older than the last 7 days (those are the rolling set's). None when a golden
+    version exists already or there is no case."""
     from evalflow.lib.eval_cases.store import eval_case_rows
     from evalflow.lib.redact.store import analyst_warehouse
     from evalflow.lib.snapshots import promotion_from_dict, promotion_to_toml
@@ -154,10 +155,17 @@ def write_first_promotion(settings: Settings) -> Path | None:
 
     if latest_version(settings.data_dir, "golden") is not None:
         return None
-    case_ids = sorted(eval_case_rows(analyst_warehouse(settings))["case_id"].to_list())
+    from datetime import timedelta
+
+    rows = eval_case_rows(analyst_warehouse(settings)).drop_nulls("source_date")
+    if rows.is_empty():
+        return None
+    cut = rows["source_date"].max() - timedelta(days=6)
+    case_ids = sorted(rows.filter(rows["source_date"] < cut)["case_id"].to_list())
     if not case_ids:
         return None
-    promotion = promotion_from_dict({"message": "first golden set: the demo batch's labelled cases",
+    promotion = promotion_from_dict({"message": "first golden set: the demo batch's labelled cases before "
+                                                f"{cut.isoformat()}",
                                      "author": "evalflow demo", "add": case_ids})
     folder = settings.data_dir / "promotions"
     folder.mkdir(parents=True, exist_ok=True)

@@ -92,7 +92,7 @@ class RollingConfig(dg.Config):
           "eval cases whose traces are from the 7 days ending that day, the golden set's traces left out; versioned "
           "and verified like the golden set. Refreshed by rolling_set_schedule.")
 def rolling_set(context: dg.AssetExecutionContext, config: RollingConfig, warehouse: WarehouseResource):
-    from datetime import date
+    from datetime import date, timedelta
 
     from evalflow.lib.eval_cases.store import read_eval_cases
     from evalflow.lib.snapshots import RollingPlan
@@ -112,6 +112,11 @@ def rolling_set(context: dg.AssetExecutionContext, config: RollingConfig, wareho
         # A version never changes: the day's rolling set stays as first published.
         return dg.MaterializeResult(metadata={"version": f"unchanged: rolling@{rolling_version_name(day)} exists"})
     plan = RollingPlan(size=config.size, seed=config.seed, exclude_trace_ids=_golden_traces(data_dir))
+    first = (day - timedelta(days=plan.window_days - 1)).isoformat()
+    eligible = [c for c in cases if first <= (c.get("source_date") or "") <= day.isoformat()
+                and c["source"]["trace_id"] not in plan.exclude_trace_ids]
+    if not eligible:  # an empty version says nothing; the next refresh tries again
+        return dg.MaterializeResult(metadata={"version": f"none: no case from {first}..{day} outside the golden set"})
     result, published = publish_rolling(data_dir, day, cases, plan, provenance=collect_provenance())
     return dg.MaterializeResult(metadata={
         "version": str(published.ref), "created": published.created, "lake_snapshot": published.snapshot_id,
