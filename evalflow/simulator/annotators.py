@@ -92,14 +92,18 @@ class SimulatedAnnotator:
 # 0.86-0.88 on the easy dimensions and 0.77 on the hard ones: the automation gate (0.80)
 # opens on the first and stays closed on the second, with margins of a few standard errors at
 # 200+ items. Steady annotators stay at 0.90 or above, so their accuracy on gold rarely dips
-# under the 0.80 flag by chance.
+# under the 0.80 flag by chance. The tired one is fresh for the first 60% of the work and then
+# loses up to 0.6 (never below a coin toss): late and steep, so the fatigue flag (first vs last
+# third of the work, about 30 gold ratings each in a demo batch) names them in 23 of 25 seeds
+# measured on a demo batch, while the agreement figures move as little as with a milder, earlier
+# decline.
 DEFAULT_ANNOTATORS = (
     SimulatedAnnotator("Priya Raman", "priya.raman@labelops.example.com", 11, False,
                        {"accuracy": 0.97, "relevance": 0.97, "groundedness": 0.92, "safety": 0.98, "policy": 0.92,
                         "gold_answer": 0.95, "risk_level": 0.90}),
     SimulatedAnnotator("Tomás Herrera", "t.herrera@labelops.example.com", 12, False,
                        {"accuracy": 0.96, "relevance": 0.96, "groundedness": 0.90, "safety": 0.97, "policy": 0.90,
-                        "gold_answer": 0.95, "risk_level": 0.90}, fatigue=0.45),
+                        "gold_answer": 0.95, "risk_level": 0.90}, fatigue=0.6, fatigue_onset=0.6),
     SimulatedAnnotator("Mei-Lin Chen", "meilin.chen@labelops.example.com", 13, True,
                        {"accuracy": 0.96, "relevance": 0.96, "groundedness": 0.90, "safety": 0.97, "policy": 0.90,
                         "gold_answer": 0.92, "risk_level": 0.85}),
