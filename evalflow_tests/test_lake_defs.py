@@ -17,7 +17,9 @@ def _materialize() -> dict:
     return result.asset_materializations_for_node("lake_tables")[0].metadata
 
 
-def test_the_warehouse_tables_analysts_read_reach_the_lake_and_an_unchanged_table_is_not_copied_again():
+def test_the_warehouse_tables_analysts_read_reach_the_lake_and_an_unchanged_table_is_not_copied_again(
+        tmp_path, monkeypatch):
+    monkeypatch.setenv("EVALFLOW_DATA_DIR", str(tmp_path / "data"))  # its own folder: it makes a toy eval_cases
     settings = load_settings()
     warehouse = analyst_warehouse(settings)  # creates the base tables (landed_files, quarantine)
     with warehouse.transaction() as con:

@@ -29,7 +29,8 @@ def _materialize(asset, config: dict | None = None):
 
 
 @pytest.fixture
-def cases():
+def cases(tmp_path, monkeypatch):
+    monkeypatch.setenv("EVALFLOW_DATA_DIR", str(tmp_path / "data"))
     cases = pool(40)
     replace_eval_cases(analyst_warehouse(load_settings()), cases, utcnow())
     return cases
