@@ -214,7 +214,7 @@ def test_promotion_validation_names_each_bad_entry(v1_state):
     assert "retire[1]: case 'case-never' is not in golden@v1, so it cannot be retired" in text
     assert "rubric_changes[1] (accuracy): the dimension's rubric changes twice" in text
     assert _problems(promo(), v1_state, available) == [
-        "nothing to do: no add, relabel, retire or rubric_changes entry"]
+        "nothing to do: no add, relabel, retire, rubric_changes or checks entry"]
 
 
 def test_the_first_version_holds_the_added_cases_with_version_added_and_the_holdout_by_hash():
@@ -414,3 +414,28 @@ def test_the_cases_stay_valid_eval_cases_through_promotions(v1_state):
                                    rubric_changes=[{"dimension": "safety", "text": "No unsafe advice."}]),
                              v1_state, by_id(pool(42)))
     assert [(c["case_id"], validate_case(c)) for c in result.cases if validate_case(c)] == []
+
+
+def test_a_promotion_sets_checks_on_cases_and_refuses_a_broken_one(v1_state):
+    from evalflow.lib.eval_cases.checks import run_checks
+
+    case_id = v1_state.cases[0]["case_id"]
+    available = by_id(pool(40))
+    check = {"name": "mentions-window", "kind": "must_contain", "values": ["30 days"], "ignore_case": True}
+    promotion = promo(checks=[{"case_id": case_id, **check}])
+    assert load_promotion_text(promotion_to_toml(promotion)) == promotion  # the file round-trips
+    result = apply_promotion(promotion, v1_state, available)
+    case = next(c for c in result.cases if c["case_id"] == case_id)
+    assert case["checks"] == [check]
+    assert [r.passed for r in run_checks(case, "Refunds within 30 DAYS.")] == [True]
+    assert "Checks set: 1" in result.changelog_text
+    broken = promo(checks=[{"case_id": case_id, "name": "bad", "kind": "regex", "pattern": "("}])
+    with pytest.raises(PromotionError, match="pattern"):
+        apply_promotion(broken, v1_state, available)
+    outside = promo(checks=[{"case_id": "case-nope", **check}])
+    with pytest.raises(PromotionError, match="not in the set"):
+        apply_promotion(outside, v1_state, available)
+
+
+def load_promotion_text(text: str):
+    return promotion_from_dict(tomllib.loads(text))

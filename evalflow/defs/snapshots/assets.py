@@ -16,6 +16,7 @@ class PromotionConfig(dg.Config):
     relabel: list[dict] = []  # {case_id, dimension, verdict: Pass|Fail, reason}
     retire: list[str] = []
     rubric_changes: list[dict] = []  # {dimension, text}
+    checks: list[dict] = []  # {case_id, name, kind, ...}: a deterministic check set on a case (docs/eval-cases.md)
 
 
 def _pending(data_dir, pending_promotions) -> list:

@@ -61,7 +61,7 @@ from evalflow.lib.snapshots.refs import GOLDEN, DatasetRef, next_golden
 
 DIMENSIONS = ("accuracy", "relevance", "groundedness", "safety", "policy")
 VERDICTS = ("Pass", "Fail")
-KEYS = ("message", "author", "add", "relabel", "retire", "rubric_changes")
+KEYS = ("message", "author", "add", "relabel", "retire", "rubric_changes", "checks")
 
 
 class PromotionError(ValueError):
@@ -94,6 +94,15 @@ class RubricChange:
 
 
 @dataclass(frozen=True)
+class CheckEntry:
+    """A deterministic check to set on a case of the set (docs/eval-cases.md: regex, must_contain,
+    must_not_contain, exact_match, numeric_tolerance, json_schema); one with the same name on the
+    case is replaced."""
+    case_id: str
+    check: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class Promotion:
     message: str
     author: str
@@ -101,13 +110,15 @@ class Promotion:
     relabel: tuple[Relabel, ...] = ()
     retire: tuple[Retirement, ...] = ()
     rubric_changes: tuple[RubricChange, ...] = ()
+    checks: tuple[CheckEntry, ...] = ()
     source: str = "config"  # the file name, or "config" (a job's config)
     source_sha256: str | None = None  # sha256 of the file's bytes
 
     def as_dict(self) -> dict[str, Any]:
         return {"message": self.message, "author": self.author, "add": list(self.add),
                 "relabel": [vars(r) for r in self.relabel], "retire": [vars(r) for r in self.retire],
-                "rubric_changes": [vars(r) for r in self.rubric_changes]}
+                "rubric_changes": [vars(r) for r in self.rubric_changes],
+                "checks": [{"case_id": c.case_id, **c.check} for c in self.checks]}
 
 
 @dataclass(frozen=True)
@@ -206,10 +217,18 @@ def promotion_from_dict(data: Mapping[str, Any], source: str = "config",
             rubric_changes.append(RubricChange(
                 _text(entry.get("dimension"), f"rubric_changes[{i}].dimension", problems),
                 _text(entry.get("text"), f"rubric_changes[{i}].text", problems)))
+    checks = []
+    for i, entry in enumerate(_list(data.get("checks"), "checks", problems)):
+        if not isinstance(entry, Mapping):
+            problems.append(f"checks[{i}]: expected a table, got {type(entry).__name__}")
+            continue
+        case_id = _text(entry.get("case_id"), f"checks[{i}].case_id", problems)
+        checks.append(CheckEntry(case_id, {k: v for k, v in entry.items() if k != "case_id"}))
     if problems:
         raise PromotionError(problems, source)
     return Promotion(message=message, author=author, add=add, relabel=tuple(relabel), retire=tuple(retire),
-                     rubric_changes=tuple(rubric_changes), source=source, source_sha256=source_sha256)
+                     rubric_changes=tuple(rubric_changes), checks=tuple(checks), source=source,
+                     source_sha256=source_sha256)
 
 
 def load_promotion(path: Path) -> Promotion:
@@ -237,6 +256,20 @@ def _toml_string(text: str) -> str:
     return "".join(out)
 
 
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{_toml_string(str(k))} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise ValueError(f"cannot write {type(value).__name__} in a promotion file")
+
+
 def promotion_to_toml(promotion: Promotion) -> str:
     """The file a reviewer reads (what `load_promotion` parses back to the same Promotion)."""
     lines = [f"message = {_toml_string(promotion.message)}", f"author = {_toml_string(promotion.author)}", ""]
@@ -251,6 +284,9 @@ def promotion_to_toml(promotion: Promotion) -> str:
     for r in promotion.rubric_changes:
         lines += ["", "[[rubric_changes]]", f"dimension = {_toml_string(r.dimension)}",
                   f"text = {_toml_string(r.text)}"]
+    for c in promotion.checks:
+        lines += ["", "[[checks]]", f"case_id = {_toml_string(c.case_id)}",
+                  *(f"{_toml_string(str(k))} = {_toml_value(v)}" for k, v in c.check.items())]
     return "\n".join(lines) + "\n"
 
 
@@ -264,8 +300,8 @@ def validate_promotion(promotion: Promotion, latest: GoldenState | None,
     problems: list[str] = []
     where = f"golden@{latest.version}" if latest else "the golden set (no version yet)"
     current = {c["case_id"] for c in latest.cases} if latest else set()
-    if not (promotion.add or promotion.relabel or promotion.retire or promotion.rubric_changes):
-        problems.append("nothing to do: no add, relabel, retire or rubric_changes entry")
+    if not (promotion.add or promotion.relabel or promotion.retire or promotion.rubric_changes or promotion.checks):
+        problems.append("nothing to do: no add, relabel, retire, rubric_changes or checks entry")
     seen: dict[str, str] = {}
     for i, case_id in enumerate(promotion.add):
         if case_id in seen:
@@ -313,6 +349,18 @@ def validate_promotion(promotion: Promotion, latest: GoldenState | None,
         old = rubrics.get(entry.dimension)
         if old and old.get("text") == entry.text:
             problems.append(f"{name}: the text is the current rubric already (version {old['version'][:12]})")
+    from evalflow.lib.eval_cases.checks import definition_errors
+
+    named: dict[tuple[str, str], str] = {}
+    for i, entry in enumerate(promotion.checks):
+        name = f"checks[{i}] ({entry.case_id} {entry.check.get('name')})"
+        if entry.case_id not in after:
+            problems.append(f"{name}: {entry.case_id!r} is not in the set after this promotion")
+        problems += [f"{name}: {problem}" for problem in definition_errors(entry.check)]
+        key = (entry.case_id, str(entry.check.get("name")))
+        if key in named:
+            problems.append(f"{name}: set twice (also {named[key]})")
+        named.setdefault(key, f"checks[{i}]")
     return problems
 
 
@@ -381,6 +429,21 @@ def apply_promotion(promotion: Promotion, latest: GoldenState | None, available:
                             "new": {"verdict": entry.verdict, "source": "expert"}, "reason": entry.reason,
                             "rubric_version": judged_under, "split": case["split"]})
 
+    check_log = []
+    for entry in promotion.checks:
+        case = cases[entry.case_id]
+        kept = [c for c in case.get("checks") or [] if c.get("name") != entry.check.get("name")]
+        check_log.append({"case_id": entry.case_id, "name": entry.check.get("name"), "kind": entry.check.get("kind"),
+                          "replaced": len(kept) != len(case.get("checks") or [])})
+        case["checks"] = [*kept, dict(entry.check)]
+    if promotion.checks:
+        from evalflow.lib.eval_cases.schema import validate_case
+
+        wrong = [f"checks ({case_id}): {problem}" for case_id in sorted({e.case_id for e in promotion.checks})
+                 for problem in validate_case(cases[case_id]) if problem.startswith("checks")]
+        if wrong:
+            raise PromotionError(wrong, promotion.source)
+
     ordered = [cases[cid] for cid in sorted(cases)]
     for case in ordered:
         check_case(case)
@@ -402,6 +465,7 @@ def apply_promotion(promotion: Promotion, latest: GoldenState | None, available:
                          "intent_id": previous[r.case_id].get("intent_id")}
                         for r in sorted(promotion.retire, key=lambda r: r.case_id)],
         "rubric_changes": sorted(rubric_log, key=lambda r: r["dimension"]),
+        "checks": sorted(check_log, key=lambda c: (c["case_id"], str(c["name"]))),
         "totals": {"before": len(previous), "added": len(added), "relabelled": len(relabel_log),
                    "retired": len(retired), "after": len(ordered),
                    "holdout_after": sum(1 for c in ordered if c["split"] == "holdout")},
@@ -443,5 +507,10 @@ def changelog_text(changelog: Mapping[str, Any]) -> str:
                  if rubrics else "Rubric changes: none")
     for r in rubrics:
         lines.append(f"  {r['dimension']}: {_short(r['old_version'])} -> {_short(r['new_version'])}")
+    checks = changelog.get("checks") or []
+    lines.append(f"Checks set: {len(checks)}" if checks else "Checks set: none")
+    for c in checks:
+        lines.append(f"  {c['case_id']} {c['name']} ({c['kind']})" + (" replacing the one of that name"
+                                                                       if c["replaced"] else ""))
     lines.append(f"Totals: {t['before']} -> {t['after']} cases ({t['holdout_after']} holdout)")
     return "\n".join(lines)
