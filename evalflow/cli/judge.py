@@ -8,7 +8,6 @@ JSONL, labels as a long-format CSV, the verdict cache in its own DuckDB file
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -64,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _calibrate(args: argparse.Namespace) -> int:
     from evalflow.cli import UserError
+    from evalflow.cli.agreement import write_report
     from evalflow.lib.common.settings import load_settings
     from evalflow.lib.common.warehouse import Warehouse
     from evalflow.lib.judge.bias import calibration_verbosity
@@ -239,16 +239,6 @@ def format_table(report: dict) -> str:
     verdict = "yes" if report["calibrated"] else "no: " + "; ".join(report["shortfalls"])
     lines.append(f"calibrated: {verdict}")
     return "\n".join(lines)
-
-
-def write_report(report: dict, output: Path) -> None:
-    """Write-then-rename, so an interrupted run never leaves half a report behind."""
-    import orjson
-
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(output.name + ".tmp")
-    tmp.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
-    os.replace(tmp, output)
 
 
 def _number(value) -> str:
