@@ -15,23 +15,17 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import orjson
 import polars as pl
 
 from evalflow.lib.common import catalog
 from evalflow.lib.common.warehouse import Warehouse, has_table
-from evalflow.lib.eval_cases.build import (
-    CaseInputs,
-    canonical_case_json,
-    case_sha256,
-    is_safety_case,
-    labelled_trace_ids,
-    rubric_texts_from_batches,
-)
-from evalflow.lib.eval_cases.schema import require_valid
 from evalflow.lib.labels.store import ratings, table_frame
+
+if TYPE_CHECKING:  # build and schema (jsonschema) load when cases are built, not when defs/ reads the DDL
+    from evalflow.lib.eval_cases.build import CaseInputs
 
 TABLE = "eval_cases"
 EVAL_CASES_SCHEMA = """
@@ -72,6 +66,8 @@ def _describe(con) -> None:
 
 def case_row(case: Mapping[str, Any], updated_at: datetime) -> dict[str, Any]:
     """The table row of a (valid) case."""
+    from evalflow.lib.eval_cases.build import canonical_case_json, case_sha256, is_safety_case
+
     return {"case_id": case["case_id"], "case_json": canonical_case_json(case).decode("utf-8"),
             "split": case["split"], "intent_id": case.get("intent_id"), "risk_level": case.get("risk_level"),
             "safety": is_safety_case(case),
@@ -83,6 +79,9 @@ def replace_eval_cases(warehouse: Warehouse, cases: Sequence[Mapping[str, Any]],
     """Replace the table's whole content with `cases` in one transaction. Every case is checked
     against the contract first (schema.InvalidCase; nothing is written then), and case ids must
     be unique (ValueError)."""
+    from evalflow.lib.eval_cases.build import case_sha256
+    from evalflow.lib.eval_cases.schema import require_valid
+
     ids = [case.get("case_id") for case in cases]
     duplicates = sorted({i for i in ids if ids.count(i) > 1}) if len(set(ids)) != len(ids) else []
     if duplicates:
@@ -181,6 +180,8 @@ def load_case_inputs(warehouse: Warehouse, annotation_dir: str | Path | None = N
     the batch folders under `annotation_dir` (each batch's rubric, from its own configuration
     files; `rubric_texts` entries take precedence). Judge labels count only with their
     calibrations: without a judge_calibrations table none does."""
+    from evalflow.lib.eval_cases.build import CaseInputs, labelled_trace_ids, rubric_texts_from_batches
+
     consensus = table_frame(warehouse, "consensus_labels")
     pass1 = ratings(warehouse, 1, include_text=True)
     pass2 = ratings(warehouse, 2)

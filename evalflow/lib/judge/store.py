@@ -15,14 +15,16 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import polars as pl
 
 from evalflow.lib.common.catalog import apply_catalog
 from evalflow.lib.common.warehouse import Warehouse, has_table
-from evalflow.lib.judge.calibrate import Calibration
-from evalflow.lib.judge.client import CachedReply, JudgeResult
+
+if TYPE_CHECKING:  # the client (httpx) loads when a judge runs, not when defs/ reads this DDL
+    from evalflow.lib.judge.calibrate import Calibration
+    from evalflow.lib.judge.client import CachedReply, JudgeResult
 
 CACHE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS judge_verdict_cache (
@@ -116,6 +118,8 @@ class VerdictCacheStore:
                 "SELECT c.prompt_sha256, c.case_sha256, c.raw_reply, c.prompt_tokens, c.completion_tokens "
                 "FROM judge_verdict_cache c JOIN wanted_keys w USING (prompt_sha256, case_sha256) "
                 "WHERE c.model = ?", [model]).fetchall()
+        from evalflow.lib.judge.client import CachedReply
+
         return {(p, c): CachedReply(raw, pt, ct) for p, c, raw, pt, ct in rows}
 
     def put_many(self, results: Sequence[JudgeResult]) -> None:
