@@ -19,26 +19,6 @@ class PromotionConfig(dg.Config):
     checks: list[dict] = []  # {case_id, name, kind, ...}: a deterministic check set on a case (docs/eval-cases.md)
 
 
-def _pending(data_dir, pending_promotions) -> list:
-    from evalflow.lib.common.lake import LakeError
-
-    try:
-        return pending_promotions(data_dir)
-    except LakeError:  # no lake yet: no version was ever published, every file is pending
-        return sorted((data_dir / "promotions").glob("*.toml"))
-
-
-def _golden_traces(data_dir) -> frozenset:
-    from evalflow.lib.common.lake import LakeError
-    from evalflow.lib.snapshots import GOLDEN
-    from evalflow.lib.snapshots.store import trace_ids
-
-    try:
-        return frozenset(trace_ids(data_dir, GOLDEN))
-    except LakeError:
-        return frozenset()
-
-
 def _version_metadata(published, result) -> dict:
     split = published.manifest["counts"]["split"]
     return {
@@ -65,10 +45,8 @@ def golden_set(context: dg.AssetExecutionContext, config: PromotionConfig, wareh
     given = config.model_dump()
     if any(given.values()):
         promotions = [promotion_from_dict(given, source="launchpad config")]
-    elif any((data_dir / "promotions").glob("*.toml")):
-        promotions = [load_promotion(path) for path in _pending(data_dir, pending_promotions)]
-    else:
-        promotions = []
+    else:  # the store reads "no lake yet" as no version: every file is then pending
+        promotions = [load_promotion(path) for path in pending_promotions(data_dir)]
     if not promotions:
         return dg.MaterializeResult(metadata={"version": "unchanged: no promotion given or pending"})
     available = read_eval_cases(warehouse.warehouse())
@@ -96,8 +74,9 @@ def rolling_set(context: dg.AssetExecutionContext, config: RollingConfig, wareho
     from datetime import date, timedelta
 
     from evalflow.lib.eval_cases.store import read_eval_cases
-    from evalflow.lib.snapshots import RollingPlan
+    from evalflow.lib.snapshots import GOLDEN, RollingPlan
     from evalflow.lib.snapshots.manifest import collect_provenance
+    from evalflow.lib.snapshots.store import trace_ids
     from evalflow.lib.snapshots.versions import publish_rolling
 
     data_dir = warehouse.settings().data_dir
@@ -112,7 +91,7 @@ def rolling_set(context: dg.AssetExecutionContext, config: RollingConfig, wareho
     if rolling_version_name(day) in {v.version for v in list_versions(data_dir, "rolling")}:
         # A version never changes: the day's rolling set stays as first published.
         return dg.MaterializeResult(metadata={"version": f"unchanged: rolling@{rolling_version_name(day)} exists"})
-    plan = RollingPlan(size=config.size, seed=config.seed, exclude_trace_ids=_golden_traces(data_dir))
+    plan = RollingPlan(size=config.size, seed=config.seed, exclude_trace_ids=frozenset(trace_ids(data_dir, GOLDEN)))
     first = (day - timedelta(days=plan.window_days - 1)).isoformat()
     eligible = [c for c in cases if first <= (c.get("source_date") or "") <= day.isoformat()
                 and c["source"]["trace_id"] not in plan.exclude_trace_ids]

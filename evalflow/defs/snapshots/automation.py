@@ -20,14 +20,9 @@ rolling_set_job = dg.define_asset_job(
            description="Every minute: when <data>/promotions/ holds a promotion file no golden version was made "
            "from (by sha256), runs golden_set_job.")
 def promotion_file_sensor(context: dg.SensorEvaluationContext):
-    from evalflow.lib.common.lake import LakeError
     from evalflow.lib.snapshots.versions import pending_promotions
 
-    settings = load_settings()
-    try:
-        pending = pending_promotions(settings.data_dir)
-    except LakeError:
-        pending = sorted((settings.data_dir / "promotions").glob("*.toml"))  # no lake yet: nothing applied
+    pending = pending_promotions(load_settings().data_dir)  # no lake yet: every file is pending
     if not pending:
         return dg.SkipReason("no pending promotion file")
     reason = f"{plural(len(pending), 'promotion file')}: {', '.join(p.name for p in pending[:3])}"
