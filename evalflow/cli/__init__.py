@@ -40,7 +40,10 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from evalflow.simulator import simulate
 
     settings = load_settings()
-    summary = simulate(settings.landing_dir, settings.ground_truth_dir, **_simulation_options(args))
+    try:
+        summary = simulate(settings.landing_dir, settings.ground_truth_dir, **_simulation_options(args))
+    except ValueError as exc:  # a change day outside the simulated days
+        raise UserError(str(exc)) from None
     _print_simulation(summary, settings, args.days)
     return 0
 
@@ -51,7 +54,31 @@ def _simulation_options(args: argparse.Namespace) -> dict:
         from datetime import datetime, timedelta, timezone
 
         start = datetime.now(timezone.utc).date() - timedelta(days=args.days)
-    return {"days": args.days, "per_day": args.per_day, "seed": args.seed, "start_date": start}
+    options = {"days": args.days, "per_day": args.per_day, "seed": args.seed, "start_date": start}
+    # simulate's --prompt-template-change/--kb-change/--intent-mix-shift (the demo has none)
+    changes = {name: getattr(args, name) for name in _CHANGE_OPTIONS
+               if getattr(args, name, _DEFAULT_DAY) is not _DEFAULT_DAY}
+    if changes:
+        options["changes"] = changes
+    return options
+
+
+# The simulator's planted changes, as options: a day (YYYY-MM-DD) or "none" (not planted).
+_CHANGE_OPTIONS = {
+    "prompt_template_change": ("the prompt-template change (support-v3 -> support-v4)", "40"),
+    "kb_change": ("the knowledge-base change (kb-v1 -> kb-v2)", "60"),
+    "intent_mix_shift": ("the intent-mix shift", "75"),
+}
+_DEFAULT_DAY = object()
+
+
+def _change_day(text: str) -> date | None:
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD or none, got {text!r}") from None
 
 
 def _print_simulation(summary, settings, days: int) -> None:
@@ -509,7 +536,8 @@ COMMANDS: dict[str, tuple[str, str, list[str]]] = {
                  "Deterministic support-assistant traffic (one seed, byte-identical files) in three dialects, with "
                  "planted PII, failures and changes, into <data>/landing/; the answers go to <data>/ground_truth/, "
                  "which the pipeline never reads.",
-                 ["evalflow simulate --days 7 --per-day 200 --seed 3"]),
+                 ["evalflow simulate --days 7 --per-day 200 --seed 3",
+                  "evalflow simulate --kb-change 2026-10-09 --prompt-template-change none --intent-mix-shift none"]),
     "normalize": ("convert trace files of any dialect to canonical JSONL",
                   "Reads files or folders of OTLP, OpenInference, Langfuse, LangSmith or canonical JSONL (gzip and "
                   "zstd too) and writes canonical traces; bad lines go to OUTPUT.quarantine.jsonl with a reason. "
@@ -605,6 +633,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     simulate = command("simulate")
     _add_simulate_options(simulate)
+    for name, (what, when) in _CHANGE_OPTIONS.items():
+        simulate.add_argument("--" + name.replace("_", "-"), dest=name, type=_change_day, default=_DEFAULT_DAY,
+                              metavar="DAY", help=f"day of {what}: YYYY-MM-DD inside the simulated days, "
+                              f"or none for a month without it (default: {when}%% into the days)")
     simulate.set_defaults(handler=_cmd_simulate)
     normalize = command("normalize")
     normalize.add_argument("inputs", nargs="+", help="files or folders")

@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from evalflow.lib.ingest import reasons
 from evalflow.lib.ingest.canonical import new_trace, stable_hash, tool_schema_hash
@@ -79,52 +79,107 @@ def _cumulative(shares: dict[str, float]) -> list[float]:
     return out
 
 
+# The planted changes, their default day (a fraction of the month) and the hour they go live.
+CHANGES = ("prompt_template_change", "kb_change", "intent_mix_shift")
+DEFAULT_CHANGE_FRACTIONS = {"prompt_template_change": 0.4, "kb_change": 0.6, "intent_mix_shift": 0.75}
+CHANGE_HOURS = {"prompt_template_change": 14, "kb_change": 6, "intent_mix_shift": 0}
+# What `changes` maps a change to: a day, a day offset from start_date (0 = the first day), or
+# None for a month without that change.
+ChangeDay = date | int | None
+
+
+def change_days(start_date: date, days: int,
+                changes: Mapping[str, ChangeDay] | None = None) -> dict[str, date | None]:
+    """The day each planted change goes live (None: not planted), defaults filled in.
+
+    A change missing from `changes` keeps its default day (40%, 60% and 75% into the month, never
+    the first or the last day); one mapped to None is not planted at all. A day must fall inside
+    the simulated days.
+    """
+    changes = dict(changes or {})
+    unknown = sorted(set(changes) - set(CHANGES))
+    if unknown:
+        raise ValueError(f"unknown planted change(s) {unknown}; expected some of {list(CHANGES)}")
+    last = start_date + timedelta(days=days - 1)
+    out: dict[str, date | None] = {}
+    for name in CHANGES:
+        if name not in changes:
+            index = min(max(1, round(days * DEFAULT_CHANGE_FRACTIONS[name])), max(1, days - 1))
+            out[name] = start_date + timedelta(days=index)
+            continue
+        value = changes[name]
+        if value is None:
+            out[name] = None
+            continue
+        if isinstance(value, bool) or not isinstance(value, (date, int)):
+            raise ValueError(f"{name}: expected a date, a day offset or None, got {value!r}")
+        if isinstance(value, datetime):
+            value = value.date()
+        day = value if isinstance(value, date) else start_date + timedelta(days=value)
+        if not start_date <= day <= last:
+            raise ValueError(f"{name}: {day.isoformat()} is outside the simulated days "
+                             f"{start_date.isoformat()}..{last.isoformat()}")
+        out[name] = day
+    return out
+
+
 @dataclass
 class Plan:
-    """The fixed story of the month: when each planted change happens."""
+    """The fixed story of the month: when each planted change happens (None: never)."""
 
     start_date: date
     days: int
-    prompt_change_ms: int
-    kb_change_ms: int
-    shift_ms: int
+    prompt_change_ms: int | None
+    kb_change_ms: int | None
+    shift_ms: int | None
     base_shares: dict[str, float]
     shifted_shares: dict[str, float]
     cum_before: list[float] = field(default_factory=list)
     cum_after: list[float] = field(default_factory=list)
 
     @classmethod
-    def make(cls, start_date: date, days: int) -> "Plan":
-        def day_at(fraction: float) -> date:
-            index = min(max(1, round(days * fraction)), max(1, days - 1))
-            return start_date + timedelta(days=index)
+    def make(cls, start_date: date, days: int,
+             changes: Mapping[str, ChangeDay] | None = None) -> "Plan":
+        when = change_days(start_date, days, changes)
+
+        def at(name: str) -> int | None:
+            day = when[name]
+            return None if day is None else _ms(day) + CHANGE_HOURS[name] * 3_600_000
 
         base = intent_shares()
         shifted = intent_shares(catalog.MIX_SHIFT_MULTIPLIERS)
         return cls(
             start_date=start_date,
             days=days,
-            prompt_change_ms=_ms(day_at(0.4)) + 14 * 3_600_000,
-            kb_change_ms=_ms(day_at(0.6)) + 6 * 3_600_000,
-            shift_ms=_ms(day_at(0.75)),
+            prompt_change_ms=at("prompt_template_change"),
+            kb_change_ms=at("kb_change"),
+            shift_ms=at("intent_mix_shift"),
             base_shares=base,
             shifted_shares=shifted,
             cum_before=_cumulative(base),
             cum_after=_cumulative(shifted),
         )
 
+    @staticmethod
+    def _after(ms: int, change_ms: int | None) -> bool:
+        return change_ms is not None and ms >= change_ms
+
     def prompt_version(self, ms: int) -> str:
-        return "support-v4" if ms >= self.prompt_change_ms else "support-v3"
+        return "support-v4" if self._after(ms, self.prompt_change_ms) else "support-v3"
 
     def kb_version(self, ms: int) -> str:
-        return "kb-v2" if ms >= self.kb_change_ms else "kb-v1"
+        return "kb-v2" if self._after(ms, self.kb_change_ms) else "kb-v1"
+
+    def shifted(self, ms: int) -> bool:
+        return self._after(ms, self.shift_ms)
 
     def app_version(self, ms: int, channel: str) -> str:
+        prompt_changed = self._after(ms, self.prompt_change_ms)
         if channel == "web":
-            return "web-2026.10.2" if ms >= self.prompt_change_ms else "web-2026.10.1"
-        if ms >= self.shift_ms:
+            return "web-2026.10.2" if prompt_changed else "web-2026.10.1"
+        if self.shifted(ms):
             return "6.0.0"  # the release that broke login (the intent-mix shift)
-        return "5.4.0" if ms >= self.prompt_change_ms else "5.3.2"
+        return "5.4.0" if prompt_changed else "5.3.2"
 
 
 @dataclass
@@ -165,7 +220,7 @@ class Simulator:
         return self.personas[index]
 
     def _intent(self, ms: int) -> catalog.Intent:
-        cum = self.plan.cum_after if ms >= self.plan.shift_ms else self.plan.cum_before
+        cum = self.plan.cum_after if self.plan.shifted(ms) else self.plan.cum_before
         x = self.rng.random() * cum[-1]
         lo, hi = 0, len(cum) - 1
         while lo < hi:
@@ -511,19 +566,25 @@ def _plant_malformed(sim: Simulator, files: dict[tuple[date, str], list], plan: 
 
 
 def simulate(landing_dir: Path, ground_truth_dir: Path, *, days: int = 30, per_day: int = 1000,
-             seed: int = 7, start_date: date = date(2026, 10, 1)) -> SimulationSummary:
+             seed: int = 7, start_date: date = date(2026, 10, 1),
+             changes: Mapping[str, ChangeDay] | None = None) -> SimulationSummary:
     """Write `days` days of traffic to landing_dir/<date>/{canonical,otlp,langfuse}.jsonl.
 
     The same arguments give byte-identical files. Ground truth goes to ground_truth_dir:
     traces.jsonl (one line per good trace), expected_canonical.jsonl (the canonical trace meant by
     each good trace, whatever dialect carried it), malformed.jsonl (one line per planted bad line)
     and events.json (the planted changes and the intent shares).
+
+    `changes` moves or drops the planted changes: {"prompt_template_change": day,
+    "kb_change": day, "intent_mix_shift": day}, each day a `date` or an offset in days from
+    start_date, or None for a month without that change (see `change_days`); a change left out
+    keeps its default day, so the same arguments without `changes` give the same files as ever.
     """
     if days < 1 or per_day < 1:
         raise ValueError(f"days and per_day must be at least 1, got days={days}, per_day={per_day}")
     landing_dir = Path(landing_dir)
     ground_truth_dir = Path(ground_truth_dir)
-    plan = Plan.make(start_date, days)
+    plan = Plan.make(start_date, days, changes)
     sim = Simulator(plan, seed, per_day)
     records = sim.run(per_day)
 
@@ -627,7 +688,8 @@ def _events(plan: Plan, seed: int, per_day: int, sim: Simulator) -> dict[str, An
         "days": plan.days,
         "per_day": per_day,
         "dialect_shares": dict(zip(DIALECTS, DIALECT_WEIGHTS)),
-        "prompt_template_change": {
+        # a change that was not planted (changes={...: None}) is null, its switch with it
+        "prompt_template_change": None if plan.prompt_change_ms is None else {
             **at(plan.prompt_change_ms),
             "from": "support-v3", "to": "support-v4",
             "system_prompt_hash_from": sim.system_hash["support-v3"],
@@ -637,15 +699,15 @@ def _events(plan: Plan, seed: int, per_day: int, sim: Simulator) -> dict[str, An
             "verbose_answer_rate_from": faults.RATES[faults.VERBOSE_ANSWER],
             "verbose_answer_rate_to": faults.RATES["verbose_answer_v4"],
         },
-        "model_switch": {
+        "model_switch": None if plan.prompt_change_ms is None else {
             **at(plan.prompt_change_ms),
             "from": "gpt-4o-mini", "to": "gpt-4o", "intents": list(catalog.COMPLEX_INTENTS),
         },
-        "kb_change": {
+        "kb_change": None if plan.kb_change_ms is None else {
             **at(plan.kb_change_ms),
             "from": "kb-v1", "to": "kb-v2", "changed_docs": list(kb.CHANGED_IN_V2),
         },
-        "intent_mix_shift": {
+        "intent_mix_shift": None if plan.shift_ms is None else {
             **at(plan.shift_ms),
             "multipliers": dict(catalog.MIX_SHIFT_MULTIPLIERS),
         },
