@@ -148,17 +148,27 @@ def test_a_reader_holding_the_warehouse_delays_the_run_but_never_fails_it(tmp_pa
     root = _fresh(tmp_path, landing, "reader")
     shutil.copytree(reference / "data" / "warehouse", root / "data" / "warehouse")
     shutil.copytree(reference / "data" / "raw", root / "data" / "raw")
+    release = tmp_path / "release-reader"
+    # The reader holds its connection until the run has said it waits for it (not for a fixed
+    # time: a slow start of the run on a loaded machine must not let the reader go first).
     reader = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys, time\n"
+        [sys.executable, "-c", "import duckdb, pathlib, sys, time\n"
          "con = duckdb.connect(sys.argv[1], read_only=True)\n"
          "print(con.execute('SELECT count(*) FROM redacted_traces').fetchone()[0], flush=True)\n"
-         "time.sleep(float(sys.argv[2]))", str(root / "data" / "warehouse" / "evalflow.duckdb"), "5"],
+         "deadline = time.monotonic() + 300\n"
+         "while not pathlib.Path(sys.argv[2]).exists() and time.monotonic() < deadline:\n"
+         "    time.sleep(0.1)\n",
+         str(root / "data" / "warehouse" / "evalflow.duckdb"), str(release)],
         stdout=subprocess.PIPE, text=True)
     assert int(reader.stdout.readline()) > 0
-    done = _run(root, "--select", "landed_traces")  # its landing writes the warehouse: it must wait
+    run = _start(root, "--select", "landed_traces")  # its landing writes the warehouse: it must wait
+    try:
+        _read_until(run, f"locked by PID {reader.pid}")
+    finally:
+        release.touch()
     reader.wait()
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert f"locked by PID {reader.pid}" in done.stderr
+    rest = run.communicate(timeout=600)[0]
+    assert run.returncode == 0, rest
 
 
 def test_sigterm_stops_a_waiting_run_within_seconds_and_leaves_no_slot(tmp_path, landing, reference, monkeypatch):

@@ -18,7 +18,12 @@ Fields (`manifest.json`, also stored in the lake as `dataset_versions.manifest_j
   they were labelled under (see promotions.py);
 - `sampling_plan`: how the cases were chosen (the promotion, or the rolling set's plan and what
   it selected per stratum);
-- `changelog`: the structured changelog (promotions) or null.
+- `changelog`: the structured changelog (promotions) or null;
+- `production_baseline` (golden versions published with a warehouse at hand): the production
+  traffic the version was drawn from, over its cases' source dates: intent shares, system-prompt,
+  tool-schema and template shares, the safety-signal share and failure rate, and per case the
+  top-k knowledge-base documents BM25 retrieves for its query, with the content hash of every
+  document then (evalflow/lib/drift/baseline.py; the weekly drift report compares with it).
 
 `manifest_sha256` = sha256 of the manifest's canonical JSON (sorted keys, no spaces, UTF-8).
 """
@@ -163,10 +168,11 @@ def source_summary(cases: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 def build_manifest(ref: DatasetRef, cases: Sequence[Mapping[str, Any]], *, created_at: datetime, author: str,
                    message: str, provenance: Provenance, sampling_plan: Mapping[str, Any] | None,
                    parent: str | None = None, changelog: Mapping[str, Any] | None = None,
-                   rubrics: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                   rubrics: Mapping[str, Any] | None = None,
+                   production_baseline: Mapping[str, Any] | None = None) -> dict[str, Any]:
     tallies = counts(cases)
     total = tallies["split"]["total"]
-    return {
+    manifest = {
         "format": FORMAT, "ref": str(ref), "name": ref.name, "version": ref.version, "parent": parent,
         "created_at": created_at.isoformat(), "author": author, "message": message,
         "content_sha256": content_sha256(cases), "serialisation": SERIALISATION, "cases": total,
@@ -181,6 +187,9 @@ def build_manifest(ref: DatasetRef, cases: Sequence[Mapping[str, Any]], *, creat
         "sampling_plan": dict(sampling_plan or {}),
         "changelog": dict(changelog) if changelog is not None else None,
     }
+    if production_baseline is not None:  # absent (not null) otherwise, so older manifests read the same
+        manifest["production_baseline"] = dict(production_baseline)
+    return manifest
 
 
 def provenance_dict(provenance: Provenance) -> dict[str, Any]:

@@ -247,7 +247,8 @@ def publish(data_dir: Path, ref: DatasetRef | str, cases: Sequence[Mapping[str, 
             message: str, commit_message: str | None = None, provenance: Provenance | None = None,
             sampling_plan: Mapping[str, Any] | None = None, parent: str | None = None,
             changelog: Mapping[str, Any] | None = None, rubrics: Mapping[str, Any] | None = None,
-            created_at: datetime | None = None) -> Published:
+            created_at: datetime | None = None,
+            production_baseline: Mapping[str, Any] | None = None) -> Published:
     """Publish `cases` as version `ref`: one lake transaction (rows, version row, commit message =
     `commit_message`, default `message`), then manifest.json. Raises VersionExists when the
     version holds other content, SplitChanged when a case's split differs from is_holdout(case_id)
@@ -272,7 +273,8 @@ def publish(data_dir: Path, ref: DatasetRef | str, cases: Sequence[Mapping[str, 
                 published = _publish_once(data_dir, ref, ordered, author=author, message=message,
                                           commit_message=commit_message, provenance=provenance,
                                           sampling_plan=sampling_plan, parent=parent, changelog=changelog,
-                                          rubrics=rubrics, created_at=created_at)
+                                          rubrics=rubrics, created_at=created_at,
+                                          production_baseline=production_baseline)
                 break
             except _Retry as error:
                 if attempt == COMMIT_ATTEMPTS - 1:
@@ -289,7 +291,7 @@ def publish(data_dir: Path, ref: DatasetRef | str, cases: Sequence[Mapping[str, 
 def _publish_once(data_dir: Path, ref: DatasetRef, ordered: list[dict[str, Any]], *, author: str, message: str,
                   commit_message: str | None, provenance: Provenance, sampling_plan: Mapping[str, Any] | None,
                   parent: str | None, changelog: Mapping[str, Any] | None, rubrics: Mapping[str, Any] | None,
-                  created_at: datetime | None) -> Published:
+                  created_at: datetime | None, production_baseline: Mapping[str, Any] | None = None) -> Published:
     """One attempt on a fresh connection; _Retry when another writer got in the way."""
     import duckdb
 
@@ -318,7 +320,8 @@ def _publish_once(data_dir: Path, ref: DatasetRef, ordered: list[dict[str, Any]]
             when = created_at or utcnow()
             manifest = build_manifest(ref, ordered, created_at=when, author=author, message=message,
                                       provenance=provenance, sampling_plan=sampling_plan, parent=parent,
-                                      changelog=changelog, rubrics=rubrics)
+                                      changelog=changelog, rubrics=rubrics,
+                                      production_baseline=production_baseline)
             manifest["snapshot_id"] = snapshot
             manifest_hash = manifest_sha256(manifest)
             rows = pa.table({

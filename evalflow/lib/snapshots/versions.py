@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 from datetime import date
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from evalflow.lib.snapshots import store
 from evalflow.lib.snapshots.diff import diff_cases
@@ -74,13 +74,18 @@ def pending_promotions(data_dir: Path) -> list[Path]:
 
 
 def promote(data_dir: Path, promotion: Promotion, available: Sequence[Mapping[str, Any]],
-            provenance: Provenance | None = None) -> tuple[PromotionResult, store.Published]:
-    """Apply `promotion` and publish the next golden version (its changelog is the commit message)."""
+            provenance: Provenance | None = None,
+            baseline: Callable[[list[dict[str, Any]]], Mapping[str, Any]] | None = None,
+            ) -> tuple[PromotionResult, store.Published]:
+    """Apply `promotion` and publish the next golden version (its changelog is the commit message).
+    `baseline(cases)` gives the production traffic the version is drawn from, recorded in its
+    manifest as `production_baseline` (the drift report's reference)."""
     result = plan_promotion(data_dir, promotion, available)
     published = store.publish(data_dir, result.ref, result.cases, author=promotion.author, message=promotion.message,
                               commit_message=result.changelog_text, provenance=provenance,
                               sampling_plan=result.sampling_plan, parent=result.parent, changelog=result.changelog,
-                              rubrics=result.rubrics)
+                              rubrics=result.rubrics,
+                              production_baseline=baseline(list(result.cases)) if baseline else None)
     return result, published
 
 
