@@ -141,7 +141,19 @@ def build_warehouse(tmp_path: Path) -> tuple[Warehouse, Path]:
     manifest = BatchManifest(folder, {"batch_id": "batch-1", "counts": {"candidates": 1, "gold": 0, "tasks": 1}})
     record_batch(warehouse, manifest, run.sample_run_id, ["t2"], NOW)
     _write_labels_and_judge(warehouse, tmp_path)
+    _write_drift(warehouse)
     return warehouse, folder
+
+
+def _write_drift(warehouse: Warehouse) -> None:
+    """The drift report's writer once: one history row, one alert, one report row."""
+    from evalflow.lib.drift.report import SignalResult, WeekReport
+    from evalflow.lib.drift.store import write_week
+
+    breach = SignalResult("system_prompt", "golden", 0.5, 0.01, "ERROR", "new hash", {})
+    report = WeekReport(date(2026, 9, 28), [breach], {}, computed_at=NOW)
+    with warehouse.connect() as con:
+        write_week(con, report, "/tmp/report.html", "# summary")
 
 
 def _write_labels_and_judge(warehouse: Warehouse, tmp_path: Path) -> None:

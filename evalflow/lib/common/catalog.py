@@ -638,6 +638,55 @@ TABLES: dict[str, Described] = {
             "case_sha256": "sha256 of case_json: what snapshot manifests build on.",
         },
     ),
+    # -- drift (the weekly report) ---------------------------------------------------------
+    "drift_history": (
+        "One row per week, drift signal and baseline: the signal's value, its threshold and whether it breached. "
+        "What the drift report's trend charts read. A week's rows are replaced when its report is computed again.",
+        {
+            "week_start": "Monday of the week (weeks run Monday to Sunday, UTC).",
+            "signal": "intent_mix, embedding, system_prompt, tool_schema, prompt_template, retrieval, kb_changed_docs, "
+                      "kb_new_docs, staleness, version_age, safety_share, safety_coverage, safety_pass_rate, "
+                      "score_inflation, stall, traffic (docs/drift.md).",
+            "baseline": "golden (the golden version's recorded production baseline), previous_week, or none.",
+            "value": "The signal's value (JS bits, MMD^2, a share, a mean overlap, a count, days...); NULL when it "
+                     "could not be computed (the detail says why).",
+            "threshold": "The threshold it was compared with (for intent_mix: max(floor, the null quantile at the "
+                         "week's size)); NULL when none applies.",
+            "severity": "WARN or ERROR when it breached; NULL otherwise.",
+            "detail": "One line a person reads: figures, ids, hashes and intent names, never trace text.",
+            "computed_at": "When the week's report was computed.",
+        },
+    ),
+    "alerts": (
+        "One row per drift breach: a signal over its threshold in a week against one baseline (and the nightly "
+        "prompt-hash check's, signals *_nightly). Replaced with its week's report; an unchanged alert keeps its "
+        "raised_at and delivered_at.",
+        {
+            "alert_id": "alert-<16 hex of a hash of week_start, signal, baseline> (primary key): stable across "
+                        "re-runs, so a receiver de-duplicates on it.",
+            "week_start": "Monday of the week (the nightly check: the day it checked).",
+            "signal": "The signal that breached (as drift_history.signal).",
+            "baseline": "golden or previous_week.",
+            "severity": "WARN or ERROR.",
+            "value": "The signal's value.",
+            "threshold": "The threshold it crossed.",
+            "detail": "One line: what moved, by how much, against what.",
+            "raised_at": "When it was first raised with this value and detail.",
+            "delivered_at": "When the webhook sensor delivered it (EVALFLOW_ALERT_WEBHOOK_URL); NULL until then.",
+        },
+    ),
+    "drift_reports": (
+        "One row per week with a drift report: where its HTML report is, its markdown summary and the whole report as "
+        "JSON (every signal's data). Replaced when the week is computed again.",
+        {
+            "week_start": "Monday of the week (primary key).",
+            "html_path": "The offline HTML report (<data>/reports/drift/<week_start>/report.html).",
+            "markdown": "The summary a person reads in a minute.",
+            "report_json": "The report: figures and each signal's value, threshold, severity, detail and data "
+                           "(per-intent contributions, per-case overlaps, p-values...).",
+            "computed_at": "When it was computed.",
+        },
+    ),
 }
 
 # ----------------------------------------------------------------------------- views
