@@ -25,7 +25,7 @@ import numpy as np
 from evalflow.lib.contamination.config import ContaminationConfig, Corpus
 from evalflow.lib.contamination.corpora import CorpusStats, iter_documents
 from evalflow.lib.contamination.index import METHODS, CaseIndex, CorpusScan
-from evalflow.lib.contamination.text import case_text
+from evalflow.lib.contamination.text import case_text, for_embedding
 
 # Which method speaks first when one document is found by several (the strongest evidence).
 _STRENGTH = {m: i for i, m in enumerate(METHODS)}
@@ -39,9 +39,11 @@ def method_descriptions(config: ContaminationConfig) -> dict[str, str]:
                  f"(cases of {c.ngram_min_tokens}-{c.ngram_n - 1} words: their whole length as n)",
         "substring": f"{c.substring_probes} seeded random {c.substring_length}-character substrings of the stripped "
                      f"case; >= {c.substring_min_found} found in one stripped document",
-        "minhash": f"MinHash LSH (datasketch, {c.num_perm} permutations) of word sets without stop words; "
+        "minhash": f"MinHash LSH (datasketch, {c.num_perm} permutations) of word sets without stop words and "
+                   f"numbers; "
                    f"estimated Jaccard >= {c.minhash_threshold} with a segment",
-        "embedding": f"cosine of the pipeline's sentence embeddings >= {c.embedding_threshold} with a segment "
+        "embedding": f"cosine of the pipeline's sentence embeddings (numbers masked) >= {c.embedding_threshold} "
+                     f"with a segment "
                      f"(every segment of a corpus of at most {c.embed_full_max_segments}; else the "
                      f"{c.embed_candidates_per_case} best MinHash candidates per case)",
     }
@@ -75,7 +77,7 @@ def _embed_scan(index: CaseIndex, scan: CorpusScan, case_vectors, embedder, conf
         doc_ids = [doc_id for doc_id, _ in scan.all_segments]
         if not texts:
             return {"mode": "full", "embedded": 0}
-        vectors = np.asarray(embedder.encode(texts), dtype=np.float32)
+        vectors = np.asarray(embedder.encode([for_embedding(t) for t in texts]), dtype=np.float32)
         for start in range(0, index.size, 512):
             sims = case_vectors[start:start + 512] @ vectors.T
             top = sims.max(axis=1)
@@ -93,7 +95,7 @@ def _embed_scan(index: CaseIndex, scan: CorpusScan, case_vectors, embedder, conf
             wanted.setdefault(text, len(wanted))
     if not wanted:
         return {"mode": "candidates", "embedded": 0}
-    vectors = np.asarray(embedder.encode(list(wanted)), dtype=np.float32)
+    vectors = np.asarray(embedder.encode([for_embedding(t) for t in wanted]), dtype=np.float32)
     for case, heap in sorted(scan.candidates.items()):
         rows = [wanted[text] for _, _, _, text in heap]
         sims = vectors[rows] @ case_vectors[case]
@@ -115,7 +117,7 @@ def run_scans(cases: Sequence[tuple[str, str]], corpora: Sequence[Corpus], *, em
     scans, corpus_info = [], []
     case_vectors = None
     if embedder is not None:
-        live = [text if not index.empty[i] else "" for i, (_, text) in enumerate(cases)]
+        live = [for_embedding(text) if not index.empty[i] else "" for i, (_, text) in enumerate(cases)]
         case_vectors = np.asarray(embedder.encode(live), dtype=np.float32) if live else np.empty((0, 0))
     for corpus in corpora:
         stats = CorpusStats()
@@ -147,7 +149,7 @@ def _case_methods(index: CaseIndex, scans: list[CorpusScan], case: int, config: 
         "exact": "the case has no words",
         "ngram": f"the case has fewer than {config.ngram_min_tokens} words",
         "substring": f"the stripped case is shorter than {config.substring_min_length} characters",
-        "minhash": f"the case has fewer than {config.minhash_min_tokens} words that are not stop words",
+        "minhash": f"the case has fewer than {config.minhash_min_tokens} words that are not stop words or numbers",
         "embedding": "no segment was compared (no MinHash candidate in a corpus too large to embed whole)",
     }
     methods = {}

@@ -73,7 +73,7 @@ class ContaminationConfig:
     # 13-gram overlap: shared distinct n-grams over the smaller side's count (the case's, or the
     # document's when the document is the smaller, counted as at least `ngram_min_doc_windows`).
     ngram_n: int = 13
-    ngram_threshold: float = 0.5
+    ngram_threshold: float = 0.2
     ngram_min_tokens: int = 8          # shorter cases use their whole length as n; below this, no n-gram check
     ngram_min_doc_windows: int = 8
     # Substring probes: `substring_probes` random substrings of `substring_length` characters of the
@@ -85,11 +85,11 @@ class ContaminationConfig:
     seed: int = 0
     # MinHash LSH (datasketch) over each segment's set of words without stop words.
     num_perm: int = 128
-    minhash_threshold: float = 0.6     # estimated Jaccard for a near-duplicate
+    minhash_threshold: float = 0.65    # estimated Jaccard for a near-duplicate
     lsh_threshold: float = 0.4         # the LSH index's threshold: candidates for the embedder
     minhash_min_tokens: int = 5        # sets smaller than this are not compared
     # Embedding paraphrase similarity (the pipeline's embedder), cosine.
-    embedding_threshold: float = 0.9
+    embedding_threshold: float = 0.87
     embed_candidates_per_case: int = 10    # per case and corpus, from the LSH candidates
     embed_full_max_segments: int = 20_000  # a corpus with at most this many segments is embedded whole
     max_segment_tokens: int = 256          # segments (text.segments): the embedder reads 256 tokens

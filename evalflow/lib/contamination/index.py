@@ -16,7 +16,8 @@ documents:
   at every 35th position: any occurrence of a 50-character probe covers one such position with
   the probe's whole 16-character window starting there, so a probe cannot be missed, and the
   few documents that hit are confirmed with a real substring test.
-- MinHash: datasketch's MinHashLSH holds the cases' MinHashes (word sets without stop words);
+- MinHash: datasketch's MinHashLSH holds the cases' MinHashes (word sets without stop words and
+  numbers);
   each segment of a document is one LSH query. Segments whose set size rules out the LSH
   threshold against every case (Jaccard <= smaller/larger) are not hashed at all.
 - embedding candidates: the LSH candidates of a case, best estimated Jaccard first, capped per
@@ -33,7 +34,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from evalflow.lib.contamination.config import ContaminationConfig
-from evalflow.lib.contamination.text import STOPWORDS, TokenHasher, segments, tokens
+from evalflow.lib.contamination.text import TokenHasher, is_content, segments, tokens
 
 _P = np.uint64(0x9E3779B97F4A7C15)  # odd, so invertible modulo 2**64
 _P_INV = np.uint64(pow(int(_P), -1, 2**64))
@@ -185,7 +186,7 @@ class CaseIndex:
                 probe_case.append(i)
                 probe_bytes.append(probe)
                 self.probe_count[i] += 1
-            content = np.unique(values[[w not in STOPWORDS for w in words]] & _MASK32)
+            content = np.unique(values[[is_content(w) for w in words]] & _MASK32)
             self.set_size[i] = len(content)
             sets.append(content if len(content) >= config.minhash_min_tokens else None)
         self.ngram_keys, self.ngram_offsets, self.ngram_owners = _csr(ngram_keys, ngram_owners)
@@ -320,7 +321,7 @@ class CaseIndex:
         c = self.config
         if not self.max_set:
             return
-        content = np.unique(values[[w not in STOPWORDS for w in words]] & _MASK32)
+        content = np.unique(values[[is_content(w) for w in words]] & _MASK32)
         size = len(content)
         if size < c.minhash_min_tokens or size < c.lsh_threshold * self.min_set or \
                 size * c.lsh_threshold > self.max_set:

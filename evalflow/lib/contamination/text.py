@@ -10,7 +10,10 @@
   separated), and a paragraph that is still longer is cut into windows of `max_tokens` tokens
   that overlap by half. So a question inside a long few-shot prompt is compared on its own
   paragraph, not diluted by the rest of the prompt.
-- `token_hashes(tokens)`: a stable 64-bit hash per token (blake2b, the same in every process and
+- `for_embedding(text)`: what the embedder reads: every number (a run of digits, with its . and ,
+  separators) becomes `#`, in cases and segments alike, so a problem with its numbers changed is
+  still the same problem. The MinHash sets leave numbers out for the same reason.
+- `TokenHasher`: a stable 64-bit hash per token (blake2b, the same in every process and
   run), cached per distinct token.
 """
 
@@ -26,6 +29,7 @@ import numpy as np
 _NON_WORD = re.compile(r"[\W]+", re.UNICODE)
 _WORD = re.compile(r"\w+", re.UNICODE)
 _PARAGRAPH = re.compile(r"\n\s*\n")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
 # Words too common to say anything about whether two texts share content: left out of the
 # MinHash sets only (n-grams, probes and exact matches keep every word).
@@ -49,6 +53,15 @@ def tokens(text: str) -> list[str]:
 
 def stripped(text: str) -> str:
     return "".join(tokens(text))
+
+
+def for_embedding(text: str) -> str:
+    return _NUMBER.sub("#", text)
+
+
+def is_content(word: str) -> bool:
+    """Whether a token goes into the MinHash set: not a stop word, not a number."""
+    return word not in STOPWORDS and not word.isdigit()
 
 
 def segments(text: str, max_tokens: int = 256, min_tokens: int = 3) -> list[str]:
