@@ -2,6 +2,9 @@
 
     summary = simulate(landing_dir, ground_truth_dir, days=30, per_day=1000, seed=7,
                        start_date=date(2026, 10, 1))
+    # the planted changes on other days, or left out: a date, a day offset, or None
+    simulate(..., changes={"prompt_template_change": date(2026, 10, 9), "kb_change": 20,
+                           "intent_mix_shift": None})
 
 Landing (raw production traffic, PII included): ``<landing>/<YYYY-MM-DD>/canonical.jsonl``
 (about 80%), ``otlp.jsonl`` (one ExportTraceServiceRequest per line, OTel GenAI attributes) and
@@ -27,8 +30,8 @@ Ground truth (never read by the pipeline):
 - ``malformed.jsonl``: file, line, kind, reason (a code from `evalflow.lib.ingest.reasons`),
   trace_id, note, and original_line for duplicates and conflicts.
 - ``events.json``: the planted prompt-template change, model switch, knowledge-base change and
-  intent-mix shift (each with ``at`` and ``date``), and every intent with its base and
-  shifted share.
+  intent-mix shift (each with ``at`` and ``date``; null when ``simulate(changes=...)`` left it
+  out), and every intent with its base and shifted share.
 """
 
 from evalflow.simulator.core import SimulationSummary, simulate
