@@ -142,6 +142,7 @@ def build_warehouse(tmp_path: Path) -> tuple[Warehouse, Path]:
     record_batch(warehouse, manifest, run.sample_run_id, ["t2"], NOW)
     _write_labels_and_judge(warehouse, tmp_path)
     _write_drift(warehouse)
+    _write_contamination(warehouse)
     return warehouse, folder
 
 
@@ -154,6 +155,19 @@ def _write_drift(warehouse: Warehouse) -> None:
     report = WeekReport(date(2026, 9, 28), [breach], {}, computed_at=NOW)
     with warehouse.connect() as con:
         write_week(con, report, "/tmp/report.html", "# summary")
+
+
+def _write_contamination(warehouse: Warehouse) -> None:
+    """The contamination check's writer once: one run, one corpus finding, one split leak."""
+    from evalflow.lib.contamination.store import write_run
+
+    report = {"summary": {"cases": 1, "contaminated": 1, "by_method": {"exact": 1}, "by_corpus": {"bench": 1},
+                          "corpora": [{"name": "bench", "kind": "public_benchmark"}], "config": {}, "embedder": None},
+              "cases": [{"case_id": "case-x", "contaminated": True, "methods": {},
+                         "matches": [{"corpus": "bench", "doc_id": "7", "method": "exact", "score": 1.0}]}]}
+    leak = {"split": "holdout", "case_id": "case-x", "other_split": "dev", "other_case_id": "case-y",
+            "method": "minhash", "score": 0.8}
+    write_run(warehouse, report, [leak], run_id="run-1", checked_at=NOW)
 
 
 def _write_labels_and_judge(warehouse: Warehouse, tmp_path: Path) -> None:

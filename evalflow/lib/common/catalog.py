@@ -687,6 +687,42 @@ TABLES: dict[str, Described] = {
             "computed_at": "When it was computed.",
         },
     ),
+    # -- contamination (evalflow contamination, the contamination_report asset) -------------
+    "contamination_runs": (
+        "One row per contamination check: how many cases were checked and found, per method and corpus, against "
+        "which corpora, with which thresholds. A re-run of the same run id replaces its row (docs/contamination.md).",
+        {
+            "run_id": "The check (primary key): -> contamination_findings.run_id.",
+            "checked_at": "When it ran.",
+            "cases": "Cases checked.",
+            "contaminated": "Cases found by at least one method in at least one corpus.",
+            "split_leaks": "Near-duplicate case pairs across split boundaries (rows with corpus_kind = 'dataset').",
+            "by_method": "JSON {method: cases found by it}: exact, ngram, substring, minhash, embedding.",
+            "by_corpus": "JSON {corpus: cases found in it}.",
+            "corpora": "JSON list of the corpora: name, kind, path, fields, documents, segments, how they were "
+                       "embedded (full, candidates, off).",
+            "config": "JSON: every threshold and cap the run used.",
+            "embedder": "JSON: the embedding model, version and backend; NULL when the embedding method was off.",
+            "report_sha256": "sha256 of the whole report (sorted keys): two runs with the same findings match.",
+        },
+    ),
+    "contamination_findings": (
+        "One row per case, corpus document and method that reached the method's threshold: the evidence of a "
+        "contaminated case, ids and scores only (never text). Split leaks are rows whose corpus is the other split.",
+        {
+            "run_id": "-> contamination_runs.",
+            "case_id": "The eval case: -> eval_cases.case_id.",
+            "split": "For a split leak, the case's own split (holdout, dev, golden...); NULL for a corpus finding.",
+            "corpus": "The registered corpus's name, or the other split for a split leak.",
+            "corpus_kind": "training, fine_tuning, few_shot, judge_prompt, public_benchmark, trace_prompts, or "
+                           "dataset (a split leak).",
+            "doc_id": "The document in the corpus (its id field or row number); the other case for a split leak.",
+            "method": "exact, ngram, substring, minhash or embedding.",
+            "score": "The method's score: 1 for exact; shared 13-gram share; share of probes found; estimated "
+                     "Jaccard; cosine.",
+            "checked_at": "When the run checked it.",
+        },
+    ),
 }
 
 # ----------------------------------------------------------------------------- views
