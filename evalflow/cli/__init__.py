@@ -582,7 +582,7 @@ COMMANDS: dict[str, tuple[str, str, list[str]]] = {
 }
 # Commands that live in their own module (COMMAND, configure(parser), run(args)): their logic is a
 # stage's, the CLI only reads and writes files around it.
-PLUGGED_COMMANDS = ("agreement", "judge", "check", "query", "snapshot")
+PLUGGED_COMMANDS = ("agreement", "judge", "check", "query", "snapshot", "contamination")
 
 
 def _plugged(name: str):
