@@ -175,21 +175,17 @@ def _assemble(index: CaseIndex, scans: list[CorpusScan], case_ids: list[str], co
     out = []
     for case, case_id in enumerate(case_ids):
         methods = _case_methods(index, scans, case, config, embedder_used)
-        matches = []
+        matches, total = [], 0
         for scan in scans:
-            for method, doc_id, score in scan.matches.get(case, ()):
+            found = scan.matches.get(case, {})
+            total += len(found) + scan.dropped.get(case, 0)
+            for (method, doc_id), score in found.items():
                 matches.append({"corpus": scan.name, "doc_id": doc_id, "method": method, "score": _round(score)})
-        # one entry per (corpus, document, method): its best score
-        best: dict[tuple[str, str, str], dict] = {}
-        for match in matches:
-            key = (match["corpus"], match["doc_id"], match["method"])
-            if key not in best or match["score"] > best[key]["score"]:
-                best[key] = match
-        matches = sorted(best.values(), key=lambda m: (-m["score"], _STRENGTH[m["method"]], m["corpus"], m["doc_id"]))
+        matches.sort(key=lambda m: (-m["score"], _STRENGTH[m["method"]], m["corpus"], m["doc_id"]))
         for match in matches:
             methods[match["method"]]["hit"] = True
         out.append({"case_id": case_id, "contaminated": bool(matches), "methods": methods,
-                    "matches": matches[:config.max_matches_per_case], "matches_total": len(matches)})
+                    "matches": matches[:config.max_matches_per_case], "matches_total": total})
     return out
 
 

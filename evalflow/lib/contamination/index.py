@@ -42,6 +42,9 @@ _K1 = np.uint64(0xC2B2AE3D27D4EB4F)
 _WINDOW = 16  # bytes of a probe window
 _MASK32 = np.uint64(0xFFFFFFFF)
 METHODS = ("exact", "ngram", "substring", "minhash", "embedding")
+# Distinct (method, document) matches kept per case and corpus; past it only the best are kept, and
+# `matches_total` counts the rest without telling apart a document's repeated segments.
+MATCH_STORE_LIMIT = 10_000
 
 
 def _powers(count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -135,8 +138,9 @@ class CorpusScan:
     skipped: int = 0
     segments: int = 0
     minhashed: int = 0
-    # case index -> [(method, doc_id, score)]
-    matches: dict[int, list[tuple[str, str, float]]] = field(default_factory=dict)
+    # case index -> {(method, doc_id): best score}; dropped: matches let go of to bound memory
+    matches: dict[int, dict[tuple[str, str], float]] = field(default_factory=dict)
+    dropped: dict[int, int] = field(default_factory=dict)
     # method -> best score per case (NaN where never compared)
     best: dict[str, np.ndarray] = field(default_factory=dict)
     # embedding: all segments when the corpus is small enough, else capped LSH candidates per case
@@ -265,12 +269,14 @@ class CaseIndex:
         return scan
 
     def _add(self, scan: CorpusScan, case: int, method: str, doc_id: str, score: float) -> None:
-        found = scan.matches.setdefault(case, [])
-        found.append((method, doc_id, score))
-        cap = self.config.max_matches_per_case
-        if len(found) > 4 * cap + 16:  # keep memory bounded for a case that is everywhere
-            found.sort(key=lambda m: -m[2])
-            del found[2 * cap:]
+        found = scan.matches.setdefault(case, {})
+        key = (method, doc_id)
+        if score > found.get(key, -2.0):
+            found[key] = score
+        if len(found) > MATCH_STORE_LIMIT:  # memory stays bounded for a case that is everywhere
+            keep = sorted(found.items(), key=lambda item: -item[1])[:2 * self.config.max_matches_per_case]
+            scan.dropped[case] = scan.dropped.get(case, 0) + len(found) - len(keep)
+            scan.matches[case] = dict(keep)
 
     def _best(self, scan: CorpusScan, method: str, cases: np.ndarray, scores: np.ndarray) -> None:
         if len(cases):

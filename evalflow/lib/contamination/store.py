@@ -91,7 +91,8 @@ def write_run(warehouse: "Warehouse", report: Mapping[str, Any], leaks: Sequence
         con.execute("DELETE FROM contamination_findings WHERE run_id = ?", [run_id])
         con.execute("DELETE FROM contamination_runs WHERE run_id = ?", [run_id])
         names = ", ".join(run)
-        con.execute(f"INSERT INTO contamination_runs ({names}) VALUES ({', '.join('?' * len(run))})", list(run.values()))
+        marks = ", ".join("?" * len(run))
+        con.execute(f"INSERT INTO contamination_runs ({names}) VALUES ({marks})", list(run.values()))
         if rows:
             import polars as pl
 
