@@ -316,6 +316,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         if promotion is not None:
             print(f"\nwrote the first golden promotion: {promotion}", file=sys.stderr)
         args.select = ["golden_set", "rolling_set", "lake_tables"]
+        _cmd_run(args, summary=False)
+        # Monitoring, now that a golden set exists: a demo corpus with a few golden cases inside
+        # (contamination), the nightly prompt-hash audit and the weekly drift reports of the month.
+        from evalflow.cli.demo_reports import drift_lines, write_demo_corpus
+
+        write_demo_corpus(settings)
+        args.select = ["prompt_hash_audit", "drift_report"]
         _cmd_run(args)
         print("\nLabels:")
         for line in label_summary(settings, simulation):
@@ -323,6 +330,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         golden = latest_version(settings.data_dir, "golden")
         print("\nEval sets (versions in the lake; `evalflow snapshot list`):")
         for line in version_lines(settings):
+            print(f"  {line}")
+        print("\nWeekly drift reports (the simulator planted the changes marked; alerts also in the `alerts` table):")
+        for line in drift_lines(settings):
             print(f"  {line}")
         if golden is not None:
             ref = f"golden@{golden}"

@@ -13,6 +13,7 @@ import re
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Callable, TypeVar
 
@@ -105,10 +106,16 @@ def _unique_assets(definitions: dg.Definitions) -> list[dg.AssetsDefinition]:
     return list(unique.values())
 
 
+def _is_weekly(asset: dg.AssetsDefinition) -> bool:
+    return isinstance(asset.partitions_def, dg.WeeklyPartitionsDefinition)
+
+
 def _phases(definitions: dg.Definitions) -> list[tuple[str, list[dg.AssetsDefinition], bool]]:
-    """(name, assets, partitioned) in dependency order: upstream, daily, downstream."""
+    """(name, assets, partitioned) in dependency order: upstream, daily, downstream, then the
+    weekly reports (drift_report), which read what every other phase wrote."""
     assets = _unique_assets(definitions)
-    daily = [a for a in assets if a.partitions_def is not None]
+    weekly = [a for a in assets if _is_weekly(a)]
+    daily = [a for a in assets if a.partitions_def is not None and not _is_weekly(a)]
     daily_keys = {k for a in daily for k in a.keys}
     unpartitioned = [a for a in assets if a.partitions_def is None]
 
@@ -132,7 +139,24 @@ def _phases(definitions: dg.Definitions) -> list[tuple[str, list[dg.AssetsDefini
         ("landing", [a for a in unpartitioned if upstream_of_daily(a)], False),
         ("daily partitions", daily, True),
         ("downstream", [a for a in unpartitioned if not upstream_of_daily(a)], False),
+        ("weekly reports", weekly, True),
     ]
+
+
+def _blocking_checks(definitions: dg.Definitions) -> set:
+    """Keys of the blocking asset checks: only these fail a run. A non-blocking check that fails
+    (a closed judge gate, a drift alert) is news for the person reading, not a failed run."""
+    return {spec.key for asset in _unique_assets(definitions) for spec in asset.check_specs if spec.blocking}
+
+
+def week_starts(first: date, last: date) -> list[str]:
+    """The Mondays (UTC weeks run Monday to Sunday) of the weeks that hold days first..last."""
+    monday = first - timedelta(days=first.weekday())
+    weeks = []
+    while monday <= last:
+        weeks.append(monday.isoformat())
+        monday += timedelta(days=7)
+    return weeks
 
 
 # Exception classes (by name, as Dagster serialises them) that a user can fix without touching
@@ -230,14 +254,18 @@ def run_pipeline(
                                            error="no traces staged: every landed line was quarantined "
                                            "(see the quarantine table)"))
                 break
-            span = (days[0].isoformat(), days[-1].isoformat())
             if partitions is not None:
                 # Only the days asked for, and only those that hold traces.
-                wanted = [d.isoformat() for d in days if partitions[0] <= d.isoformat() <= partitions[1]]
-                if not wanted:
+                staged = f"{days[0].isoformat()}..{days[-1].isoformat()}"
+                days = [d for d in days if partitions[0] <= d.isoformat() <= partitions[1]]
+                if not days:
                     raise NothingToRun(f"no staged traces between {partitions[0]} and {partitions[1]}; "
-                                       f"the staged days are {span[0]}..{span[1]}")
-                span = (wanted[0], wanted[-1])
+                                       f"the staged days are {staged}")
+            if name == "weekly reports":
+                weeks = week_starts(days[0], days[-1])
+                span = (weeks[0], weeks[-1])
+            else:
+                span = (days[0].isoformat(), days[-1].isoformat())
             tags |= {"dagster/asset_partition_range_start": span[0],
                      "dagster/asset_partition_range_end": span[1]}
         label = ", ".join(sorted(k.to_user_string() for k in keys))
@@ -251,12 +279,14 @@ def run_pipeline(
         seconds = time.perf_counter() - started
         failed = [e.asset_check_evaluation_data for e in outcome.all_events
                   if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.asset_check_evaluation_data.passed]
-        # A WARN check that fails (a closed judge gate, a flagged annotator) is news, not a failed
-        # run: it is printed, and the run's exit status stays 0.
+        # A non-blocking check that fails (a closed judge gate, a flagged annotator, a drift alert)
+        # is news, not a failed run: it is printed, and the run's exit status stays 0.
+        blocking = _blocking_checks(definitions)
         failed_checks = [f"{c.asset_key.to_user_string()}:{c.check_name}" for c in failed
-                         if c.severity != dg.AssetCheckSeverity.WARN]
-        warned = [f"{c.asset_key.to_user_string()}:{c.check_name}" for c in failed
-                  if c.severity == dg.AssetCheckSeverity.WARN]
+                         if dg.AssetCheckKey(c.asset_key, c.check_name) in blocking]
+        warned = [f"{c.asset_key.to_user_string()}:{c.check_name}"
+                  + (" (ERROR)" if c.severity == dg.AssetCheckSeverity.ERROR else "") for c in failed
+                  if dg.AssetCheckKey(c.asset_key, c.check_name) not in blocking]
         result = PhaseResult(name, [k.to_user_string() for k in keys], outcome.success, seconds, span,
                              failed_checks)
         if not outcome.success:

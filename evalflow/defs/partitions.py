@@ -9,3 +9,21 @@ daily_partitions = dg.DailyPartitionsDefinition(
     timezone="UTC",
     end_offset=1,  # today's partition exists, so traces arriving today can land
 )
+
+
+def _monday_on_or_before(day: str) -> str:
+    from datetime import date, timedelta
+
+    first = date.fromisoformat(day)
+    return (first - timedelta(days=first.weekday())).isoformat()
+
+
+# Weeks run Monday to Sunday, UTC (day_offset=1: Dagster's weeks start on Sunday otherwise); the
+# first is the week of the first day with data. end_offset=1: the current week exists, so a
+# report can be read mid-week (it says how many of its days hold traffic).
+weekly_partitions = dg.WeeklyPartitionsDefinition(
+    start_date=_monday_on_or_before(load_settings().partitions_start),
+    day_offset=1,
+    timezone="UTC",
+    end_offset=1,
+)

@@ -1,0 +1,69 @@
+"""drift_report: one report per week (Monday to Sunday, UTC) comparing the week's production
+traffic with the golden set's and with the week before (docs/drift.md)."""
+
+import dagster as dg
+
+from evalflow.defs.metadata import OWNERS, with_code_references
+from evalflow.defs.partitions import weekly_partitions
+from evalflow.defs.resources import WAREHOUSE_POOL, WarehouseResource
+from evalflow.lib.drift.checks import CHECK_DESCRIPTIONS
+
+
+def _severity(name: str) -> dg.AssetCheckSeverity:
+    return dg.AssetCheckSeverity.ERROR if name == "ERROR" else dg.AssetCheckSeverity.WARN
+
+
+@dg.asset(
+    group_name="drift", kinds={"duckdb", "html"}, partitions_def=weekly_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(), pool=WAREHOUSE_POOL, owners=OWNERS,
+    deps=["golden_set", "rolling_set", "trace_signals", "eval_cases", "lake_tables"],
+    metadata={"dagster/table_name": "drift_history"},
+    check_specs=[dg.AssetCheckSpec(name, asset="drift_report", blocking=False, description=text)
+                 for name, text in CHECK_DESCRIPTIONS.items()],
+    description="The weekly drift report: the week's intent mix (JS divergence, per-intent contributions), "
+    "embeddings (centroid distance, MMD permutation test), prompt templates and tool schemas (new and vanished "
+    "hashes), retrieval (BM25 overlap@k of the golden queries over the week's knowledge base, changed documents), "
+    "staleness, the safety slice and score inflation, against the golden set's production baseline and the week "
+    "before. Writes drift_history and alerts (published to the lake) and an offline HTML report under "
+    "<data>/reports/drift/<week>/.")
+def drift_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    from evalflow.lib.drift.checks import check_results
+    from evalflow.lib.drift.weekly import publish_drift_tables, report_weeks
+
+    settings = warehouse.settings()
+    weeks = sorted(context.partition_keys)
+    outcomes = report_weeks(warehouse.warehouse(), settings.data_dir, weeks, log=context.log.info)
+    publish_drift_tables(settings.data_dir, warehouse.warehouse())
+    for outcome in outcomes:  # each week's figures on that week's materialization
+        context.add_asset_metadata(outcome.metadata(), partition_key=outcome.week)
+    yield dg.MaterializeResult(check_results=[
+        dg.AssetCheckResult(check_name=check.name, passed=check.passed, severity=_severity(check.severity),
+                            metadata=check.metadata)
+        for check in check_results(outcomes)])
+
+
+(drift_report,) = with_code_references(drift_report)
+
+
+@dg.asset(
+    group_name="drift", kinds={"duckdb"}, pool=WAREHOUSE_POOL, owners=OWNERS,
+    deps=["golden_set", "trace_signals"], metadata={"dagster/table_name": "alerts"},
+    check_specs=[dg.AssetCheckSpec("prompt_hashes_match_golden", asset="prompt_hash_audit", blocking=False,
+                                   description="Every system-prompt, tool-schema hash and template id carrying "
+                                   "traffic on the newest day is one the golden set's production baseline knew.")],
+    description="The nightly prompt-hash audit: the newest day's system-prompt hashes, tool-schema hashes and "
+    "template ids against those of the traffic the golden set was drawn from; a hash the golden set never saw "
+    "adds a row to `alerts` (signal prompt_hash_nightly).")
+def prompt_hash_audit(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    from evalflow.lib.drift.weekly import audit_prompt_hashes
+
+    settings = warehouse.settings()
+    outcome = audit_prompt_hashes(warehouse.warehouse(), settings.data_dir)
+    context.log.info(outcome.summary)
+    worst = outcome.worst_severity()
+    yield dg.MaterializeResult(metadata=outcome.metadata(), check_results=[
+        dg.AssetCheckResult(check_name="prompt_hashes_match_golden", passed=worst is None,
+                            severity=_severity(worst or "WARN"), metadata={"detail": outcome.summary})])
+
+
+(prompt_hash_audit,) = with_code_references(prompt_hash_audit)
