@@ -75,12 +75,13 @@ class DriftConfig:
     embedding_sample: int = 500
     # Fewer embedded traces than this on either side: no test.
     embedding_min: int = 50
-    # Permutations of the MMD test; the smallest p-value is 1/(permutations + 1), so it must be well
-    # below the per-test alpha (0.0005 with the defaults).
+    # Permutations of the MMD test; the smallest p-value is 1/(permutations + 1) (~0.0005), which
+    # must be below the per-test alpha (0.001 with the defaults) for the test to be able to fire.
     embedding_permutations: int = 2000
     # Family-wise alpha over the report's embedding tests (golden and previous week): each test
-    # uses embedding_alpha / number of tests (Bonferroni).
-    embedding_alpha: float = 0.001
+    # uses embedding_alpha / number of tests (Bonferroni): 0.001 each, about one stable week in
+    # 500 alarming from chance, like the intent mix.
+    embedding_alpha: float = 0.002
 
     # -- prompt templates, system prompts, tool schemas (exact, no noise) -------------------------
     # Share of the week's traffic on hashes (or template ids) the baseline never had: WARN from the
@@ -198,6 +199,9 @@ def config_from_mapping(values: dict[str, Any], where: str = "drift configuratio
         raise DriftConfigError(f"{where}: kb_new_share_error must not be below kb_new_share_warn")
     if config.retrieval_overlap_error > config.retrieval_overlap_warn:
         raise DriftConfigError(f"{where}: retrieval_overlap_error must not be above retrieval_overlap_warn")
+    if 1 / (config.embedding_permutations + 1) > config.embedding_alpha / 2:
+        raise DriftConfigError(f"{where}: embedding_permutations too few for embedding_alpha: the smallest p-value "
+                               f"1/(permutations + 1) must be at most embedding_alpha / 2 (two tests)")
     if config.embedding_min > config.embedding_sample:
         raise DriftConfigError(f"{where}: embedding_min must not be above embedding_sample")
     return config

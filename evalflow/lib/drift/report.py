@@ -7,7 +7,7 @@ Signals (docs/drift.md says what each measures and why its threshold is what it 
 |---|---|---|---|
 | traffic | none | traces in the week | never (coverage: days with data, partial weeks) |
 | intent_mix | golden, previous | JS divergence (bits) | above max(floor, null quantile at the week's size) |
-| embedding | golden, previous | MMD^2 | permutation p-value below alpha / tests |
+| embedding | golden, previous | aggregated MMD statistic (null sds) | permutation p below alpha / tests |
 | system_prompt, tool_schema, prompt_template | golden, previous | week's share on new hashes / ids | >= warn share |
 | retrieval | golden, previous | mean BM25 overlap@k of the golden queries | below retrieval_overlap_warn |
 | kb_changed_docs | golden, previous | documents whose content changed under one id | >= kb_changed_docs_warn |
@@ -42,7 +42,7 @@ from evalflow.lib.drift.baseline import safety_flags, sessions_deff, shares
 from evalflow.lib.drift.config import DriftConfig
 from evalflow.lib.drift.inputs import GoldenBaseline, Traffic, WeekInputs, case_verdict, pass_rate
 from evalflow.lib.drift.retrieval import BM25Index, KBSnapshot, case_query, kb_snapshot, overlap_at_k
-from evalflow.lib.drift.stats import divergence, fisher_greater, js_null, mmd_test, rng_for
+from evalflow.lib.drift.stats import MMD_SCALES, divergence, fisher_greater, js_null, mmd_test, rng_for
 
 GOLDEN = "golden"
 PREVIOUS = "previous_week"
@@ -280,10 +280,12 @@ def _embedding_signals(inputs: WeekInputs, config: DriftConfig) -> list[SignalRe
             continue
         res = mmd_test(x, y, config.embedding_permutations, rng, alpha)
         severity = WARN if res.p_value <= alpha else None
-        detail = (f"MMD² {res.mmd2:.5f} vs {_VS[baseline]}, p = {res.p_value:.4f} ({res.permutations:,} permutations; "
-                  f"alpha {alpha:g} = {config.embedding_alpha:g} / {len(pairs)} tests); centroid distance "
+        detail = (f"MMD test vs {_VS[baseline]}: p = {res.p_value:.4f} ({res.permutations:,} permutations; alpha "
+                  f"{alpha:g} = {config.embedding_alpha:g} / {len(pairs)} tests), statistic {res.statistic:.2f} null "
+                  f"sd (threshold {res.null_quantile:.2f}); MMD² {res.mmd2:.5f}; centroid distance "
                   f"{res.centroid_distance:.4f}; {res.n_x} vs {res.n_y} traces, one per session")
-        out.append(_result("embedding", baseline, res.mmd2, res.null_quantile, severity, detail, p_value=res.p_value,
+        out.append(_result("embedding", baseline, res.statistic, res.null_quantile, severity, detail,
+                           p_value=res.p_value, mmd2=res.mmd2, kernel_scales=list(MMD_SCALES),
                            alpha=alpha, family_alpha=config.embedding_alpha, tests=len(pairs),
                            centroid_distance=res.centroid_distance, bandwidth=res.bandwidth, n_week=res.n_x,
                            n_baseline=res.n_y, permutations=res.permutations))
