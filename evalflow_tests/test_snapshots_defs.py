@@ -44,6 +44,15 @@ def test_promotions_publish_golden_versions_and_the_cli_reads_them(cases, capsys
     (data_dir / "promotions" / "0001-first.toml").write_text(promotion_to_toml(promo(add=first)))
     assert _materialize(golden_set)["version"].value == "golden@v1"
     assert _materialize(golden_set)["version"].value.startswith("unchanged")  # a file is applied once
+    # The version records the production traffic it was drawn from (here none: no traces), over
+    # its cases' source dates, for the drift report to compare with.
+    from evalflow.lib.snapshots import store
+
+    with store.reading(data_dir) as reader:
+        baseline = reader.manifest(store.DatasetRef("golden", "v1"))["production_baseline"]
+    dates = sorted(c["source_date"] for c in cases[:20])
+    assert baseline["window"] == {"start": dates[0], "end": dates[-1]}
+    assert baseline["traces"] == 0 and set(baseline["retrieval"]["top_k"]) == set(first)
     relabel = {"case_id": first[0], "dimension": "accuracy", "verdict": "Fail", "reason": "wrong fee"}
     second = _materialize(golden_set, {"message": "relabel one", "author": "reviewer_b", "relabel": [relabel]})
     assert second["version"].value == "golden@v2"

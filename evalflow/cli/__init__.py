@@ -319,10 +319,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         _cmd_run(args, summary=False)
         # Monitoring, now that a golden set exists: a demo corpus with a few golden cases inside
         # (contamination), the nightly prompt-hash audit and the weekly drift reports of the month.
-        from evalflow.cli.demo_reports import drift_lines, write_demo_corpus
+        from evalflow.cli.demo_reports import contamination_lines, drift_lines, write_demo_corpus
 
         write_demo_corpus(settings)
-        args.select = ["prompt_hash_audit", "drift_report"]
+        args.select = ["contamination_report", "prompt_hash_audit", "drift_report"]
         _cmd_run(args)
         print("\nLabels:")
         for line in label_summary(settings, simulation):
@@ -333,6 +333,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             print(f"  {line}")
         print("\nWeekly drift reports (the simulator planted the changes marked; alerts also in the `alerts` table):")
         for line in drift_lines(settings):
+            print(f"  {line}")
+        print("\nContamination of the golden set (a demo corpus holds a few of its cases on purpose):")
+        for line in contamination_lines(settings):
             print(f"  {line}")
         if golden is not None:
             ref = f"golden@{golden}"

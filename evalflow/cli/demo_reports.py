@@ -112,3 +112,58 @@ def _planted_changes(settings: Settings) -> list[tuple[str, str]]:
     names = {"prompt_template_change": "template change", "kb_change": "knowledge-base change",
              "intent_mix_shift": "intent-mix shift"}
     return [(label, events[key]["date"]) for key, label in names.items() if isinstance(events.get(key), dict)]
+
+
+def contamination_lines(settings: Settings) -> list[str]:
+    """What the newest contamination run found, beside the cases the demo planted."""
+    from evalflow.lib.common.warehouse import connect_waiting, has_table
+
+    with connect_waiting(settings.warehouse_path, read_only=True) as con:
+        if not has_table(con, "contamination_runs"):
+            return ["no contamination run yet"]
+        run = con.execute("SELECT run_id, cases, contaminated, split_leaks FROM contamination_runs "
+                          "ORDER BY checked_at DESC LIMIT 1").fetchone()
+        if run is None:
+            return ["no contamination run yet"]
+        run_id, cases, contaminated, leaks = run
+        by_corpus = con.execute("SELECT corpus, count(DISTINCT case_id), string_agg(DISTINCT method, ', ') "
+                                "FROM contamination_findings WHERE run_id = ? AND split IS NULL GROUP BY 1 "
+                                "ORDER BY 1", [run_id]).fetchall()
+        found = {c for (c,) in con.execute("SELECT DISTINCT case_id FROM contamination_findings "
+                                           "WHERE run_id = ? AND corpus = ?", [run_id, CORPUS_NAME]).fetchall()}
+        boundaries = con.execute("SELECT split || ' vs ' || corpus, count(DISTINCT case_id) "
+                                 "FROM contamination_findings WHERE run_id = ? AND split IS NOT NULL "
+                                 "GROUP BY 1 ORDER BY 1", [run_id]).fetchall()
+    lines = [f"{contaminated} of {cases} golden cases found in a corpus ({run_id})"]
+    lines += [f"  {corpus}: {n} case(s), by {methods}" for corpus, n, methods in by_corpus]
+    try:
+        planted = set(json.loads((settings.ground_truth_dir / "contamination.json").read_text())["planted_case_ids"])
+    except (OSError, ValueError, KeyError):
+        planted = set()
+    if planted:
+        extra = found - planted
+        same = _asked_in_corpus(settings, extra)
+        lines.append(f"planted in {CORPUS_NAME}: {len(planted)}; found: {len(planted & found)}"
+                     + (f"; also found: {len(same)} other golden case(s) whose question is word for word in those "
+                        "prompts" if same else "")
+                     + (f"; found but not planted: {len(extra - same)}" if extra - same else ""))
+    lines += [f"near-duplicates across {where}: {n} case(s)" for where, n in boundaries]
+    return lines
+
+
+def _asked_in_corpus(settings: Settings, case_ids: set[str]) -> set[str]:
+    """Of `case_ids`, those whose first line of text is, word for word, in the demo corpus."""
+    from evalflow.lib.contamination.text import case_text, normalise
+    from evalflow.lib.snapshots.store import latest_version, read_cases
+
+    if not case_ids:
+        return set()
+    try:
+        docs = [normalise(json.loads(line)["text"]) for line in
+                (settings.data_dir / "corpora" / f"{CORPUS_NAME}.jsonl").read_text().splitlines() if line.strip()]
+    except (OSError, ValueError, KeyError):
+        return set()
+    cases = read_cases(settings.data_dir, f"golden@{latest_version(settings.data_dir, 'golden')}")
+    first_lines = {c["case_id"]: normalise(case_text(c).splitlines()[0]) for c in cases
+                   if c["case_id"] in case_ids and case_text(c).strip()}
+    return {cid for cid, text in first_lines.items() if text and any(text in doc for doc in docs)}

@@ -16,7 +16,7 @@ PHASE_JOBS = {"landing": "landing_job", "daily partitions": "daily_partitions_jo
 DAILY_ASSETS = ("raw_traces", "redacted_traces", "pii_audit", "trace_embeddings")
 DOWNSTREAM_ASSETS = ("intent_clusters", "intent_catalog", "trace_signals", "failure_taxonomy", "eval_candidates",
                      "annotation_queue", "labels", "consensus_labels", "label_agreement", "judge_calibration",
-                     "judge_labels", "eval_cases", "golden_set", "rolling_set", "lake_tables",
+                     "judge_labels", "eval_cases", "golden_set", "rolling_set", "lake_tables", "contamination_report",
                      "prompt_hash_audit")
 WEEKLY_ASSETS = ("drift_report",)
 

@@ -50,9 +50,19 @@ def golden_set(context: dg.AssetExecutionContext, config: PromotionConfig, wareh
     if not promotions:
         return dg.MaterializeResult(metadata={"version": "unchanged: no promotion given or pending"})
     available = read_eval_cases(warehouse.warehouse())
+
+    def baseline(cases: list[dict]) -> dict:
+        """The production traffic the version is drawn from, for the drift report (docs/drift.md)."""
+        from evalflow.lib.drift.baseline import production_baseline
+        from evalflow.lib.drift.config import load_drift_config
+
+        with warehouse.warehouse().connect(read_only=True) as con:
+            return production_baseline(con, cases, top_k=load_drift_config(data_dir).retrieval_k)
+
     metadata = {}
     for promotion in promotions:
-        result, published = promote(data_dir, promotion, available, provenance=collect_provenance())
+        result, published = promote(data_dir, promotion, available, provenance=collect_provenance(),
+                                    baseline=baseline)
         context.log.info(f"published {published.ref} ({len(result.cases)} cases) from {promotion.source}")
         metadata = _version_metadata(published, result)
     metadata["promotions_applied"] = len(promotions)
