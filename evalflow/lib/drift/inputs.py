@@ -251,37 +251,47 @@ def _as_datetime(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
+def _golden(reader) -> GoldenBaseline | None:
+    from evalflow.lib.snapshots.refs import GOLDEN, DatasetRef
+
+    versions = reader.versions(GOLDEN)
+    if not versions:
+        return None
+    info = versions[-1]
+    ref = DatasetRef(GOLDEN, info.version)
+    return GoldenBaseline(str(ref), _as_datetime(info.created_at), dict(reader.manifest(ref)), reader.cases(ref))
+
+
 def load_golden(data_dir: Path) -> GoldenBaseline | None:
     """The latest golden version (verified), or None before the first."""
     from evalflow.lib.snapshots import store
-    from evalflow.lib.snapshots.refs import GOLDEN, DatasetRef
 
     with store.reading(data_dir) as reader:
-        versions = reader.versions(GOLDEN)
-        if not versions:
-            return None
-        info = versions[-1]
-        ref = DatasetRef(GOLDEN, info.version)
-        return GoldenBaseline(str(ref), _as_datetime(info.created_at), dict(reader.manifest(ref)), reader.cases(ref))
+        return _golden(reader)
 
 
-def _lake_reads(data_dir: Path, week_start: date, week_end: date) -> tuple[list[dict], list[dict]]:
-    """(the week's rolling cases, the golden history)."""
+def _lake_reads(data_dir: Path, week_start: date,
+                week_end: date) -> tuple[GoldenBaseline | None, list[dict], list[dict]]:
+    """(the latest golden version, the week's rolling cases, the golden history), over one lake
+    connection."""
     from evalflow.lib.snapshots import store
     from evalflow.lib.snapshots.refs import GOLDEN, ROLLING, DatasetRef
 
     rolling: dict[str, dict] = {}
     history = []
     with store.reading(data_dir) as reader:
+        golden = _golden(reader)
         for info in reader.versions(ROLLING):
             if week_start <= date.fromisoformat(info.version) <= week_end:
                 for case in reader.cases(DatasetRef(ROLLING, info.version)):
                     rolling[case["case_id"]] = case  # a later version's copy wins
         for info in reader.versions(GOLDEN):
-            rate, n = pass_rate(reader.cases(DatasetRef(GOLDEN, info.version)))
+            cases = golden.cases if golden is not None and info.ref == golden.ref else reader.cases(
+                DatasetRef(GOLDEN, info.version))
+            rate, n = pass_rate(cases)
             history.append({"ref": info.ref, "created_at": _as_datetime(info.created_at), "pass_rate": rate,
                             "cases_with_verdict": n})
-    return [rolling[k] for k in sorted(rolling)], history
+    return golden, [rolling[k] for k in sorted(rolling)], history
 
 
 def failure_rates(con, until: date) -> list[dict[str, Any]]:
@@ -317,7 +327,7 @@ def load_week_inputs(warehouse_con, data_dir: Path, week_start: date, config: Dr
     week = load_traffic(warehouse_con, week_start, week_end, config)
     previous = load_traffic(warehouse_con, week_start - timedelta(days=7), week_start - timedelta(days=1), config,
                             embedding_key=week.embedding_key)
-    golden = load_golden(data_dir)
+    golden, rolling, history = _lake_reads(data_dir, week_start, week_end)
     golden_traffic = None
     if golden is not None:
         if golden.baseline is None:
@@ -331,7 +341,6 @@ def load_week_inputs(warehouse_con, data_dir: Path, week_start: date, config: Dr
                                           embedding_key=week.embedding_key)
             if golden_traffic.traces == 0:
                 golden_traffic = None
-    rolling, history = _lake_reads(data_dir, week_start, week_end)
     return WeekInputs(week_start=week_start, week=week, previous_week=previous if previous.traces else None,
                       golden=golden, golden_traffic=golden_traffic, rolling_cases=rolling, golden_history=history,
                       failure_rate_history=failure_rates(warehouse_con, week_end),
