@@ -384,7 +384,8 @@ def scale(args) -> None:
     summary = report["summary"]
     info = summary["corpora"][0]
     print(f"evalflow: {ours:.1f} s  ({args.documents / ours:,.0f} documents/s; {info['segments']:,} segments, "
-          f"{info['minhashed_segments']:,} MinHashed, {info['embedded_segments']:,} embedded, "
+          f"{info['minhashed_segments']:,} MinHashed, {info['embedded_segments']:,} segments and "
+          f"{summary['embedded_cases']:,} cases embedded, "
           f"{summary['contaminated']} cases flagged)")
     by_case = {r["case_id"]: r for r in report["cases"]}
     for kind in ("verbatim", "embedded", "paraphrase"):

@@ -45,7 +45,8 @@ def method_descriptions(config: ContaminationConfig) -> dict[str, str]:
         "embedding": f"cosine of the pipeline's sentence embeddings (numbers masked) >= {c.embedding_threshold} "
                      f"with a segment "
                      f"(every segment of a corpus of at most {c.embed_full_max_segments}; else the "
-                     f"{c.embed_candidates_per_case} best MinHash candidates per case)",
+                     f"{c.embed_candidates_per_case} best MinHash candidates per case, estimated Jaccard >= "
+                     f"{c.embed_candidate_min_jaccard})",
     }
 
 
@@ -68,7 +69,34 @@ def _normalise_cases(cases: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]
     return out
 
 
-def _embed_scan(index: CaseIndex, scan: CorpusScan, case_vectors, embedder, config: ContaminationConfig) -> dict:
+class _CaseVectors:
+    """The cases' embeddings, computed when first needed and once: a large corpus only needs the
+    cases that have MinHash candidates."""
+
+    def __init__(self, embedder, cases: Sequence[tuple[str, str]], index: CaseIndex):
+        self.embedder, self.cases, self.index = embedder, cases, index
+        self.vectors: np.ndarray | None = None
+        self.done = np.zeros(len(cases), dtype=bool)
+
+    def __getitem__(self, rows) -> np.ndarray:
+        rows = np.arange(len(self.cases))[rows]
+        missing = [int(r) for r in np.atleast_1d(rows) if not self.done[r]]
+        if missing:
+            texts = [for_embedding(self.cases[r][1]) if not self.index.empty[r] else "" for r in missing]
+            vectors = np.asarray(self.embedder.encode(texts), dtype=np.float32)
+            if self.vectors is None:
+                self.vectors = np.zeros((len(self.cases), vectors.shape[1]), dtype=np.float32)
+            self.vectors[missing] = vectors
+            self.done[missing] = True
+        return self.vectors[rows]
+
+    @property
+    def embedded(self) -> int:
+        return int(self.done.sum())
+
+
+def _embed_scan(index: CaseIndex, scan: CorpusScan, case_vectors: _CaseVectors, embedder,
+                config: ContaminationConfig) -> dict:
     """Embedding matches of one corpus: best cosine per case, and hits. Returns what was embedded."""
     best = np.full(index.size, np.nan)
     scan.best["embedding"] = best
@@ -96,6 +124,7 @@ def _embed_scan(index: CaseIndex, scan: CorpusScan, case_vectors, embedder, conf
     if not wanted:
         return {"mode": "candidates", "embedded": 0}
     vectors = np.asarray(embedder.encode([for_embedding(t) for t in wanted]), dtype=np.float32)
+    case_vectors[sorted(scan.candidates)]  # one batch for every case with candidates
     for case, heap in sorted(scan.candidates.items()):
         rows = [wanted[text] for _, _, _, text in heap]
         sims = vectors[rows] @ case_vectors[case]
@@ -115,10 +144,7 @@ def run_scans(cases: Sequence[tuple[str, str]], corpora: Sequence[Corpus], *, em
         config = config.replace(embed_full_max_segments=0, embed_candidates_per_case=0)
     index = CaseIndex(cases, config)
     scans, corpus_info = [], []
-    case_vectors = None
-    if embedder is not None:
-        live = [for_embedding(text) if not index.empty[i] else "" for i, (_, text) in enumerate(cases)]
-        case_vectors = np.asarray(embedder.encode(live), dtype=np.float32) if live else np.empty((0, 0))
+    case_vectors = _CaseVectors(embedder, cases, index) if embedder is not None else None
     for corpus in corpora:
         stats = CorpusStats()
         scan = index.new_scan(corpus.name, corpus.kind)
@@ -131,6 +157,7 @@ def run_scans(cases: Sequence[tuple[str, str]], corpora: Sequence[Corpus], *, em
             embedding = _embed_scan(index, scan, case_vectors, embedder, config)
         scan.all_segments, scan.candidates = None, {}
         scans.append(scan)
+        index.embedded_cases = case_vectors.embedded if case_vectors is not None else 0
         corpus_info.append({"name": corpus.name, "kind": corpus.kind,
                             "path": str(corpus.path) if corpus.path is not None else None,
                             "fields": list(corpus.fields), "documents": scan.documents, "skipped": scan.skipped,
@@ -205,7 +232,7 @@ def check_cases(cases: Sequence[Mapping[str, Any]], corpora: Sequence[Corpus], *
     contaminated = sum(r["contaminated"] for r in results)
     describe = getattr(embedder, "describe", None)
     summary = {
-        "cases": len(results), "contaminated": contaminated,
+        "cases": len(results), "contaminated": contaminated, "embedded_cases": getattr(index, "embedded_cases", 0),
         "contaminated_share": _round(contaminated / len(results)) if results else 0.0,
         "by_method": by_method, "by_corpus": by_corpus, "empty_cases": int(index.empty.sum()),
         "corpora": corpus_info, "methods": method_descriptions(config), "config": config.to_dict(),

@@ -90,7 +90,8 @@ class ContaminationConfig:
     minhash_min_tokens: int = 5        # sets smaller than this are not compared
     # Embedding paraphrase similarity (the pipeline's embedder), cosine.
     embedding_threshold: float = 0.87
-    embed_candidates_per_case: int = 10    # per case and corpus, from the LSH candidates
+    embed_candidates_per_case: int = 5     # per case and corpus: its best LSH candidates...
+    embed_candidate_min_jaccard: float = 0.2  # ...whose estimated Jaccard is at least this
     embed_full_max_segments: int = 20_000  # a corpus with at most this many segments is embedded whole
     max_segment_tokens: int = 256          # segments (text.segments): the embedder reads 256 tokens
     # The report: matches kept per case (best first); every method's best score is kept anyway.
@@ -98,7 +99,7 @@ class ContaminationConfig:
     batch_documents: int = 2_000
 
     def __post_init__(self):
-        for name in ("ngram_threshold", "minhash_threshold", "lsh_threshold"):
+        for name in ("ngram_threshold", "minhash_threshold", "lsh_threshold", "embed_candidate_min_jaccard"):
             value = getattr(self, name)
             if not 0.0 < value <= 1.0:
                 raise ContaminationConfigError(f"{name} must be in (0, 1], got {value!r}")

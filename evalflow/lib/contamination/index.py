@@ -344,7 +344,7 @@ class CaseIndex:
         for case, score in zip(cases.tolist(), estimate.tolist()):
             if score >= c.minhash_threshold:
                 self._add(scan, case, "minhash", doc_id, score)
-            if c.embed_candidates_per_case and score >= c.lsh_threshold / 2:
+            if c.embed_candidates_per_case and score >= c.embed_candidate_min_jaccard:
                 heap = scan.candidates.setdefault(case, [])
                 entry = (score, -scan.segments, doc_id, segment)
                 if len(heap) < c.embed_candidates_per_case:
