@@ -98,3 +98,14 @@ def test_the_asset_fails_its_check_with_error_severity_and_publishes_to_the_lake
         lake_found = con.execute("SELECT count(DISTINCT case_id) FROM lake.main.contamination_findings "
                                  "WHERE corpus = 'sft'").fetchone()[0]
     assert lake_found == len(planted)
+
+
+def test_the_asset_without_a_golden_version_passes_and_says_why(tmp_path, monkeypatch):
+    from evalflow.defs.contamination.assets import contamination_report
+    from evalflow.defs.resources import WarehouseResource
+
+    monkeypatch.setenv("EVALFLOW_DATA_DIR", str(tmp_path / "data"))
+    result = dg.materialize([contamination_report], resources={"warehouse": WarehouseResource()})
+    assert result.success and result.get_asset_check_evaluations()[0].passed
+    status = result.asset_materializations_for_node("contamination_report")[0].metadata["status"].value
+    assert "no golden version" in status

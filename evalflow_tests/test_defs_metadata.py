@@ -115,6 +115,10 @@ WINDOW_TABLES = {"landed_traces": ("raw/raw.duckdb", "staged_traces"), "intent_c
                  "consensus_labels": (None, "consensus_labels"), "label_agreement": (None, "label_agreement"),
                  "judge_calibration": (None, "judge_calibrations"), "judge_labels": (None, "judge_labels"),
                  "eval_cases": (None, "eval_cases")}
+# The reports' tables: drift_history per week (each week's materialization counts its own rows),
+# alerts (the nightly audit's and the weekly report's), the contamination findings of a run.
+REPORT_TABLES = {"drift_report": (None, "drift_history"), "prompt_hash_audit": (None, "alerts"),
+                 "contamination_report": (None, "contamination_findings")}
 
 
 def test_each_daily_partition_carries_its_own_figures_from_the_table(demo):
@@ -157,6 +161,10 @@ def test_every_other_asset_reports_its_tables_row_count(demo):
         event = instance.get_latest_materialization_event(dg.AssetKey(asset))
         rows = _count(data_dir, f"SELECT count(*) FROM {table}", store or "warehouse/evalflow.duckdb")[0][0]
         assert event.asset_materialization.metadata[ROW_COUNT].value == rows, asset
+    for record in instance.fetch_materializations(dg.AssetKey("drift_report"), limit=10).records:
+        week = record.asset_materialization.partition
+        rows = _count(data_dir, f"SELECT count(*) FROM drift_history WHERE week_start = '{week}'")[0][0]
+        assert rows and record.asset_materialization.metadata[ROW_COUNT].value == rows, week
     clusters = instance.get_latest_materialization_event(dg.AssetKey("intent_clusters"))
     assert 0 <= clusters.asset_materialization.metadata["noise_share"].value <= 1
     signals = instance.get_latest_materialization_event(dg.AssetKey("trace_signals"))
@@ -169,13 +177,13 @@ def test_every_asset_has_owners_table_name_and_a_described_column_schema(asset_s
     # warehouse table of their own.
     lake_assets = {"lake_tables": "lake.main.*", "golden_set": "lake.main.dataset_cases",
                    "rolling_set": "lake.main.dataset_cases"}
-    assert set(asset_specs) == set(DAILY_TABLES) | set(WINDOW_TABLES) | set(lake_assets)
+    assert set(asset_specs) == set(DAILY_TABLES) | set(WINDOW_TABLES) | set(REPORT_TABLES) | set(lake_assets)
     specs = dict(asset_specs)
     for name, table in lake_assets.items():
         lake = specs.pop(name)
         assert lake.owners == OWNERS and lake.description and lake.metadata["dagster/table_name"] == table, name
     for name, spec in specs.items():
-        store, table = (DAILY_TABLES | WINDOW_TABLES)[name]
+        store, table = (DAILY_TABLES | WINDOW_TABLES | REPORT_TABLES)[name]
         assert spec.owners == OWNERS, name
         assert spec.metadata["dagster/table_name"] == f"{'raw' if store else 'warehouse'}.{table}", name
         columns = spec.metadata["dagster/column_schema"].columns
@@ -230,7 +238,8 @@ def test_every_job_schedule_sensor_and_check_has_a_description(definitions):
 
 # ----------------------------------------------------------------------------- freshness
 def test_every_daily_asset_has_a_freshness_check(asset_specs, definitions):
-    daily = {name for name, spec in asset_specs.items() if spec.partitions_def is not None}
+    daily = {name for name, spec in asset_specs.items() if spec.partitions_def is not None
+             and not isinstance(spec.partitions_def, dg.WeeklyPartitionsDefinition)}
     assert daily == set(freshness.DAILY_ASSETS)
     checks = {key.asset_key.to_user_string() for key in definitions.resolve_asset_graph().asset_check_keys
               if key.name == FRESHNESS_CHECK}

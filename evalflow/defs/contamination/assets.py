@@ -3,15 +3,16 @@ judge prompts or public benchmarks, and do its own splits leak (docs/contaminati
 
 import dagster as dg
 
-from evalflow.defs.metadata import OWNERS, with_code_references
+from evalflow.defs.metadata import OWNERS, ROW_COUNT, row_count, table_metadata, with_code_references
 from evalflow.defs.resources import WAREHOUSE_POOL, WarehouseResource
+from evalflow.lib.contamination.store import CONTAMINATION_SCHEMA
 
 CLEAN_CHECK = "golden_set_uncontaminated"
 
 
 @dg.asset(
     group_name="drift", kinds={"duckdb"}, pool=WAREHOUSE_POOL, owners=OWNERS, deps=["golden_set", "rolling_set"],
-    metadata={"dagster/table_name": "contamination_findings"},
+    metadata=table_metadata("contamination_findings", ddl=CONTAMINATION_SCHEMA),
     check_specs=[dg.AssetCheckSpec(CLEAN_CHECK, asset="contamination_report", blocking=False,
                                    description="No golden case was found in a registered corpus or in the prompts "
                                    "seen in traces, and no holdout case leaks into the development cases.")],
@@ -33,6 +34,7 @@ def contamination_report(context: dg.AssetExecutionContext, warehouse: Warehouse
     if outcome.skipped:
         context.log.info(f"contamination check skipped: {outcome.skipped}")
         yield dg.MaterializeResult(metadata={"status": outcome.skipped})
+        yield dg.AssetCheckResult(check_name=CLEAN_CHECK, passed=True, metadata={"status": outcome.skipped})
         return
     from evalflow.lib.common.lake import publish_tables
     from evalflow.lib.contamination.store import TABLES
@@ -43,6 +45,7 @@ def contamination_report(context: dg.AssetExecutionContext, warehouse: Warehouse
     leaks = outcome.leak_counts()
     holdout_leaks = leaks.get("holdout|dev", 0)
     yield dg.MaterializeResult(metadata={
+        ROW_COUNT: row_count(sum(len(c["matches"]) for c in outcome.report["cases"]) + len(outcome.leaks)),
         "golden": outcome.golden, "cases": summary["cases"], "contaminated": len(found),
         "by_corpus": dg.MetadataValue.json(summary["by_corpus"]),
         "by_method": dg.MetadataValue.json(summary["by_method"]),

@@ -3,10 +3,11 @@ traffic with the golden set's and with the week before (docs/drift.md)."""
 
 import dagster as dg
 
-from evalflow.defs.metadata import OWNERS, with_code_references
+from evalflow.defs.metadata import OWNERS, ROW_COUNT, row_count, table_metadata, with_code_references
 from evalflow.defs.partitions import weekly_partitions
 from evalflow.defs.resources import WAREHOUSE_POOL, WarehouseResource
 from evalflow.lib.drift.checks import CHECK_DESCRIPTIONS
+from evalflow.lib.drift.store import DRIFT_SCHEMA
 
 
 def _severity(name: str) -> dg.AssetCheckSeverity:
@@ -17,7 +18,7 @@ def _severity(name: str) -> dg.AssetCheckSeverity:
     group_name="drift", kinds={"duckdb", "html"}, partitions_def=weekly_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(), pool=WAREHOUSE_POOL, owners=OWNERS,
     deps=["golden_set", "rolling_set", "trace_signals", "eval_cases", "lake_tables"],
-    metadata={"dagster/table_name": "drift_history"},
+    metadata=table_metadata("drift_history", ddl=DRIFT_SCHEMA),
     check_specs=[dg.AssetCheckSpec(name, asset="drift_report", blocking=False, description=text)
                  for name, text in CHECK_DESCRIPTIONS.items()],
     description="The weekly drift report: the week's intent mix (JS divergence, per-intent contributions), "
@@ -35,7 +36,8 @@ def drift_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     outcomes = report_weeks(warehouse.warehouse(), settings.data_dir, weeks, log=context.log.info)
     publish_drift_tables(settings.data_dir, warehouse.warehouse())
     for outcome in outcomes:  # each week's figures on that week's materialization
-        context.add_asset_metadata(outcome.metadata(), partition_key=outcome.week)
+        context.add_asset_metadata({ROW_COUNT: row_count(len(outcome.report.history_rows())), **outcome.metadata()},
+                                   partition_key=outcome.week)
     yield dg.MaterializeResult(check_results=[
         dg.AssetCheckResult(check_name=check.name, passed=check.passed, severity=_severity(check.severity),
                             metadata=check.metadata)
@@ -47,7 +49,7 @@ def drift_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource
 
 @dg.asset(
     group_name="drift", kinds={"duckdb"}, pool=WAREHOUSE_POOL, owners=OWNERS,
-    deps=["golden_set", "trace_signals"], metadata={"dagster/table_name": "alerts"},
+    deps=["golden_set", "trace_signals"], metadata=table_metadata("alerts", ddl=DRIFT_SCHEMA),
     check_specs=[dg.AssetCheckSpec("prompt_hashes_match_golden", asset="prompt_hash_audit", blocking=False,
                                    description="Every system-prompt, tool-schema hash and template id carrying "
                                    "traffic on the newest day is one the golden set's production baseline knew.")],
