@@ -101,14 +101,14 @@ def test_killed_at_every_phase_the_next_run_finishes_and_matches(tmp_path, landi
     # 1. While a run lands, a second run is refused with one line (exit 75); the first is then
     # killed while redacting and embedding (the daily partitions).
     first = _start(root)
-    _read_until(first, "[1/3] landing")
+    _read_until(first, "[1/4] landing")
     second = _run(root)
     assert second.returncode == 75
     assert second.stderr.strip().splitlines()[-1].startswith("evalflow: error: another evalflow run (PID")
-    _kill_when(first, "[2/3] daily partitions", 2.0)
+    _kill_when(first, "[2/4] daily partitions", 2.0)
     # 2. Killed while clustering and sampling (downstream): the run starts by recovering the
     # killed one before it.
-    output = _kill_when(_start(root), "[3/3] downstream", 2.0)
+    output = _kill_when(_start(root), "[3/4] downstream", 2.0)
     assert "recovered: run" in output and "is gone" in output, output
     # 3. Killed right after the sample, before its export (the stranded-sample case).
     process = _start(root)
