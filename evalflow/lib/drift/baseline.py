@@ -11,12 +11,14 @@ promotion in the manifest as `production_baseline`:
      "system_prompt_hashes": {hash: share}, "tool_schema_hashes": {hash: share},
      "prompt_template_ids": {id: share},
      "safety_traces", "safety_signal_share", "safety_design_effect", "failure_rate",
-     "retrieval": {"k", "kb_docs": {doc_id: content_sha256}, "top_k": {case_id: [doc_id, ...]}}}
+     "retrieval": {"k", "kb_docs": {doc_id: content_sha256}, "superseded": {old_id: new_id},
+                   "top_k": {case_id: [doc_id, ...]}}}
 
 Shares are over the traces that have the field (intent_traces for the intents, safety_traces:
 traces with signals). `top_k` is BM25 of each case's user query over the window's
-knowledge-base snapshot (retrieval.py). Deterministic: the same traces and cases give the same
-dict (keys sorted, shares rounded to 10 digits), and it is plain JSON.
+knowledge-base snapshot (retrieval.py) as it stood at the window's end: `kb_docs` are its current
+documents, `superseded` the ids whose content was re-issued under another id. Deterministic: the
+same traces and cases give the same dict (keys sorted, shares rounded to 10 digits); plain JSON.
 """
 
 from __future__ import annotations
@@ -93,6 +95,7 @@ def baseline_from_traffic(traffic: Traffic, cases: Sequence[Mapping[str, Any]], 
         "safety_design_effect": sessions_deff(traffic, safety),
         "failure_rate": round(float(failures.sum()) / failures.len(), DIGITS) if failures.len() else None,
         "retrieval": {"k": top_k, "kb_docs": dict(sorted(snapshot.hashes.items())),
+                      "superseded": dict(sorted(snapshot.superseded.items())),
                       "top_k": golden_top_k(index, cases, top_k)},
     }
 

@@ -41,7 +41,7 @@ import polars as pl
 from evalflow.lib.drift.baseline import safety_flags, sessions_deff, shares
 from evalflow.lib.drift.config import DriftConfig
 from evalflow.lib.drift.inputs import GoldenBaseline, Traffic, WeekInputs, case_verdict, pass_rate
-from evalflow.lib.drift.retrieval import BM25Index, KBSnapshot, case_query, kb_snapshot, overlap_at_k
+from evalflow.lib.drift.retrieval import BM25Index, KBSnapshot, case_query, kb_snapshot, seen_overlap
 from evalflow.lib.drift.stats import MMD_SCALES, divergence, fisher_greater, js_null, mmd_test, rng_for
 
 GOLDEN = "golden"
@@ -348,7 +348,7 @@ def _hash_signals(inputs: WeekInputs, config: DriftConfig) -> list[SignalResult]
 
 # ----------------------------------------------------------------------------- retrieval
 def _overlaps(index: BM25Index, cases: Mapping[str, Mapping[str, Any]], recorded: Mapping[str, Sequence[str]],
-              k: int) -> dict[str, dict[str, Any]]:
+              k: int, snap: KBSnapshot) -> dict[str, dict[str, Any]]:
     out = {}
     for case_id in sorted(recorded):
         case = cases.get(case_id)
@@ -356,8 +356,8 @@ def _overlaps(index: BM25Index, cases: Mapping[str, Mapping[str, Any]], recorded
         if query is None or not recorded[case_id]:
             continue
         now = index.top_k(query, k)
-        out[case_id] = {"overlap": overlap_at_k(recorded[case_id], now), "recorded": list(recorded[case_id]),
-                        "now": now}
+        overlap, unseen = seen_overlap(recorded[case_id], now, snap.hashes, snap.superseded)
+        out[case_id] = {"overlap": overlap, "recorded": list(recorded[case_id]), "now": now, "unseen": unseen}
     return out
 
 
@@ -376,7 +376,14 @@ def _retrieval_result(baseline: str, per_case: dict[str, dict[str, Any]], k: int
     if not per_case:
         return _result("retrieval", baseline, None, None, None,
                        "no golden case with a query and a recorded top-k", cases=0, **common)
-    values = [v["overlap"] for v in per_case.values()]
+    values = [v["overlap"] for v in per_case.values() if v["overlap"] is not None]
+    unknown = len(per_case) - len(values)
+    unknown_note = (f"; {unknown} more not comparable (none of their recorded documents was retrieved this week)"
+                    if unknown else "")
+    if not values:
+        return _result("retrieval", baseline, None, None, None,
+                       f"no golden query is comparable: none of their recorded documents was retrieved this week; "
+                       f"{kb}", cases=0, not_comparable=unknown, per_case=per_case, **common)
     mean = float(np.mean(values))
     low = sum(1 for v in values if v < 0.5)
     severity = None
@@ -386,12 +393,14 @@ def _retrieval_result(baseline: str, per_case: dict[str, dict[str, Any]], k: int
         elif mean < config.retrieval_overlap_warn:
             severity = WARN
     detail = (f"mean overlap@{k} {mean:.2f} over {len(values)} golden queries vs {_VS[baseline]} "
-              f"({low} below 0.5); {kb}")
+              f"({low} below 0.5){unknown_note}; {kb}")
     if len(values) < config.retrieval_min_cases:
         detail = f"too few golden queries for an alarm ({len(values)} < {config.retrieval_min_cases}); " + detail
-    worst = sorted(per_case.items(), key=lambda kv: (kv[1]["overlap"], kv[0]))[:10]
+    comparable = {c: v for c, v in per_case.items() if v["overlap"] is not None}
+    worst = sorted(comparable.items(), key=lambda kv: (kv[1]["overlap"], kv[0]))[:10]
     return _result("retrieval", baseline, mean, config.retrieval_overlap_warn, severity, detail, cases=len(values),
-                   below_half=low, per_case=per_case, worst=[{"case_id": c, **v} for c, v in worst], **common)
+                   not_comparable=unknown, below_half=low, per_case=per_case,
+                   worst=[{"case_id": c, **v} for c, v in worst], **common)
 
 
 def _changed_docs(baseline: str, snap: KBSnapshot, base_docs: Mapping[str, str], golden_docs: set[str],
@@ -453,14 +462,15 @@ def _retrieval_signals(inputs: WeekInputs, config: DriftConfig) -> list[SignalRe
     golden_docs = {d for docs in recorded.values() for d in docs}
     index = BM25Index(snap.docs)
     base_docs = base.get("kb_docs") or {}
-    out = [_retrieval_result(GOLDEN, _overlaps(index, cases, recorded, k), k, config, snap, base_docs),
+    out = [_retrieval_result(GOLDEN, _overlaps(index, cases, recorded, k, snap), k, config, snap, base_docs),
            _changed_docs(GOLDEN, snap, base_docs, golden_docs, config),
-           _new_docs(GOLDEN, snap, set(base_docs), config)]
+           _new_docs(GOLDEN, snap, set(base_docs) | set(base.get("superseded") or {}), config)]
     if inputs.previous_week is not None:
         prev_snap = kb_snapshot(inputs.previous_week.frame)
         prev_index = BM25Index(prev_snap.docs)
         then = {cid: prev_index.top_k(case_query(c), k) for cid, c in sorted(cases.items()) if case_query(c)}
-        out.append(_retrieval_result(PREVIOUS, _overlaps(index, cases, then, k), k, config, snap, prev_snap.hashes))
+        out.append(_retrieval_result(PREVIOUS, _overlaps(index, cases, then, k, snap), k, config, snap,
+                                     prev_snap.hashes))
         out.append(_changed_docs(PREVIOUS, snap, prev_snap.hashes, golden_docs, config))
         out.append(_new_docs(PREVIOUS, snap, set(prev_snap.sightings), config))
     return out

@@ -19,7 +19,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Mapping, Sequence
+from typing import Any, Collection, Mapping, Sequence
 
 import orjson
 import polars as pl
@@ -148,6 +148,23 @@ def golden_top_k(index: BM25Index, cases: Sequence[Mapping[str, Any]], k: int) -
         if query is not None and case.get("case_id"):
             out[str(case["case_id"])] = index.top_k(query, k)
     return out
+
+
+def seen_overlap(recorded: Sequence[str], now: Sequence[str], current: Collection[str],
+                 superseded: Mapping[str, str]) -> tuple[float | None, list[str]]:
+    """Overlap of a recorded top-k with the top of `now`, over the recorded documents the window
+    saw. A retrieval log only shows documents that were retrieved: one not seen this week may be
+    rare or gone, and which is unknowable, so it is left out together with as many places at the
+    bottom of `now` (a small week then does not read as a changed knowledge base). An id
+    re-issued in the window under a new id (same content) counts as the new id; the new ids
+    themselves are the kb_new_docs signal. Returns (|seen & now[:len(seen)]| / len(seen), or None
+    when none was seen; the unseen ids)."""
+    mapped = [superseded.get(d, d) for d in recorded]
+    seen = [d for d in mapped if d in current]
+    unseen = [d for d, m in zip(recorded, mapped) if m not in current]
+    if not seen:
+        return None, unseen
+    return len(set(seen) & set(now[:len(seen)])) / len(seen), unseen
 
 
 def overlap_at_k(recorded: Sequence[str], now: Sequence[str]) -> float | None:
