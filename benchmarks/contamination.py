@@ -262,6 +262,12 @@ def quality(args) -> None:
     thresholds = tune(cases, scores)
     print(f"\nthresholds chosen on the development split (smallest grid value with at most {FP_BUDGET:.2%} of "
           f"the development negatives flagged, per method): {thresholds}")
+    defaults = ContaminationConfig()
+    current = {"ngram": defaults.ngram_threshold,
+               "substring": defaults.substring_min_found / defaults.substring_probes,
+               "minhash": defaults.minhash_threshold, "embedding": defaults.embedding_threshold}
+    same = all(abs(current[m] - thresholds[m]) < 1e-6 for m in TUNED)
+    print(f"ContaminationConfig's defaults: {current} ({'the same' if same else 'DIFFERENT: update them'})")
     print_table(cases, scores, thresholds, "dev")
     print_table(cases, scores, thresholds, "test")
     print_misses(cases, scores, thresholds, "test")
@@ -276,6 +282,37 @@ def quality(args) -> None:
               f"{time.perf_counter() - started:.1f} s, "
               f"{sum(c['embedded_segments'] for c in indexed['summary']['corpora'])} segments embedded")
         print_table(test_cases, scores_by_case(indexed), thresholds, "test")
+    if not args.no_same_domain:
+        same_domain(embedder, thresholds)
+
+
+def same_domain(embedder, thresholds: dict[str, float], limit: int = 600) -> None:
+    """Not ground truth, for information: Banking77 test utterances (held-out split) against
+    Banking77 train as a fine-tuning corpus: different people's wordings of the same 77 intents."""
+    import csv
+
+    from evalflow.lib.contamination.text import normalise
+
+    with (SHARED / "intents" / "banking77" / "train.csv").open(newline="") as handle:
+        train = [(f"train-{i}", row["text"]) for i, row in enumerate(csv.DictReader(handle))]
+    with (SHARED / "intents" / "banking77" / "test.csv").open(newline="") as handle:
+        test = [{"case_id": f"banking77-{i}", "text": row["text"]} for i, row in enumerate(csv.DictReader(handle))]
+    test = [c for c in test if split_of(c["case_id"]) == "test"][:limit]
+    started = time.perf_counter()
+    report = check_cases(test, [Corpus("banking77-train", "fine_tuning", documents=train)], embedder=embedder,
+                         config=config_with(thresholds))
+    scores = scores_by_case(report)
+    known = {normalise(t) for _, t in train}
+    duplicates = sum(normalise(c["text"]) in known for c in test)
+    flagged = sum(found(scores[c["case_id"]], thresholds) for c in test)
+    per = {m: sum(scores[c["case_id"]].get(m, float("nan")) >= (1.0 if m == "exact" else thresholds[m])
+                  for c in test) for m in METHODS}
+    print(f"\nsame-domain user text (not ground truth): {len(test)} Banking77 test utterances against Banking77 train "
+          f"({len(train):,} utterances) as a fine-tuning corpus, {time.perf_counter() - started:.1f} s: "
+          f"{flagged} flagged ({flagged / len(test):.1%}); by method {per}; {duplicates} are word for word in train")
+    for cut in (0.86, 0.9, 0.93, 0.95):
+        share = np.mean([scores[c["case_id"]]["embedding"] >= cut for c in test])
+        print(f"  embedding >= {cut}: {share:.1%}")
 
 
 # ----------------------------------------------------------------------------- scale
@@ -411,6 +448,7 @@ def main(argv=None) -> None:
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--sample", type=float, default=1.0, help="share of items and negatives (by hash)")
     q.add_argument("--no-index-run", action="store_true")
+    q.add_argument("--no-same-domain", action="store_true")
     s = sub.add_parser("scale")
     s.add_argument("--cases", type=int, default=10_000)
     s.add_argument("--documents", type=int, default=1_000_000)

@@ -89,7 +89,7 @@ class ContaminationConfig:
     lsh_threshold: float = 0.4         # the LSH index's threshold: candidates for the embedder
     minhash_min_tokens: int = 5        # sets smaller than this are not compared
     # Embedding paraphrase similarity (the pipeline's embedder), cosine.
-    embedding_threshold: float = 0.87
+    embedding_threshold: float = 0.86
     embed_candidates_per_case: int = 5     # per case and corpus: its best LSH candidates...
     embed_candidate_min_jaccard: float = 0.2  # ...whose estimated Jaccard is at least this
     embed_full_max_segments: int = 20_000  # a corpus with at most this many segments is embedded whole
