@@ -456,3 +456,13 @@ def test_without_a_golden_version_only_the_week_before_is_compared():
     assert {s.signal for s in report.signals} >= {"intent_mix", "embedding", "system_prompt", "safety_share"}
     alone = compute_week(WeekInputs(MONDAY, week), CONFIG)
     assert [s.signal for s in alone.signals] == ["traffic"]
+
+
+def test_an_empty_week_is_reported_without_alarms(golden_window):
+    _, previous = week_pair(24)
+    empty = Traffic(MONDAY, MONDAY + timedelta(days=6), pl.DataFrame())
+    report = compute_week(week_inputs(empty, previous, golden_window), CONFIG)
+    assert report.breaches() == [] and report.figures["traces"] == 0
+    assert report.signal("intent_mix", "golden").detail == "no trace with an intent in the week"
+    assert report.signal("safety_share", "golden").detail == "no trace of the week has signals"
+    json.loads(report.to_json())
