@@ -28,7 +28,7 @@ def measured():
     from evalflow.lib.intents.embed import Embedder, EmbedderConfig
 
     bench = _benchmark()
-    cases, corpora = bench.build_quality_set(sample=0.12)
+    cases, corpora = bench.build_quality_set(sample=0.15)
     report = check_cases(cases, corpora, embedder=Embedder(EmbedderConfig(backend="auto")))
     flagged = {r["case_id"]: r["contaminated"] for r in report["cases"]}
     return cases, flagged, report
