@@ -16,7 +16,7 @@ import pytest
 from evalflow.lib.drift.baseline import baseline_from_traffic
 from evalflow.lib.drift.config import DriftConfig
 from evalflow.lib.drift.inputs import GoldenBaseline, Traffic, WeekInputs
-from evalflow.lib.drift.report import alert_id, compute_week, template_hash_check
+from evalflow.lib.drift.report import alert_id, compute_week, hash_signal, template_hash_check
 
 K_INTENTS = 30
 DIM = 16
@@ -247,6 +247,16 @@ def test_a_template_change_is_flagged_in_its_week_and_lasts_against_golden_only(
     assert later.signal("system_prompt", "golden").severity == "ERROR"
     assert later.signal("system_prompt", "golden").data["vanished"] == {"sp-aaaaaaaaaaaaaaaa": 1.0}
     assert report_golden.ref == "golden@v1"
+
+
+def test_a_hash_a_small_baseline_could_have_missed_by_chance_is_not_counted_new():
+    """A 3% arm missing from a baseline of 35 traces happens a third of the time: not evidence."""
+    week = {"sp-a": 0.97, "sp-arm": 0.03}
+    small = hash_signal("system_prompt", week, {"sp-a": 1.0}, "previous_week", CONFIG, "system-prompt hash", 35)
+    assert (small.value, small.severity) == (0.0, None)
+    assert small.data["unseen_by_chance"] == {"sp-arm": 0.03} and "too rare to be sure" in small.detail
+    large = hash_signal("system_prompt", week, {"sp-a": 1.0}, "previous_week", CONFIG, "system-prompt hash", 7000)
+    assert (large.value, large.severity) == (0.03, "WARN") and large.data["new"] == {"sp-arm": 0.03}
 
 
 def test_the_nightly_check_compares_one_day_with_the_golden_hashes(golden_window):

@@ -89,6 +89,10 @@ class DriftConfig:
     # saw.
     hash_new_share_warn: float = 0.01
     hash_new_share_error: float = 0.25
+    # A value (hash, template id, document id) the baseline lacks counts as new only when a baseline
+    # of its size would have missed it by chance with probability below this: (1 - share)^n. At
+    # 7,000 baseline traces everything above 0.1% counts; at 200, only values above 3.4%.
+    unseen_alpha: float = 0.001
 
     # -- retrieval corpus -----------------------------------------------------------------------
     retrieval_k: int = 5
@@ -153,7 +157,8 @@ _BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "min_traces": (1, None), "intent_null_quantile": (0.5, 0.999999), "intent_null_draws": (100, 1_000_000),
     "intent_js_floor": (0.0, 1.0), "intent_js_error": (0.0, 1.0), "kl_pseudocount": (1e-9, 100.0),
     "embedding_sample": (10, 100_000), "embedding_min": (2, 100_000), "embedding_permutations": (99, 1_000_000),
-    "embedding_alpha": (1e-9, 0.5), "hash_new_share_warn": (0.0, 1.0), "hash_new_share_error": (0.0, 1.0),
+    "embedding_alpha": (1e-9, 0.5), "hash_new_share_warn": (0.0, 1.0),
+    "unseen_alpha": (1e-12, 0.5), "hash_new_share_error": (0.0, 1.0),
     "retrieval_k": (1, 1000), "retrieval_overlap_warn": (0.0, 1.0), "retrieval_overlap_error": (0.0, 1.0),
     "retrieval_min_cases": (1, None), "kb_changed_docs_warn": (1, None),
     "kb_new_share_warn": (0.0, 1.0), "kb_new_share_error": (0.0, 1.0), "stale_after_days": (1, None),

@@ -293,36 +293,53 @@ def _embedding_signals(inputs: WeekInputs, config: DriftConfig) -> list[SignalRe
 
 
 # ----------------------------------------------------------------------------- hashes
+def unseen_by_chance(share: float, baseline_n: float | None, alpha: float) -> bool:
+    """Whether a value carrying `share` of the week could plausibly be missing from a baseline of
+    `baseline_n` draws by chance alone: (1 - share)^n >= alpha. A tiny baseline (the first days of
+    data) then does not make every value it happened not to see look new."""
+    if not baseline_n:
+        return False
+    return (1.0 - min(share, 1.0)) ** baseline_n >= alpha
+
+
 def hash_signal(signal: str, week_shares: Mapping[str, float], base_shares: Mapping[str, float] | None,
-                baseline: str, config: DriftConfig, label: str) -> SignalResult:
+                baseline: str, config: DriftConfig, label: str, baseline_n: float | None = None) -> SignalResult:
     """New and vanished hashes (or template ids) with their shares; value = the week's share on
-    values the baseline never had. Exact: no noise, no minimum."""
+    values the baseline never had. Exact, except that a value a baseline of `baseline_n` traces
+    could have missed by chance (unseen_by_chance) is listed but not counted."""
     if not week_shares:
         return _result(signal, baseline, None, None, None, f"no trace of the week carries a {label}")
     if not base_shares:
         return _result(signal, baseline, None, None, None, f"{_VS[baseline]} recorded no {label}")
-    new = {h: s for h, s in sorted(week_shares.items(), key=lambda kv: -kv[1]) if h not in base_shares}
+    unknown = {h: s for h, s in sorted(week_shares.items(), key=lambda kv: -kv[1]) if h not in base_shares}
+    maybe = {h: s for h, s in unknown.items() if unseen_by_chance(s, baseline_n, config.unseen_alpha)}
+    new = {h: s for h, s in unknown.items() if h not in maybe}
     vanished = {h: s for h, s in sorted(base_shares.items(), key=lambda kv: -kv[1]) if h not in week_shares}
     value = float(sum(new.values()))
     severity = ERROR if value >= config.hash_new_share_error else WARN if value >= config.hash_new_share_warn else None
     parts = []
     if new:
         parts.append("new: " + ", ".join(f"{short(h)} ({pct(s)} of the week)" for h, s in list(new.items())[:3]))
+    if maybe:
+        parts.append("not in the baseline but too rare to be sure it is new: "
+                     + ", ".join(f"{short(h)} ({pct(s, 2)})" for h, s in list(maybe.items())[:3]))
     if vanished:
         parts.append("vanished: " + ", ".join(f"{short(h)} (was {pct(s)})" for h, s in list(vanished.items())[:3]))
     detail = (f"{_PLURAL.get(label, label)} vs {_VS[baseline]}: " + "; ".join(parts) if parts
               else f"every {label} of the week is in {_VS[baseline]} ({len(week_shares)} in use)")
     return _result(signal, baseline, value, config.hash_new_share_warn, severity, detail, week=dict(week_shares),
-                   baseline_shares=dict(base_shares), new=new, vanished=vanished,
-                   error_threshold=config.hash_new_share_error)
+                   baseline_shares=dict(base_shares), new=new, vanished=vanished, unseen_by_chance=maybe,
+                   baseline_traces=baseline_n, error_threshold=config.hash_new_share_error)
 
 
 def template_checks(traffic: Traffic, base: Mapping[str, Any] | None, baseline: str, config: DriftConfig,
-                    suffix: str = "") -> list[SignalResult]:
+                    suffix: str = "", sizes: Mapping[str, float] | None = None) -> list[SignalResult]:
     out = []
     for signal, column, label in HASH_FIELDS:
         base_shares = (base or {}).get(_BASELINE_KEYS[signal]) if baseline == GOLDEN else base.get(signal)
-        out.append(hash_signal(signal + suffix, shares(traffic.column(column)), base_shares, baseline, config, label))
+        size = (sizes or {}).get(signal) if sizes is not None else (base or {}).get("traces")
+        out.append(hash_signal(signal + suffix, shares(traffic.column(column)), base_shares, baseline, config, label,
+                               size))
     return out
 
 
@@ -342,7 +359,9 @@ def _hash_signals(inputs: WeekInputs, config: DriftConfig) -> list[SignalResult]
         out += template_checks(inputs.week, inputs.golden.baseline or {}, GOLDEN, config)
     if inputs.previous_week is not None:
         prev = {signal: shares(inputs.previous_week.column(column)) for signal, column, _ in HASH_FIELDS}
-        out += template_checks(inputs.week, prev, PREVIOUS, config)
+        sizes = {signal: float(inputs.previous_week.column(column).is_not_null().sum())
+                 for signal, column, _ in HASH_FIELDS}
+        out += template_checks(inputs.week, prev, PREVIOUS, config, sizes=sizes)
     return out
 
 
@@ -428,14 +447,17 @@ def _changed_docs(baseline: str, snap: KBSnapshot, base_docs: Mapping[str, str],
                    changed=changes, in_golden_top_k=in_golden)
 
 
-def _new_docs(baseline: str, snap: KBSnapshot, known: set[str], config: DriftConfig) -> SignalResult:
+def _new_docs(baseline: str, snap: KBSnapshot, known: set[str], baseline_n: float, config: DriftConfig) -> SignalResult:
     """Share of the week's retrievals that returned a document id the baseline never saw (a new
-    document, or a re-id). Exact, like the hashes."""
+    document, or a re-id). Exact, except that an id a baseline of `baseline_n` retrievals could
+    have missed by chance is listed but not counted."""
     total = snap.retrievals()
     if not total or not known:
         return _result("kb_new_docs", baseline, None, None, None,
                        "no documents to compare (none seen this week or in " + _VS[baseline] + ")")
-    new = {d: n for d, n in sorted(snap.sightings.items(), key=lambda kv: (-kv[1], kv[0])) if d not in known}
+    unknown = {d: n for d, n in sorted(snap.sightings.items(), key=lambda kv: (-kv[1], kv[0])) if d not in known}
+    maybe = {d: n for d, n in unknown.items() if unseen_by_chance(n / total, baseline_n, config.unseen_alpha)}
+    new = {d: n for d, n in unknown.items() if d not in maybe}
     value = sum(new.values()) / total
     severity = ERROR if value >= config.kb_new_share_error else WARN if value >= config.kb_new_share_warn else None
     if new:
@@ -444,10 +466,13 @@ def _new_docs(baseline: str, snap: KBSnapshot, known: set[str], config: DriftCon
                   + (" …" if len(new) > 6 else ""))
     else:
         detail = f"every document id retrieved this week is known to {_VS[baseline]} ({len(snap.sightings)} ids)"
+    if maybe:
+        detail += f"; {len(maybe)} more unseen there but too rarely retrieved to be sure they are new"
     if snap.superseded:
         detail += f"; {len(snap.superseded)} id(s) re-issued under a new id with the same content"
     return _result("kb_new_docs", baseline, value, config.kb_new_share_warn, severity, detail,
                    new_ids={d: n / total for d, n in list(new.items())[:50]}, new_docs=len(new), retrievals=total,
+                   unseen_by_chance={d: n / total for d, n in list(maybe.items())[:50]}, baseline_retrievals=baseline_n,
                    superseded=dict(sorted(snap.superseded.items())[:50]), error_threshold=config.kb_new_share_error)
 
 
@@ -464,7 +489,8 @@ def _retrieval_signals(inputs: WeekInputs, config: DriftConfig) -> list[SignalRe
     base_docs = base.get("kb_docs") or {}
     out = [_retrieval_result(GOLDEN, _overlaps(index, cases, recorded, k, snap), k, config, snap, base_docs),
            _changed_docs(GOLDEN, snap, base_docs, golden_docs, config),
-           _new_docs(GOLDEN, snap, set(base_docs) | set(base.get("superseded") or {}), config)]
+           _new_docs(GOLDEN, snap, set(base_docs) | set(base.get("superseded") or {}),
+                     float((inputs.golden.baseline or {}).get("traces") or 0), config)]
     if inputs.previous_week is not None:
         prev_snap = kb_snapshot(inputs.previous_week.frame)
         prev_index = BM25Index(prev_snap.docs)
@@ -472,7 +498,7 @@ def _retrieval_signals(inputs: WeekInputs, config: DriftConfig) -> list[SignalRe
         out.append(_retrieval_result(PREVIOUS, _overlaps(index, cases, then, k, snap), k, config, snap,
                                      prev_snap.hashes))
         out.append(_changed_docs(PREVIOUS, snap, prev_snap.hashes, golden_docs, config))
-        out.append(_new_docs(PREVIOUS, snap, set(prev_snap.sightings), config))
+        out.append(_new_docs(PREVIOUS, snap, set(prev_snap.sightings), float(prev_snap.retrievals()), config))
     return out
 
 
