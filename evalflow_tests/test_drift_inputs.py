@@ -207,3 +207,20 @@ def test_from_the_warehouse_to_the_tables(world, tmp_path):
 def read_history_or_empty(folder):
     with duckdb.connect(str(folder / "empty.duckdb")) as con:
         return read_history(con)
+
+
+def test_a_week_before_the_golden_window_ends_is_compared_with_the_week_before_only(world):
+    data, path, _ = world
+    # golden@v1 was drawn from traffic of 2026-09-15..19: the week of WINDOW - 7 days ends before
+    # that, so what production looked like later is no baseline for it.
+    earlier = WINDOW - timedelta(days=7)
+    with duckdb.connect(str(path), read_only=True) as con:
+        before = load_week_inputs(con, data, earlier, CONFIG)
+        during = load_week_inputs(con, data, WINDOW, CONFIG)
+    assert before.golden is None and before.golden_traffic is None
+    assert before.golden_note == ("not compared with golden@v1: it was drawn from traffic up to 2026-09-19, "
+                                  "after this week")
+    report = compute_week(before, CONFIG)
+    assert {s.baseline for s in report.signals} <= {"previous_week", "none"}
+    assert "week before only" in render_markdown(report)
+    assert during.golden is not None and during.golden_note is None  # the week that holds the window's end

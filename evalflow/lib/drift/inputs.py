@@ -121,6 +121,7 @@ class WeekInputs:
     golden_history: list[dict[str, Any]] = field(default_factory=list)  # [{ref, created_at, pass_rate}]
     failure_rate_history: list[dict[str, Any]] = field(default_factory=list)  # [{week_start, failure_rate}]
     intent_names: dict[str, str] = field(default_factory=dict)  # intent_id -> name, for the report
+    golden_note: str | None = None  # why there is no golden comparison although a golden version exists
 
     @property
     def week_end(self) -> date:
@@ -316,7 +317,9 @@ def load_week_inputs(warehouse_con, data_dir: Path, week_start: date, config: Dr
     """The WeekInputs of the week starting on Monday `week_start` (UTC), from the warehouse
     connection (read-only is enough) and the lake under `data_dir`.
 
-    The golden version is the latest one (also for a backfilled week). When its manifest has no
+    The golden version is the latest one (also for a backfilled week), unless it was drawn from
+    traffic that ends after this week: then the week is compared with the week before only
+    (`golden_note` says why). When its manifest has no
     production baseline (published before drift reports), it is recomputed from the warehouse for
     the cases' window and marked `production_baseline_recomputed`."""
     from evalflow.lib.drift.baseline import production_baseline
@@ -335,6 +338,15 @@ def load_week_inputs(warehouse_con, data_dir: Path, week_start: date, config: Dr
                                "production_baseline": production_baseline(warehouse_con, golden.cases,
                                                                           top_k=config.retrieval_k)}
         window = (golden.baseline or {}).get("window") or {}
+        if window.get("end") and date.fromisoformat(window["end"]) > week_end:
+            # The golden set was drawn from traffic after this week (a backfilled week): what
+            # production looked like later says nothing about how this week drifted.
+            note = (f"not compared with {golden.ref}: it was drawn from traffic up to {window['end']}, "
+                    "after this week")
+            return WeekInputs(week_start=week_start, week=week, previous_week=previous if previous.traces else None,
+                              golden=None, golden_traffic=None, rolling_cases=rolling, golden_history=history,
+                              failure_rate_history=failure_rates(warehouse_con, week_end),
+                              intent_names=intent_names(warehouse_con), golden_note=note)
         if window.get("start") and window.get("end"):
             golden_traffic = load_traffic(warehouse_con, date.fromisoformat(window["start"]),
                                           date.fromisoformat(window["end"]), config, texts=False,

@@ -70,7 +70,9 @@ def render_markdown(report: WeekReport) -> str:
     lines = [f"# Drift report, week {report.week_start.isoformat()} to {end.isoformat()}", ""]
     days = f.get("days_with_data", 0)
     coverage = f"{days} of 7 days with data" + (" (partial week)" if days < 7 else "")
-    golden = f"compared with {f['golden']} and the week before" if f.get("golden") else "no golden version yet"
+    golden = (f"compared with {f['golden']} and the week before" if f.get("golden")
+              else f"compared with the week before only; {f['golden_note']}" if f.get("golden_note")
+              else "no golden version yet")
     lines.append(f"{coverage} · {f.get('traces', 0):,} traces · {golden}")
     lines.append("")
     breaches = sorted(report.breaches(), key=lambda s: (s.severity != ERROR, _order_key(s.signal, s.baseline)))
@@ -252,7 +254,8 @@ def render_html(report: WeekReport, history: pl.DataFrame, *, title: str) -> str
     days = f.get("days_with_data", 0)
     sub = (f"Week {report.week_start.isoformat()} to {end.isoformat()} (UTC) · {days} of 7 days with data"
            + (" (partial week)" if days < 7 else "") + f" · {f.get('traces', 0):,} traces · "
-           + (f"golden version {f['golden']}" if f.get("golden") else "no golden version yet")
+           + (f"golden version {f['golden']}" if f.get("golden")
+              else f"week before only: {f['golden_note']}" if f.get("golden_note") else "no golden version yet")
            + (f" · computed {report.computed_at:%Y-%m-%d %H:%M} UTC" if report.computed_at else ""))
     parts = [f"<h1>{_e(title)}</h1>", f'<p class="sub">{_e(sub)}</p>']
     breaches = sorted(report.breaches(), key=lambda s: (s.severity != ERROR, _order_key(s.signal, s.baseline)))

@@ -709,6 +709,7 @@ def _figures(inputs: WeekInputs, signals: list[SignalResult]) -> dict[str, Any]:
         "week": f"{inputs.week_start.isoformat()}..{inputs.week_end.isoformat()}",
         "days_with_data": traffic["days_with_data"], "partial_week": traffic["partial"], "traces": inputs.week.traces,
         "golden": inputs.golden.ref if inputs.golden else None,
+        "golden_note": inputs.golden_note,
         "alerts": sum(1 for s in signals if s.breached),
         "errors": sum(1 for s in signals if s.severity == ERROR),
         "warnings": sum(1 for s in signals if s.severity == WARN),
