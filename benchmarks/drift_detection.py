@@ -7,8 +7,9 @@
 Scenarios. Each seed simulates WEEKS (6) Monday-to-Sunday weeks from 2026-10-05 at --per-day
 traces a day. Weeks 1 and 2 are the golden window: the golden set is drawn from them. Weeks 3..6
 are reported. A seed with changes plants the prompt-template change, the knowledge-base change and
-the intent-mix shift in three different reported weeks, on a day of the week drawn from the seed
-(Sunday included: a change late in a week leaves little of that week changed); a stable seed
+the intent-mix shift in three different reported weeks (drawn from the seed), seven consecutive
+seeds putting each change once on every day of the week (a change on a Sunday leaves one day of
+its week changed, the hardest case for the noisy signals); a stable seed
 plants nothing (`simulate(changes={...: None})`), a month of four stable reported weeks. The
 held-out seeds (the default) are the figures in docs/benchmarks.md; any threshold advice comes
 from the development seeds (--dev), never from the held-out ones.
@@ -72,9 +73,9 @@ WEEKS = 6
 GOLDEN_WEEKS = 2
 CHANGES = ("prompt_template_change", "kb_change", "intent_mix_shift")
 SHORT = {"prompt_template_change": "template", "kb_change": "kb", "intent_mix_shift": "mix"}
-HELD_OUT_SEEDS = (1, 2, 3, 4, 5, 6)
+HELD_OUT_SEEDS = (1, 2, 3, 4, 5, 6, 7)
 HELD_OUT_STABLE = (11, 12, 13)
-DEV_SEEDS = (101, 102, 103)
+DEV_SEEDS = (101, 102, 103, 104, 105, 106, 107)
 DEV_STABLE = (111, 112)
 EVIDENTLY_THRESHOLD = 0.1
 
@@ -108,12 +109,15 @@ def reported_weeks() -> list[int]:
 
 
 def plan_changes(seed: int, stable: bool) -> dict[str, date | None]:
-    """Each change in its own reported week, on a day of the week drawn from the seed."""
+    """Each change in its own reported week (drawn from the seed), on weekday (seed + 2i) mod 7
+    for the i-th change: seven consecutive seeds put every change once on every day of the week,
+    Sunday included."""
     if stable:
         return dict.fromkeys(CHANGES)
     rng = random.Random(f"drift-benchmark-{seed}")
     weeks = rng.sample(reported_weeks(), len(CHANGES))
-    return {name: week_start(w) + timedelta(days=rng.randrange(7)) for name, w in zip(CHANGES, weeks)}
+    return {name: week_start(w) + timedelta(days=(seed + 2 * i) % 7)
+            for i, (name, w) in enumerate(zip(CHANGES, weeks))}
 
 
 def week_of(day: date) -> int:
@@ -454,14 +458,19 @@ def summarise(scenarios: list[tuple[Scenario, list[WeekResult], Score]]) -> None
              if (weeks_by_seed[seed][w].evidently_sample_distance or 0) >= EVIDENTLY_THRESHOLD]
     print(f"  {'stable weeks with an alarm':<38} {f'{len(ours_alarmed)}/{len(stable_weeks)}':>10} "
           f"{f'{len(theirs_alarmed)}/{len(stable_weeks)}':>16}")
-    later = sum(len(a) for _, _, s in scenarios for w, a in s.false_alarms.items() if w not in s.stable_weeks)
-    print(f"  {'breaches of an unchanged family':<38} {later:>10}   (weeks after another change)")
+    reported = sum(len(weeks) for _, weeks, _ in scenarios)
+    ours_any = sum(len(s.false_alarms) for _, _, s in scenarios)
+    theirs_any = sum(len(s.evidently_false) for _, _, s in scenarios)
+    label = "weeks with an alarm of an unchanged kind"
+    print(f"  {label:<38} {f'{ours_any}/{reported}':>10} {f'{theirs_any}/{reported}':>16}")
     print(f"  Evidently-style against the golden set's own (stratified) intent mix instead of production: "
           f"{len(naive)}/{len(stable_weeks)} stable weeks alarm")
-    if ours_alarmed:
-        print("  evalflow's stable-week alarms: " + "; ".join(
-            f"seed {seed} {wk(w)}: {', '.join(s.false_alarms[w])}"
-            for seed, w in ours_alarmed for sc, _, s in scenarios if sc.seed == seed))
+    print("  (an alarm of an unchanged kind: evalflow, a breach of a signal whose change has not happened yet,"
+          " or of a signal no planted change explains; Evidently-style, drift called before the intent-mix"
+          " shift, any week)")
+    wrong = [(sc.seed, w, a) for sc, _, s in scenarios for w, a in sorted(s.false_alarms.items())]
+    for seed, w, alarms in wrong:
+        print(f"  evalflow false alarm: seed {seed} {wk(w)}: {', '.join(alarms)}")
 
 
 def main(argv: list[str] | None = None) -> int:
