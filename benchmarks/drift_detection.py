@@ -29,7 +29,7 @@ reported week: `WeekInputs` (the week's and the previous week's traffic from
 Scoring (ground truth: the change dates the simulator planted; nothing of it reaches the report):
 - a change is caught in its week when a signal of its family breaches (WARN or ERROR, against the
   golden baseline or the week before) in the week it happens: template change -> prompt_template /
-  system_prompt / tool_schema signals; knowledge-base change -> retrieval / kb_changed_docs;
+  system_prompt / tool_schema signals; knowledge-base change -> retrieval / kb_changed_docs / kb_new_docs;
   intent-mix shift -> intent_mix (embedding breaches are expected after the shift but do not count
   as catching it). "flagged" is the first reported week, at or after the change, with such a breach.
 - a false alarm is a breach of a signal whose family has no change planted at or before that week
