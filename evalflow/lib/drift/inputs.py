@@ -121,7 +121,8 @@ class WeekInputs:
     golden_history: list[dict[str, Any]] = field(default_factory=list)  # [{ref, created_at, pass_rate}]
     failure_rate_history: list[dict[str, Any]] = field(default_factory=list)  # [{week_start, failure_rate}]
     intent_names: dict[str, str] = field(default_factory=dict)  # intent_id -> name, for the report
-    golden_note: str | None = None  # why there is no golden comparison although a golden version exists
+    golden_note: str | None = None  # set: no signal against the golden baseline (why); its cases still
+    #                                 serve as the retrieval queries against the week before
 
     @property
     def week_end(self) -> date:
@@ -319,7 +320,7 @@ def load_week_inputs(warehouse_con, data_dir: Path, week_start: date, config: Dr
 
     The golden version is the latest one (also for a backfilled week), unless it was drawn from
     traffic that ends after this week: then the week is compared with the week before only
-    (`golden_note` says why). When its manifest has no
+    (`golden_note` says why; the golden cases are still the retrieval queries). When its manifest has no
     production baseline (published before drift reports), it is recomputed from the warehouse for
     the cases' window and marked `production_baseline_recomputed`."""
     from evalflow.lib.drift.baseline import production_baseline
@@ -340,11 +341,12 @@ def load_week_inputs(warehouse_con, data_dir: Path, week_start: date, config: Dr
         window = (golden.baseline or {}).get("window") or {}
         if window.get("end") and date.fromisoformat(window["end"]) > week_end:
             # The golden set was drawn from traffic after this week (a backfilled week): what
-            # production looked like later says nothing about how this week drifted.
+            # production looked like later says nothing about how this week drifted. Its cases
+            # still serve as the queries re-retrieved against the week before.
             note = (f"not compared with {golden.ref}: it was drawn from traffic up to {window['end']}, "
                     "after this week")
             return WeekInputs(week_start=week_start, week=week, previous_week=previous if previous.traces else None,
-                              golden=None, golden_traffic=None, rolling_cases=rolling, golden_history=history,
+                              golden=golden, golden_traffic=None, rolling_cases=rolling, golden_history=history,
                               failure_rate_history=failure_rates(warehouse_con, week_end),
                               intent_names=intent_names(warehouse_con), golden_note=note)
         if window.get("start") and window.get("end"):

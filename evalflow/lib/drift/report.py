@@ -708,7 +708,7 @@ def _figures(inputs: WeekInputs, signals: list[SignalResult]) -> dict[str, Any]:
     figures: dict[str, Any] = {
         "week": f"{inputs.week_start.isoformat()}..{inputs.week_end.isoformat()}",
         "days_with_data": traffic["days_with_data"], "partial_week": traffic["partial"], "traces": inputs.week.traces,
-        "golden": inputs.golden.ref if inputs.golden else None,
+        "golden": inputs.golden.ref if inputs.golden and not inputs.golden_note else None,
         "golden_note": inputs.golden_note,
         "alerts": sum(1 for s in signals if s.breached),
         "errors": sum(1 for s in signals if s.severity == ERROR),
@@ -736,4 +736,6 @@ def compute_week(inputs: WeekInputs, config: DriftConfig) -> WeekReport:
     signals += _staleness_signals(inputs, config)
     signals += _safety_signals(inputs, config)
     signals += _pass_rate_signals(inputs, config)
+    if inputs.golden_note:  # a week before the golden set's traffic: the week before only
+        signals = [s for s in signals if s.baseline != GOLDEN]
     return WeekReport(inputs.week_start, signals, _figures(inputs, signals), computed_at=utcnow())
