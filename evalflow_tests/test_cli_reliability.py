@@ -210,6 +210,7 @@ def test_sigterm_stops_a_waiting_run_within_seconds_and_leaves_no_slot(tmp_path,
     ("EVALFLOW_EMBED_TEXT", "everything", "EVALFLOW_EMBED_TEXT must be one of"),
     ("EVALFLOW_PARTITIONS_START", "yesterday", "EVALFLOW_PARTITIONS_START must be a date"),
     ("EVALFLOW_LOCK_WAIT_S", "-3", "EVALFLOW_LOCK_WAIT_S must be at least 0"),
+    ("EVALFLOW_ALERT_WEBHOOK_URL", "hooks.example/secret-token", "EVALFLOW_ALERT_WEBHOOK_URL must start with http"),
 ])
 def test_a_bad_setting_stops_every_command_at_start_with_one_line(tmp_path, monkeypatch, capsys,
                                                                   variable, value, message):
@@ -307,3 +308,13 @@ def test_run_one_stage_over_one_day(tmp_path, landing, reference):
     empty = _run(root, "--select", "redacted_traces", "--partitions", "2001-01-01..2001-01-02")
     assert empty.returncode == 1
     assert empty.stderr.strip().splitlines()[-1].startswith("evalflow: error: no staged traces between 2001-01-01")
+
+
+def test_a_bad_webhook_url_is_named_without_echoing_it(tmp_path, monkeypatch, capsys):
+    # A webhook URL often carries a secret token: the error names the variable, not the value.
+    monkeypatch.setenv("EVALFLOW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    monkeypatch.setenv("EVALFLOW_ALERT_WEBHOOK_URL", "hooks.example/T0/B0/secret-token")
+    assert cli.main(["run"]) == 1
+    err = capsys.readouterr().err
+    assert "EVALFLOW_ALERT_WEBHOOK_URL" in err and "secret-token" not in err

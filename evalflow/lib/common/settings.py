@@ -208,6 +208,9 @@ def validate_environment() -> Settings:
             raise SettingError(str(exc)) from None
     lock_wait_seconds()
     _validate_label_settings()
+    from evalflow.lib.drift.webhook import webhook_url
+
+    webhook_url()
     return settings
 
 

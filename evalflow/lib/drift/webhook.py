@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
 
-from evalflow.lib.common.settings import Settings, text_setting
+from evalflow.lib.common.settings import SettingError, Settings, text_setting
 
 WEBHOOK_ENV = "EVALFLOW_ALERT_WEBHOOK_URL"
 # At most this many alerts per post; the rest go on the next tick.
@@ -32,7 +32,11 @@ class Delivery:
 
 
 def webhook_url() -> str | None:
-    return text_setting(WEBHOOK_ENV)
+    """EVALFLOW_ALERT_WEBHOOK_URL, checked (SettingError names the variable); None when unset."""
+    url = text_setting(WEBHOOK_ENV)
+    if url is not None and not url.startswith(("http://", "https://")):
+        raise SettingError(f"{WEBHOOK_ENV} must start with http:// or https://, got a value that does not")
+    return url
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
