@@ -70,8 +70,9 @@ def test_finds_the_blobs_without_being_told_k(six):
     assert len(result.catalog) == 6
     assert adjusted_rand_score(y, result.intent_ids) == pytest.approx(1.0)
     assert result.noise_share <= 0.10
-    assert result.params["hdbscan"]["min_cluster_size"] >= 5
     assert "why" in result.params["hdbscan"]
+    kinds = {c["kind"] for c in result.params["hdbscan"]["candidates"]}
+    assert kinds == {"excess of mass", "similarity cut"}
 
 
 def test_same_seed_same_result(six):
@@ -332,8 +333,8 @@ def test_trace_text_defaults_to_the_first_turn_as_context(monkeypatch):
         text_mode()
 
 
-@pytest.mark.parametrize("scattered", [10, 25])  # 4% of the rows, 11%: over the budget
-def test_chosen_min_cluster_size_is_the_finest_within_the_noise_budget(scattered):
+@pytest.mark.parametrize("scattered", [10, 40])  # 4% of the rows, 14%
+def test_chosen_candidate_has_the_best_modularity_within_the_noise_budget(scattered):
     x, y = blobs(centers(5))
     # scattered vectors, noise under every candidate
     stray = unit(np.random.default_rng(8).normal(size=(scattered, DIM))).astype(np.float32)
@@ -342,20 +343,41 @@ def test_chosen_min_cluster_size_is_the_finest_within_the_noise_budget(scattered
                               seed=0)
     hdbscan_params = result.params["hdbscan"]
     candidates = hdbscan_params["candidates"]
-    chosen = [c for c in candidates if c["min_cluster_size"] == hdbscan_params["min_cluster_size"]]
-    within = [c for c in candidates if c["noise_share"] <= NOISE_BUDGET and c["clusters"] >= 2]
-    if scattered == 10:
-        assert within and chosen
-        assert hdbscan_params["min_cluster_size"] == within[0]["min_cluster_size"]
-        assert hdbscan_params["min_cluster_size"] == min(c["min_cluster_size"] for c in candidates)
-    else:  # nothing within budget: the least noisy candidate, and the choice says so
-        assert not within
-        assert chosen[0]["noise_share"] == min(c["noise_share"] for c in candidates
-                                               if c["clusters"] >= 2)
+    chosen = [c for c in candidates if c["kind"] == hdbscan_params["selection"]
+              and c["min_cluster_size"] == hdbscan_params["min_cluster_size"]
+              and c.get("similarity") == hdbscan_params["similarity"]]
+    assert len(chosen) == 1
+    within = [c for c in candidates if c["noise_share"] <= NOISE_BUDGET and c["clusters"] >= 2
+              and c["modularity"] > 0]
+    if within:
+        assert chosen[0]["modularity"] == max(c["modularity"] for c in within)
+        assert chosen[0]["noise_share"] <= NOISE_BUDGET
+    else:  # nothing within budget: the best modularity regardless, and the choice says so
+        assert chosen[0]["modularity"] == max(c["modularity"] for c in candidates if c["clusters"] >= 2)
         assert "noise budget" in hdbscan_params["why"]
-        assert len(candidates) > 1
+    # the blobs are found whatever the stray points do
+    assert adjusted_rand_score(y, result.intent_ids[:len(y)]) > 0.9
     # the recorded share is the share the result reports (noise plus far-from-centroid rows)
-    assert chosen[0]["noise_share"] == pytest.approx(result.noise_share, abs=0.02)
+    assert chosen[0]["noise_share"] == pytest.approx(result.noise_share, abs=0.03)
+
+
+def test_similarity_cut_keeps_alike_children_together_and_splits_unlike_ones():
+    from evalflow.lib.intents.cluster import run_hdbscan, similarity_cut
+
+    # two pairs of blobs: within a pair the centres are alike (cosine ~0.8), across pairs not
+    base = centers(2, seed=3)
+    rng = np.random.default_rng(4)
+    near = [unit(c + 0.45 * unit(rng.normal(size=DIM))) for c in base]
+    x, y = blobs(np.stack([base[0], near[0], base[1], near[1]]), per=30, spread=0.05)
+    model = run_hdbscan(x, 3, 3)  # in the original space: 32-d blobs are dense enough
+    pairs = similarity_cut(model, x, 0.5)[0]
+    blobs4 = similarity_cut(model, x, 0.95)[0]
+    assert len(set(pairs[pairs >= 0])) == 2
+    assert adjusted_rand_score(y // 2, pairs) == pytest.approx(1.0)
+    assert len(set(blobs4[blobs4 >= 0])) == 4
+    kept = blobs4 >= 0  # a point or two can leave the tree as noise
+    assert kept.mean() > 0.95
+    assert adjusted_rand_score(y[kept], blobs4[kept]) == pytest.approx(1.0)
 
 
 def test_rows_go_to_the_nearest_anchor_unless_that_empties_an_intent():

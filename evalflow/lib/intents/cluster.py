@@ -1,46 +1,60 @@
-"""HDBSCAN over the reduced fit sample, with min_cluster_size chosen from the data.
+"""HDBSCAN over the reduced fit sample; the resolution chosen per run from the data, without
+assuming an intent size.
 
-Candidates: min_cluster_size = c * sqrt(n) for c in CANDIDATE_FACTORS (n: distinct vectors in
-the fit sample, at least 5), min_samples 5, excess-of-mass selection. The choice, recorded in
-``params["hdbscan"]`` with every candidate tried:
+Candidates (each a labelling of the fit sample, -1 noise), all from HDBSCAN on the UMAP space:
 
-    the finest candidate (smallest c) that leaves at most NOISE_BUDGET of the rows
-    low-confidence, counted as `discover_intents` counts them (HDBSCAN noise plus
-    `far_from_centroid` members, duplicates included); stop at a collapse (a candidate keeping
-    fewer than COLLAPSE_GUARD of the previous one's clusters: excess of mass can merge half the
-    intents at once, on the simulator 56 -> 26 clusters and ARI 0.64 -> 0.26). If no candidate
-    is within the budget, the least noisy one.
-    With a previous catalog, the next CONTINUITY_STEPS coarser candidates within the budget are
-    tried too, and the one keeping the most rows' previous ids wins.
+- excess of mass at every min_cluster_size of a grid from a floor of 3 (``MIN_CLUSTER_SIZE_GRID``,
+  up to a quarter of the points; min_samples min(5, min_cluster_size));
+- cuts of one fine condensed tree (min_cluster_size = min_samples = 3) at a similarity
+  (`similarity_cut`): going down from the root, a node whose child clusters have a mean pairwise
+  cosine (original embedding space) of at least s is one intent, otherwise its children are
+  looked at, for s in ``CUT_SIMILARITIES``. A mean pairwise similarity does not change when the
+  data are subsampled, so these cuts do not shrink the number of intents on small windows the way
+  a density threshold does.
 
-Why c = 0.3 first (ARI per c, noise on the nearest centroid; UMAP seed 0):
+The choice: the candidate with the highest modularity (resolution ``MODULARITY_RESOLUTION`` = 2)
+of the 5-nearest-neighbour graph of the fit vectors in the original space, noise points counted
+with their nearest cluster, among the candidates that leave at most ``NOISE_BUDGET`` of the rows
+low-confidence (as `discover_intents` counts them: HDBSCAN noise plus `far_from_centroid`
+members, duplicates included); when none does, among all. With a previous catalog, the candidates within
+``MODULARITY_TOLERANCE`` of the best are compared by how many rows keep their previous id, and the
+most continuous wins. Everything tried is in ``params["hdbscan"]["candidates"]``.
 
-    c                      0.2    0.25   0.3    0.35   0.45   0.6
-    Banking77 train (tune) 0.458  0.495  0.525  0.529  0.506  0.529   k-means told k: 0.473
-      noise                9.8%   10.6%  11.0%  9.4%   7.0%   8.5%
-    Banking77 test         0.554  0.565  0.563  0.551  0.505  0.461   k-means: 0.500
-    simulator, first turn  0.647  0.798  0.779  0.779  0.763  0.754   k-means: 0.397
+Why, measured on the development sets only (`benchmarks/clustering_quality.py`: Banking77 test and
+train, SNIPS, the simulator at seeds 7, 11 and 23, each also subsampled to 1,000 and 3,000 rows;
+16 set-sizes; targets: NMI and ARI at least k-means told the true k, clusters within a factor 1.5
+of the true count, noise at most 10%):
 
-Below 0.3 the intents of the tuning set break into fragments (train c 0.2: 189 clusters for
-77 intents); above it ARI on train is flat and Banking77 test and the simulator lose. On train,
-c 0.3 leaves 11% low-confidence, so the budget takes c 0.35 (ARI 0.529 with HDBSCAN
-membership, 0.513 once the assignment settles, see `stability.assign_to_anchors`; 9.7%).
+    rule (candidates / criterion)                   targets met  mean NMI  mean ARI  worst ARI
+    c * sqrt(n), c 0.3-0.6, finest within budget    7 of 16      0.788     0.566     0.261
+    EOM grid from 3, finest within budget           6            0.798     0.467     0.359
+    EOM grid, modularity (5-NN, resolution 1)       6            0.802     0.548     0.392
+    EOM grid, modularity (resolution 2)             8            0.812     0.543     0.359
+    similarity cuts alone, one s (best: 0.45)       9            0.791     0.509     0.199
+    similarity cuts, modularity (resolution 2)      7            0.819     0.578     0.359
+    both, modularity (resolution 2)                 11           0.823     0.607     0.401
+    both, silhouette (cosine)                       -            (favours the finest: 150-250
+                                                                  clusters on Banking77 train)
+    both, DBCV / cluster persistence                -            (bimodal: a few domain-sized
+                                                                  clusters or fragments)
 
-Label-free criteria measured for this choice and not kept, because none tracked ARI:
-bootstrap stability (mean ARI against 80% subsamples: on a grid 0.2-0.6 it picked c 0.55 on
-Banking77 test, ARI 0.470, and with three subsamples it flipped between c 0.25 and 0.3 when 10%
-rows were added); HDBSCAN's total cluster persistence (peaks at c 0.3 on all three sets, but on
-the simulator's first 27 days it picked c 0.2, ARI 0.53); DBCV (hdbscan's relative_validity_:
-highest at c 0.45-0.6 on both Banking77 splits). Also tried: cluster_selection_epsilon at the
-90th percentile of core distances (train noise 11.0% -> 10.1% at c 0.3, test ARI 0.563 ->
-0.556); leaf selection (same ARI, 13-17% noise); min_samples 10-20 (no better, more noise);
-hdbscan's soft membership for noise points (train: 6 of 1,099 reach membership 0.3 in any
-cluster); counting duplicate rows towards
-min_cluster_size (a condensed tree weighted by rows: the simulator's big intents split by
-template, ARI 0.42-0.45).
+The sqrt(n) rule assumes that an intent's size grows like the square root of the window: on
+1,000 rows of Banking77 (13 rows per intent) it found 22-40 clusters for 77 intents. A grid from a
+small floor alone fragments the large sets (Banking77 train at min_cluster_size 3-12: 290-520
+clusters) and nothing label-free we measured picks the right point on it for every size
+(modularity collapses the small sets by its resolution limit, silhouette fragments the large
+ones, the noise budget admits 3 on the simulator). The similarity cuts hold the intent count on
+small windows (simulator: 30-40 clusters at 1,000 rows and 50-70 at 9,000 for the same s), while
+on large windows of broad intents one s splits them (Banking77 train at s 0.5: 120 clusters);
+density (excess of mass at a larger size) keeps those whole. Resolution 2 rather than 1: at 1
+the modularity's resolution limit merges the small intents of 1,000-row windows.
 
-min_samples 5 rather than HDBSCAN's default (= min_cluster_size): with the default, noise was
-12-19% on Banking77 train; 5 keeps it near 10% at equal ARI.
+SNIPS (7 intents of 300-400 rows, each with several sub-topics: "book a table" and "book a spot
+at a bar", "tv series" and "video game") stays a miss: every density or similarity structure
+finds 16-20 groups there, where k-means told k finds the 7 intents.
+
+min_samples min(5, min_cluster_size) rather than HDBSCAN's default (= min_cluster_size): with
+the default, noise was 12-19% on Banking77 train; 5 keeps it near 10% at equal ARI.
 
 Noise policy (see `evalflow.lib.intents`): HDBSCAN noise is given the intent whose centroid
 (original space) is nearest, with confidence below 0.5.
@@ -51,23 +65,27 @@ from __future__ import annotations
 import numpy as np
 from sklearn.neighbors import NearestNeighbors
 
-CANDIDATE_FACTORS = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)
+# Excess-of-mass candidates: min_cluster_size from a floor of 3, roughly x1.25 apart.
+MIN_CLUSTER_SIZE_GRID = (3, 4, 5, 6, 8, 10, 12, 15, 19, 24, 30, 38, 48, 60, 75, 95, 120, 150, 190, 240)
 MIN_SAMPLES = 5
-MIN_CLUSTER_SIZE_FLOOR = 5
+MIN_CLUSTER_SIZE_FLOOR = 3
 SELECTION = "eom"
-COLLAPSE_GUARD = 0.6
+# Similarity cuts of the fine tree (min_cluster_size = min_samples = FINE_SIZE).
+FINE_SIZE = 3
+CUT_SIMILARITIES = (0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)
+# The choice: modularity of the GRAPH_NEIGHBOURS-nearest-neighbour graph at this resolution.
+GRAPH_NEIGHBOURS = 5
+MODULARITY_RESOLUTION = 2.0
+MODULARITY_TOLERANCE = 0.005
+# Rounds of centroid settling before a candidate is scored (see `settled_labels`).
+SCORE_SETTLE_ROUNDS = 5
 # The share of low-confidence rows a candidate may leave (the issue's "at most 10% noise").
 NOISE_BUDGET = 0.10
-CONTINUITY_STEPS = 2
 NEIGHBOURS = 10
 # A member whose cosine to its own centroid is more than OUTLIER_MADS robust deviations below
 # the typical member's is low-confidence too (see `far_from_centroid`).
 OUTLIER_MADS = 5.0
 MIN_TYPICAL = 10
-
-
-def min_cluster_size_for(n: int, factor: float) -> int:
-    return int(max(MIN_CLUSTER_SIZE_FLOOR, round(factor * np.sqrt(n))))
 
 
 def run_hdbscan(z: np.ndarray, min_cluster_size: int, min_samples: int = MIN_SAMPLES):
@@ -147,79 +165,203 @@ def assign_noise_to_centroids(x: np.ndarray, labels: np.ndarray) -> tuple[np.nda
     return out, sim_out
 
 
+def knn_graph(x: np.ndarray, k: int = GRAPH_NEIGHBOURS):
+    """Symmetric 0/1 adjacency (scipy CSR) of each row's k most cosine-similar other rows."""
+    from scipy import sparse
+
+    n = len(x)
+    k = int(min(k, n - 1))
+    xf = np.asarray(x, dtype=np.float32)
+    idx = np.empty((n, k), dtype=np.int64)
+    for start in range(0, n, 2048):
+        sims = xf[start:start + 2048] @ xf.T
+        sims[np.arange(len(sims)), np.arange(start, start + len(sims))] = -np.inf
+        idx[start:start + len(sims)] = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+    a = sparse.csr_matrix((np.ones(n * k), (np.repeat(np.arange(n), k), idx.ravel())), shape=(n, n))
+    return ((a + a.T) > 0).astype(np.float64).tocsr()
+
+
+def modularity(graph, labels: np.ndarray, resolution: float = MODULARITY_RESOLUTION) -> float:
+    """Newman modularity of ``labels`` (0..k-1, no noise) on ``graph``, at ``resolution``."""
+    from scipy import sparse
+
+    labels = np.asarray(labels)
+    two_m = float(graph.sum())
+    if two_m == 0:
+        return 0.0
+    degree = np.asarray(graph.sum(axis=1)).ravel()
+    k = int(labels.max()) + 1
+    member = sparse.csr_matrix((np.ones(len(labels)), (np.arange(len(labels)), labels)), shape=(len(labels), k))
+    inside = float((member.T @ graph @ member).diagonal().sum())
+    degree_sums = np.asarray(member.T @ degree).ravel()
+    return inside / two_m - resolution * float(np.sum(degree_sums ** 2)) / two_m ** 2
+
+
+def similarity_cut(model, vectors: np.ndarray, similarity: float) -> tuple[np.ndarray, np.ndarray]:
+    """Labels (-1 noise) and membership strengths from HDBSCAN's condensed tree cut by similarity.
+
+    From the root down: a cluster node whose child clusters have a mean pairwise cosine (over
+    ``vectors``, unit rows in the original space) of at least ``similarity`` is one intent; else
+    each child is looked at in turn; a leaf is an intent. A point belongs to the selected node it
+    lies under (points that left the tree above every selected node are noise); its strength is
+    the density level at which it left, over the highest such level in its intent (HDBSCAN's own
+    definition of membership probability)."""
+    tree = model.condensed_tree_.to_numpy()
+    n = len(vectors)
+    parent = tree["parent"].astype(np.int64)
+    child = tree["child"].astype(np.int64)
+    lam = tree["lambda_val"].astype(np.float64)
+    root = int(parent.min())
+    last = int(max(parent.max(), child.max()))
+    sums = np.zeros((last - n + 1, vectors.shape[1]))
+    counts = np.zeros(last - n + 1)
+    kids: dict[int, list[int]] = {}
+    point_parent = np.full(n, -1, dtype=np.int64)
+    point_lambda = np.zeros(n)
+    is_point = child < n
+    point_parent[child[is_point]] = parent[is_point]
+    point_lambda[child[is_point]] = lam[is_point]
+    np.add.at(sums, parent[is_point] - n, vectors[child[is_point]].astype(np.float64))
+    np.add.at(counts, parent[is_point] - n, 1.0)
+    for p, c in zip(parent[~is_point], child[~is_point]):
+        kids.setdefault(int(p), []).append(int(c))
+    # HDBSCAN numbers a child after its parent: accumulate from the highest node down.
+    for node in sorted(kids, reverse=True):
+        for c in kids[node]:
+            sums[node - n] += sums[c - n]
+            counts[node - n] += counts[c - n]
+    selected: list[int] = []
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        children = kids.get(node, [])
+        alike = all(
+            float(sums[a - n] @ sums[b - n]) / max(counts[a - n] * counts[b - n], 1.0) >= similarity
+            for i, a in enumerate(children) for b in children[i + 1:])
+        if not children or alike:
+            selected.append(node)
+        else:
+            stack.extend(children)
+    owner = np.full(last + 1, -1, dtype=np.int64)
+    for label, node in enumerate(sorted(selected)):
+        owner[node] = label
+    # Each cluster node inherits its selected ancestor (parents come before children).
+    for p, c in sorted(zip(parent[~is_point], child[~is_point])):
+        if owner[c] < 0:
+            owner[c] = owner[p]
+    labels = np.where(point_parent >= 0, owner[np.maximum(point_parent, 0)], -1)
+    strength = np.zeros(n)
+    for label in range(len(selected)):
+        members = labels == label
+        if members.any():
+            top = point_lambda[members].max()
+            strength[members] = point_lambda[members] / top if top > 0 else 1.0
+    return labels.astype(np.int64), np.clip(strength, 0.0, 1.0)
+
+
+def settled_labels(x: np.ndarray, labels: np.ndarray, weights: np.ndarray,
+                   rounds: int = SCORE_SETTLE_ROUNDS) -> np.ndarray:
+    """The partition a candidate ends as in `discover_intents`: noise to the nearest centroid,
+    then rows to the nearest centroid and centroids to their rows (``rounds`` rounds of
+    `stability.assign_to_anchors`). Scored on this, not on HDBSCAN's labels: the settling moves
+    rows between intents, and a candidate is only as good as what it settles into."""
+    from evalflow.lib.intents.stability import assign_to_anchors
+
+    assigned, _ = assign_noise_to_centroids(x, labels)
+    centroids = weighted_unit_centroids(x, assigned, weights)
+    settled, _ = assign_to_anchors(x, assigned, centroids, weights, max_iter=rounds)
+    return settled
+
+
 def choose_clustering(z: np.ndarray, seed: int = 0, continuity=None, *, vectors: np.ndarray,
                       weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
-    """HDBSCAN labels (-1 noise) and membership probabilities for the chosen candidate.
+    """HDBSCAN labels (-1 noise) and membership probabilities for the chosen candidate (see the
+    module docstring).
 
-    ``z``: the fit sample in the reduced space; ``vectors``: the same rows in the original space
-    (for the noise budget); ``weights``: rows per distinct vector (default 1 each).
-    ``continuity``: with a previous catalog, a function of a candidate's labels giving the share
-    of rows that would keep their previous intent id (see the module docstring). ``seed``
-    is unused (HDBSCAN is deterministic); kept so callers pass one seed to every stage.
+    ``z``: the fit sample in the reduced space; ``vectors``: the same rows in the original space;
+    ``weights``: rows per distinct vector (default 1 each). ``continuity``: with a previous
+    catalog, a function of a candidate's labels giving the share of rows that would keep their
+    previous intent id. ``seed`` is unused (HDBSCAN is deterministic); kept so callers pass one
+    seed to every stage.
     """
     n = len(z)
     weights = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+    graph = knn_graph(vectors)
     candidates: list[dict] = []
-    chosen = None
-    for factor in CANDIDATE_FACTORS:
-        mcs = min_cluster_size_for(n, factor)
-        if any(c["min_cluster_size"] == mcs for c in candidates):
-            continue
-        model = run_hdbscan(z, mcs)
-        labels = model.labels_
+
+    def add(kind: str, labels: np.ndarray, probs: np.ndarray, **info) -> None:
+        labels = np.asarray(labels, dtype=np.int64)
         k = int(labels.max()) + 1
-        cand = {"factor": factor, "min_cluster_size": mcs, "clusters": k,
+        cand = {"kind": kind, **info, "clusters": k,
                 "noise_share": round(low_confidence_share(vectors, weights, labels), 4),
-                "model": model}
-        if candidates and k < COLLAPSE_GUARD * candidates[-1]["clusters"]:
-            cand["collapsed"] = True
-            candidates.append(cand)
-            break
+                "labels": labels, "probs": np.asarray(probs, dtype=np.float64)}
+        cand["modularity"] = (round(modularity(graph, settled_labels(vectors, labels, weights)), 5)
+                              if k >= 2 else None)
         candidates.append(cand)
-        if chosen is None and k >= 2 and cand["noise_share"] <= NOISE_BUDGET:
-            chosen = cand
-        if chosen is not None and (continuity is None or len(candidates) > candidates.index(chosen)
-                                   + CONTINUITY_STEPS):
+
+    for mcs in MIN_CLUSTER_SIZE_GRID:
+        if mcs > max(MIN_CLUSTER_SIZE_FLOOR, n // 4):
             break
-    usable = [c for c in candidates if c["clusters"] >= 2 and not c.get("collapsed")]
-    if chosen is not None:
-        why = (f"the finest candidate from {CANDIDATE_FACTORS[0]} * sqrt(n) up within the noise "
-               f"budget ({chosen['noise_share']:.1%} <= {NOISE_BUDGET:.0%} low-confidence rows)")
+        model = run_hdbscan(z, mcs)
+        add("excess of mass", model.labels_, model.probabilities_, min_cluster_size=int(mcs),
+            min_samples=int(min(MIN_SAMPLES, mcs)))
+        if int(model.labels_.max()) + 1 < 2:
+            break
+    if n > FINE_SIZE * 2:
+        fine = run_hdbscan(z, FINE_SIZE, FINE_SIZE)
+        seen: set[bytes] = set()
+        for similarity in CUT_SIMILARITIES:
+            labels, probs = similarity_cut(fine, vectors, similarity)
+            key = labels.tobytes()
+            if key in seen:  # the same cut as a lower similarity gave
+                continue
+            seen.add(key)
+            add("similarity cut", labels, probs, min_cluster_size=FINE_SIZE, min_samples=FINE_SIZE,
+                similarity=similarity)
+
+    # A partition with no more edges inside its clusters than chance (modularity <= 0) is no
+    # structure, however little noise it leaves.
+    usable = [c for c in candidates if c["clusters"] >= 2 and c["noise_share"] <= NOISE_BUDGET
+              and c["modularity"] > 0]
+    if usable:
+        best = max(c["modularity"] for c in usable)
+        chosen = max(usable, key=lambda c: c["modularity"])
+        why = (f"the highest modularity ({best}) of the {GRAPH_NEIGHBOURS}-NN graph (resolution "
+               f"{MODULARITY_RESOLUTION:g}) among {len(usable)} candidates within the noise budget "
+               f"({NOISE_BUDGET:.0%})")
         if continuity is not None:
-            near = [c for c in usable if c["factor"] >= chosen["factor"]
-                    and c["noise_share"] <= NOISE_BUDGET]
+            near = [c for c in usable if c["modularity"] >= best - MODULARITY_TOLERANCE]
             for c in near:
-                c["continuity"] = round(float(continuity(c["model"].labels_)), 4)
-            best = max(near, key=lambda c: (c["continuity"], -c["factor"]))
-            if best is not chosen:
-                why = (f"{best['factor']} * sqrt(n): keeps more rows' previous ids "
-                       f"({best['continuity']}) than {chosen['factor']} ({chosen['continuity']}), "
-                       f"{why}")
-                chosen = best
+                c["continuity"] = round(float(continuity(c["labels"])), 4)
+            most = max(near, key=lambda c: (c["continuity"], c["modularity"]))
+            if most is not chosen:
+                why = (f"keeps more rows' previous ids ({most['continuity']}) than the best-modularity "
+                       f"candidate ({chosen['continuity']}), within {MODULARITY_TOLERANCE} of its "
+                       f"modularity; {why}")
+                chosen = most
             else:
                 why = f"{why}; also the most continuous with the previous catalog"
-    elif usable:
-        chosen = min(usable, key=lambda c: (c["noise_share"], c["factor"]))
-        why = (f"no candidate within the noise budget ({NOISE_BUDGET:.0%}) before a collapse; "
-               "the least noisy")
     else:
-        chosen = max(candidates, key=lambda c: c["clusters"])
-        why = "no candidate found two or more clusters; kept the one with the most clusters"
-    model = chosen["model"]
+        several = [c for c in candidates if c["clusters"] >= 2]
+        if several:
+            chosen = max(several, key=lambda c: c["modularity"])
+            why = (f"no candidate within the noise budget ({NOISE_BUDGET:.0%}); the highest modularity "
+                   f"({chosen['modularity']}) regardless")
+        else:
+            chosen = max(candidates, key=lambda c: c["clusters"])
+            why = "no candidate found two or more clusters; kept the one with the most clusters"
     params = {
+        "selection": chosen["kind"],
         "min_cluster_size": chosen["min_cluster_size"],
-        "min_cluster_size_rule": f"{chosen['factor']} * sqrt({n} distinct fitted vectors)",
-        "min_samples": int(min(MIN_SAMPLES, chosen["min_cluster_size"])),
-        "cluster_selection_method": SELECTION,
-        "selection_criterion": ("finest min_cluster_size within the noise budget"
-                                + ("; then continuity with the previous catalog"
-                                   if continuity else "")),
+        "min_samples": chosen["min_samples"],
+        "similarity": chosen.get("similarity"),
+        "selection_criterion": (f"highest modularity (k-NN graph, k={GRAPH_NEIGHBOURS}, resolution "
+                                f"{MODULARITY_RESOLUTION:g}) within the noise budget"
+                                + ("; then continuity with the previous catalog" if continuity else "")),
         "why": why,
-        "candidates": [{k: v for k, v in c.items() if k != "model"} for c in candidates],
+        "candidates": [{k: v for k, v in c.items() if k not in ("labels", "probs")} for c in candidates],
     }
-    labels = np.asarray(model.labels_, dtype=np.int64)
-    probs = np.asarray(model.probabilities_, dtype=np.float64)
-    return labels, probs, params
+    return chosen["labels"], chosen["probs"], params
 
 
 def assign_rest(pca_fit: np.ndarray, fit_labels: np.ndarray, fit_conf: np.ndarray,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 import numpy as np
@@ -17,7 +17,9 @@ class CatalogEntry:
     ``centroid`` is the mean of the member rows' embeddings in the original (model) space, scaled
     to unit length, so the next run can match against it whatever reduction it fits.
     ``size`` counts rows (duplicates included) and ``share`` is size over all assigned rows, so the
-    shares of one catalog sum to 1.
+    shares of one catalog sum to 1. What reviewers decided (`evalflow.lib.intents.overrides`):
+    ``reviewed_name`` (then also ``name``), ``pinned``, ``anchors`` (centroids of the intents a
+    reviewer merged into this one) and ``decision`` in words; carried from run to run.
     """
 
     intent_id: str
@@ -29,6 +31,10 @@ class CatalogEntry:
     first_seen: datetime
     last_seen: datetime
     centroid: list[float]
+    reviewed_name: str | None = None
+    pinned: bool = False
+    anchors: list[list[float]] = field(default_factory=list)
+    decision: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -36,13 +42,15 @@ class CatalogEntry:
     @classmethod
     def from_dict(cls, row: dict) -> CatalogEntry:
         values = dict(row)
+        values["anchors"] = [[float(v) for v in a] for a in (values.get("anchors") or [])]
+        values["pinned"] = bool(values.get("pinned") or False)
         for key in ("first_seen", "last_seen"):
             if isinstance(values.get(key), str):
                 values[key] = datetime.fromisoformat(values[key])
         values["keywords"] = list(values.get("keywords") or [])
         values["examples"] = list(values.get("examples") or [])
         values["centroid"] = [float(v) for v in values["centroid"]]
-        return cls(**{k: values[k] for k in cls.__dataclass_fields__})
+        return cls(**{k: values[k] for k in cls.__dataclass_fields__ if k in values})
 
 
 @dataclass

@@ -31,15 +31,21 @@ EXTRA_STOP_WORDS = frozenset({
 
 
 def ctfidf_keywords(texts: list[str], labels: np.ndarray, n_clusters: int, *,
-                    weights: np.ndarray | None = None, top: int = KEYWORDS) -> list[list[str]]:
+                    weights: np.ndarray | None = None, top: int = KEYWORDS,
+                    exclude: set[str] | None = None) -> list[list[str]]:
     """Top c-TF-IDF terms per cluster (labels 0..n_clusters-1; other labels are ignored).
 
     ``weights`` counts how many rows each text stands for (texts are usually distinct, with
-    their number of occurrences as weight).
+    their number of occurrences as weight). ``exclude``: value tokens (`values.value_tokens`:
+    merchants, cities...) left out of the terms, so a name says what is asked, not of what.
     """
     labels = np.asarray(labels)
     keep = (labels >= 0) & (labels < n_clusters)
     cleaned = [strip_placeholders(t) for t in texts]
+    if exclude:
+        from evalflow.lib.intents.values import TOKEN
+
+        cleaned = [TOKEN.sub(lambda m: " " if m.group(0).lower() in exclude else m.group(0), t) for t in cleaned]
     vectorizer = CountVectorizer(stop_words=sorted(ENGLISH_STOP_WORDS | EXTRA_STOP_WORDS), ngram_range=(1, 2),
                                  token_pattern=TOKEN_PATTERN, lowercase=True)
     try:
