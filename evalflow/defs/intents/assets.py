@@ -20,12 +20,14 @@ from evalflow.lib.common.dagster_metadata import rows_by_day, table_rows
 from evalflow.lib.common.report import markdown_table
 from evalflow.lib.intents.store import (
     INTENT_SCHEMA,
+    catalog_markdown,
     last_clustering,
     load_window_vectors,
     read_catalog,
     read_redacted,
     text_mode,
     trace_text,
+    weekly_trends,
     window_fingerprint,
     window_start,
     write_clustering,
@@ -90,14 +92,20 @@ def trace_embeddings(context: dg.AssetExecutionContext, warehouse: WarehouseReso
 )
 def intent_discovery(context: dg.AssetExecutionContext, config: IntentConfig, warehouse: WarehouseResource):
     from evalflow.lib.intents import discover_intents
+    from evalflow.lib.intents.overrides import IntentOverridesError, load_overrides, overrides_path
 
     store = warehouse.warehouse()
     since = window_start(store, config.window_days)
     if since is None:
         raise dg.Failure("no trace embeddings yet: materialize trace_embeddings first")
+    data_dir = warehouse.settings().data_dir
+    try:
+        overrides = load_overrides(data_dir)
+    except IntentOverridesError as error:
+        raise dg.Failure(f"intent overrides: {error}") from None
     traces, vectors = load_window_vectors(store, since)
     mode = text_mode()
-    fingerprint = window_fingerprint(traces, vectors, mode)
+    fingerprint = window_fingerprint(traces, vectors, mode, "" if overrides.empty else overrides.digest())
     last = last_clustering(store)
     if last and last[0] == fingerprint:
         # Same traces, same vectors: a re-fit could only redraw boundaries, never add knowledge.
@@ -107,8 +115,9 @@ def intent_discovery(context: dg.AssetExecutionContext, config: IntentConfig, wa
         yield dg.MaterializeResult(asset_key="intent_catalog", metadata={
             ROW_COUNT: row_count(table_rows(store, "intent_catalog")), **note})
         return
+    previous = read_catalog(store)
     result = discover_intents(vectors, [trace_text(t, mode) for t in traces],
-                              previous=read_catalog(store), now=utcnow())
+                              previous=previous, now=utcnow(), overrides=overrides)
     written = write_clustering(store, traces, result, utcnow(), input_sha256=fingerprint, since=since)
     events = [(kind, ", ".join(f) or "—", ", ".join(t) or "—", detail) for kind, f, t, detail in written.events
               if kind != "continue"]
@@ -120,13 +129,21 @@ def intent_discovery(context: dg.AssetExecutionContext, config: IntentConfig, wa
                                          for k, v in result.params.items()}),
         "events": dg.MetadataValue.md(markdown_table(["event", "from", "to", "detail"], events)),
     })
+    trends = weekly_trends([t["event_date"] for t in traces], result.intent_ids)
+    candidates = result.params.get("merge_candidates") or []
+    review = result.params.get("overrides") or {}
     yield dg.MaterializeResult(asset_key="intent_catalog", metadata={
         ROW_COUNT: row_count(table_rows(store, "intent_catalog")),
         "intents": written.intents,
-        "catalog": dg.MetadataValue.md(markdown_table(
-            ["intent", "name", "size", "share", "example"],
-            [(e.intent_id, e.name, e.size, f"{e.share:.1%}", (e.examples[0][:80] if e.examples else ""))
-             for e in sorted(result.catalog, key=lambda e: -e.size)])),
+        "catalog": dg.MetadataValue.md(catalog_markdown(result.catalog, trends, previous)),
+        "merge_candidates": dg.MetadataValue.md(markdown_table(
+            ["intents", "names", "centroid similarity"],
+            [(" + ".join(c["intents"]), " / ".join(c["names"]), f"{c['similarity']:.3f}") for c in candidates])
+            if candidates else "none at centroid similarity >= 0.8"),
+        "overrides_file": str(overrides_path(data_dir)),
+        "overrides_applied": ", ".join(review.get("applied", [])) or "none",
+        "overrides_not_found": ", ".join(review.get("not_found", [])) or "none",
+        "value_tokens": dg.MetadataValue.json(result.params.get("values") or {}),
     })
 
 

@@ -200,6 +200,10 @@ TABLES: dict[str, Described] = {
             "last_seen": "Wall-clock time of the latest clustering that produced it.",
             "centroid": "Centroid in the 384-d embedding space.",
             "updated_at": "The clustering that wrote the row (= intent_runs.clustered_at).",
+            "reviewed_name": "The name a reviewer gave it (intent_overrides.toml); then also name.",
+            "pinned": "A reviewer pinned it (or it is a part of a reviewer's split): every re-clustering keeps it.",
+            "anchors": "Centroids of the intents a reviewer merged into it; their requests keep coming here.",
+            "decision": "What reviewers decided about it, in words.",
         },
     ),
     "intent_events": (

@@ -51,7 +51,11 @@ CREATE TABLE IF NOT EXISTS intent_catalog (
     first_seen TIMESTAMPTZ,
     last_seen TIMESTAMPTZ,
     centroid FLOAT[],
-    updated_at TIMESTAMPTZ
+    updated_at TIMESTAMPTZ,
+    reviewed_name VARCHAR,
+    pinned BOOLEAN,
+    anchors FLOAT[][],
+    decision VARCHAR
 );
 -- One row per clustering, with a fingerprint of its input: re-materializing over an unchanged
 -- window is a no-op instead of a re-fit.
@@ -72,6 +76,10 @@ CREATE TABLE IF NOT EXISTS intent_events (
 );
 """
 INTENT_TABLES = ("trace_embeddings", "intent_assignments", "intent_catalog", "intent_runs", "intent_events")
+# Columns intent_catalog gained after warehouses were first built (reviewer overrides); added in
+# place to an older table on the next clustering.
+CATALOG_ADDED_COLUMNS = (("reviewed_name", "VARCHAR"), ("pinned", "BOOLEAN"), ("anchors", "FLOAT[][]"),
+                         ("decision", "VARCHAR"))
 
 
 def text_mode() -> str:
@@ -157,12 +165,17 @@ def read_catalog(warehouse: Warehouse):
     with warehouse.connect(read_only=True) as con:
         if not has_table(con, "intent_catalog"):
             return None
-        rows = con.execute("SELECT intent_id, name, keywords, examples, size, share, first_seen, last_seen, centroid "
-                           "FROM intent_catalog ORDER BY intent_id").fetchall()
+        present = {r[0] for r in con.execute("SELECT column_name FROM duckdb_columns() "
+                                             "WHERE table_name = 'intent_catalog'").fetchall()}
+        added = ", ".join(name if name in present else f"NULL AS {name}" for name, _ in CATALOG_ADDED_COLUMNS)
+        rows = con.execute("SELECT intent_id, name, keywords, examples, size, share, first_seen, last_seen, centroid, "
+                           f"{added} FROM intent_catalog ORDER BY intent_id").fetchall()
     if not rows:
         return None
     return [CatalogEntry(intent_id=r[0], name=r[1], keywords=list(r[2] or []), examples=list(r[3] or []),
-                         size=r[4], share=r[5], first_seen=r[6], last_seen=r[7], centroid=list(r[8] or []))
+                         size=r[4], share=r[5], first_seen=r[6], last_seen=r[7], centroid=list(r[8] or []),
+                         reviewed_name=r[9], pinned=bool(r[10]), anchors=[list(a) for a in (r[11] or [])],
+                         decision=r[12])
             for r in rows]
 
 
@@ -174,10 +187,12 @@ class ClusteringWrite:
     events: list[tuple[str, list[str], list[str], str]]
 
 
-def window_fingerprint(traces: list[dict[str, Any]], vectors: np.ndarray, mode: str) -> str:
+def window_fingerprint(traces: list[dict[str, Any]], vectors: np.ndarray, mode: str, overrides: str = "") -> str:
     """sha256 of what a clustering sees: the window's trace ids in order, their vectors (the cache
-    fixes each text's vector) and the text mode."""
+    fixes each text's vector), the text mode and the reviewer's overrides (their digest)."""
     digest = hashlib.sha256(mode.encode())
+    if overrides:
+        digest.update(overrides.encode())
     digest.update("\n".join(t["trace_id"] for t in traces).encode())
     digest.update(np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
     return digest.hexdigest()
@@ -207,11 +222,15 @@ def write_clustering(warehouse: Warehouse, traces: list[dict[str, Any]], result,
     catalog = pl.DataFrame([{
         "intent_id": e.intent_id, "name": e.name, "keywords": list(e.keywords), "examples": list(e.examples),
         "size": int(e.size), "share": float(e.share), "first_seen": e.first_seen, "last_seen": e.last_seen,
-        "centroid": [float(x) for x in e.centroid], "updated_at": now} for e in result.catalog],
+        "centroid": [float(x) for x in e.centroid], "updated_at": now, "reviewed_name": e.reviewed_name,
+        "pinned": bool(e.pinned), "anchors": [[float(x) for x in a] for a in e.anchors], "decision": e.decision}
+        for e in result.catalog],
         schema={"intent_id": pl.String, "name": pl.String, "keywords": pl.List(pl.String),
                 "examples": pl.List(pl.String), "size": pl.Int64, "share": pl.Float64,
                 "first_seen": pl.Datetime("us", "UTC"), "last_seen": pl.Datetime("us", "UTC"),
-                "centroid": pl.List(pl.Float32), "updated_at": pl.Datetime("us", "UTC")})
+                "centroid": pl.List(pl.Float32), "updated_at": pl.Datetime("us", "UTC"),
+                "reviewed_name": pl.String, "pinned": pl.Boolean, "anchors": pl.List(pl.List(pl.Float32)),
+                "decision": pl.String})
     events = [(e.kind, list(e.from_ids), list(e.to_ids), e.detail or "") for e in result.events]
     event_frame = pl.DataFrame([{"clustered_at": now, "kind": k, "from_ids": f, "to_ids": t, "detail": d}
                                 for k, f, t, d in events],
@@ -220,13 +239,60 @@ def write_clustering(warehouse: Warehouse, traces: list[dict[str, Any]], result,
                                        "detail": pl.String})
     with warehouse.transaction() as con:
         con.execute(INTENT_SCHEMA)
+        for name, kind in CATALOG_ADDED_COLUMNS:
+            con.execute(f"ALTER TABLE intent_catalog ADD COLUMN IF NOT EXISTS {name} {kind}")
         con.execute("DELETE FROM intent_assignments")
         con.execute("DELETE FROM intent_catalog")
         for table, frame in (("intent_assignments", assignments), ("intent_catalog", catalog),
                              ("intent_events", event_frame)):
             con.register(f"incoming_{table}", frame)
-            con.execute(f"INSERT INTO {table} SELECT * FROM incoming_{table}")
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming_{table}")
         con.execute("INSERT INTO intent_runs VALUES (?, ?, ?, ?, ?, ?)",
                     [now, since, len(traces), input_sha256, len(result.catalog), float(result.noise_share)])
         apply_catalog(con, INTENT_TABLES)
     return ClusteringWrite(len(traces), len(result.catalog), float(result.noise_share), events)
+
+
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def weekly_trends(event_dates: Sequence[date], intent_ids: Sequence[str], weeks: int = 4) -> dict[str, list[float]]:
+    """Per intent, its share of each of the window's last ``weeks`` weeks (oldest first; the week
+    ends at the newest day). Shares, not counts, so a quiet week does not read as a decline."""
+    if not event_dates:
+        return {}
+    newest = max(event_dates)
+    bucket = np.array([weeks - 1 - min((newest - d).days // 7, weeks) for d in event_dates])
+    ids = np.asarray(intent_ids, dtype=object)
+    keep = bucket >= 0
+    totals = np.bincount(bucket[keep], minlength=weeks).astype(float)
+    out: dict[str, list[float]] = {}
+    for intent in set(ids[keep].tolist()):
+        counts = np.bincount(bucket[keep & (ids == intent)], minlength=weeks).astype(float)
+        out[intent] = [float(c / t) if t else 0.0 for c, t in zip(counts, totals)]
+    return out
+
+
+def sparkline(values: Sequence[float]) -> str:
+    """Shares as bars, scaled to their own maximum ("▂▄▆█": growing)."""
+    top = max(values, default=0.0)
+    if top <= 0:
+        return "·" * len(values)
+    return "".join(SPARK[min(len(SPARK) - 1, int(v / top * (len(SPARK) - 1) + 0.5))] for v in values)
+
+
+def catalog_markdown(catalog, trends: dict[str, list[float]], previous=None, examples: int = 2) -> str:
+    """The catalog as a reviewer reads it: id, name (the reviewer's, or the keywords'), size,
+    share and its change since the previous clustering, the weekly trend, examples, decisions."""
+    from evalflow.lib.common.report import markdown_table
+
+    before = {e.intent_id: e.share for e in (previous or [])}
+    rows = []
+    for e in sorted(catalog, key=lambda e: -e.size):
+        change = "new" if e.intent_id not in before else f"{(e.share - before[e.intent_id]) * 100:+.1f} pt"
+        trend = trends.get(e.intent_id)
+        rows.append((e.intent_id, e.name + (" (reviewed)" if e.reviewed_name else ""), e.size, f"{e.share:.1%}",
+                     change, sparkline(trend) if trend else "", " · ".join(x[:70] for x in e.examples[:examples]),
+                     e.decision or ""))
+    return markdown_table(["intent", "name", "size", "share", "since last", "weekly share", "examples",
+                           "reviewer decisions"], rows)
