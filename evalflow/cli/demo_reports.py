@@ -21,6 +21,7 @@ from evalflow.lib.common.settings import Settings
 
 CORPUS_NAME = "demo-few-shot"
 PLANTED = 5
+MIN_PLANTED_WORDS = 8
 FILLERS = (
     "How do I update the mailing address on my account?",
     "What are your branch opening hours on Saturdays?",
@@ -48,7 +49,10 @@ def write_demo_corpus(settings: Settings, seed: int = 0) -> Path | None:
     golden = latest_version(settings.data_dir, "golden")
     if golden is None:
         return None
-    cases = [c for c in read_cases(settings.data_dir, f"golden@{golden}") if case_text(c).strip()]
+    # Questions of 8 words or more: a shorter one is checked by exact match and embedding only
+    # (docs/contamination.md, "Short cases"), and a few words inside a long prompt are no evidence.
+    cases = [c for c in read_cases(settings.data_dir, f"golden@{golden}")
+             if len(case_text(c).split()) >= MIN_PLANTED_WORDS]
     rng = random.Random(seed)
     planted = sorted(rng.sample(cases, min(PLANTED, len(cases))), key=lambda c: c["case_id"])
     docs = [{"id": f"fewshot-{i:03d}", "text": _few_shot(case_text(case), "Let me look into that for you.")}
@@ -144,15 +148,16 @@ def contamination_lines(settings: Settings) -> list[str]:
         extra = found - planted
         same = _asked_in_corpus(settings, extra)
         lines.append(f"planted in {CORPUS_NAME}: {len(planted)}; found: {len(planted & found)}"
-                     + (f"; also found: {len(same)} other golden case(s) whose question is word for word in those "
-                        "prompts" if same else "")
+                     + (f"; also found: {len(same)} other golden case(s) with a turn that is word for word in "
+                        "those prompts" if same else "")
                      + (f"; found but not planted: {len(extra - same)}" if extra - same else ""))
     lines += [f"near-duplicates across {where}: {n} case(s)" for where, n in boundaries]
     return lines
 
 
 def _asked_in_corpus(settings: Settings, case_ids: set[str]) -> set[str]:
-    """Of `case_ids`, those whose first line of text is, word for word, in the demo corpus."""
+    """Of `case_ids`, those with a turn (a line of 5 words or more) that is, word for word, in the
+    demo corpus: a question or a templated follow-up they share with a planted case."""
     from evalflow.lib.contamination.text import case_text, normalise
     from evalflow.lib.snapshots.store import latest_version, read_cases
 
@@ -164,6 +169,6 @@ def _asked_in_corpus(settings: Settings, case_ids: set[str]) -> set[str]:
     except (OSError, ValueError, KeyError):
         return set()
     cases = read_cases(settings.data_dir, f"golden@{latest_version(settings.data_dir, 'golden')}")
-    first_lines = {c["case_id"]: normalise(case_text(c).splitlines()[0]) for c in cases
-                   if c["case_id"] in case_ids and case_text(c).strip()}
-    return {cid for cid, text in first_lines.items() if text and any(text in doc for doc in docs)}
+    turns = {c["case_id"]: [normalise(line) for line in case_text(c).splitlines() if len(line.split()) >= 5]
+             for c in cases if c["case_id"] in case_ids}
+    return {cid for cid, lines in turns.items() if any(line in doc for line in lines for doc in docs)}
