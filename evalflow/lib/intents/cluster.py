@@ -13,12 +13,17 @@ Candidates (each a labelling of the fit sample, -1 noise), all from HDBSCAN on t
   a density threshold does.
 
 The choice: the candidate with the highest modularity (resolution ``MODULARITY_RESOLUTION`` = 2)
-of the 5-nearest-neighbour graph of the fit vectors in the original space, noise points counted
-with their nearest cluster, among the candidates that leave at most ``NOISE_BUDGET`` of the rows
-low-confidence (as `discover_intents` counts them: HDBSCAN noise plus `far_from_centroid`
-members, duplicates included); when none does, among all. With a previous catalog, the candidates within
-``MODULARITY_TOLERANCE`` of the best are compared by how many rows keep their previous id, and the
-most continuous wins. Everything tried is in ``params["hdbscan"]["candidates"]``.
+of the 5-nearest-neighbour graph of the fit vectors in the original space, each candidate scored
+on the partition it settles into (`settled_labels`). Where the texts hold value tokens
+(merchants, cities: `values`), the graph's nodes are templates, the value-free view of the texts:
+otherwise a template's variants ("declined at Spotify", "... at Lidl") are each other's nearest
+neighbours, and the modularity rewards splitting intents into templates (the demo's 28,000-row
+window: 107 clusters for 51 intents, ARI 0.45; scored on templates, 83 and 0.66). Candidates are
+taken among those that leave at most ``NOISE_BUDGET`` of the rows low-confidence (as
+`discover_intents` counts them: HDBSCAN noise plus `far_from_centroid` members, duplicates
+included); when none does, among all. With a previous catalog, the candidates within
+``MODULARITY_TOLERANCE`` of the best are compared by how many rows keep their previous id, and
+the most continuous wins. Everything tried is in ``params["hdbscan"]["candidates"]``.
 
 Why, measured on the development sets only (`benchmarks/clustering_quality.py`: Banking77 test and
 train, SNIPS, the simulator at seeds 7, 11 and 23, each also subsampled to 1,000 and 3,000 rows;
@@ -279,7 +284,8 @@ def settled_labels(x: np.ndarray, labels: np.ndarray, weights: np.ndarray,
 
 
 def choose_clustering(z: np.ndarray, seed: int = 0, continuity=None, *, vectors: np.ndarray,
-                      weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+                      weights: np.ndarray | None = None,
+                      templates: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
     """HDBSCAN labels (-1 noise) and membership probabilities for the chosen candidate (see the
     module docstring).
 
@@ -291,7 +297,22 @@ def choose_clustering(z: np.ndarray, seed: int = 0, continuity=None, *, vectors:
     """
     n = len(z)
     weights = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
-    graph = knn_graph(vectors)
+    if templates is not None:
+        t = int(templates.max()) + 1
+        sums = np.zeros((t, vectors.shape[1]))
+        np.add.at(sums, templates, vectors.astype(np.float64) * weights[:, None])
+        graph = knn_graph(sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12))
+    else:
+        graph = knn_graph(vectors)
+
+    def score(labels: np.ndarray) -> float:
+        settled = settled_labels(vectors, labels, weights)
+        if templates is None:
+            return modularity(graph, settled)
+        votes = np.zeros((int(templates.max()) + 1, int(settled.max()) + 1))
+        np.add.at(votes, (templates, settled), weights)
+        return modularity(graph, votes.argmax(axis=1))
+
     candidates: list[dict] = []
 
     def add(kind: str, labels: np.ndarray, probs: np.ndarray, **info) -> None:
@@ -300,8 +321,7 @@ def choose_clustering(z: np.ndarray, seed: int = 0, continuity=None, *, vectors:
         cand = {"kind": kind, **info, "clusters": k,
                 "noise_share": round(low_confidence_share(vectors, weights, labels), 4),
                 "labels": labels, "probs": np.asarray(probs, dtype=np.float64)}
-        cand["modularity"] = (round(modularity(graph, settled_labels(vectors, labels, weights)), 5)
-                              if k >= 2 else None)
+        cand["modularity"] = round(score(labels), 5) if k >= 2 else None
         candidates.append(cand)
 
     for mcs in MIN_CLUSTER_SIZE_GRID:

@@ -64,6 +64,9 @@ def discover_intents(embeddings: np.ndarray, texts: list[str], *,
 
     distinct = reduction.distinct_rows(x)
     u = len(distinct.vectors)
+    distinct_texts = [texts[i] for i in distinct.first_row]
+    read_texts = [model_text(t) for t in distinct_texts]
+    value_tokens = request_values.value_tokens(read_texts)
     params["distinct_rows"] = u
     timings: dict[str, float] = {}
 
@@ -96,9 +99,14 @@ def discover_intents(embeddings: np.ndarray, texts: list[str], *,
                 old_kept = sum(previous[c].share for c in kept.values()) / prev_total
                 return float(rows_kept * old_kept)
 
+        templates = None
+        if value_tokens:  # candidates are scored on the value-free view: one node per template
+            keys = [request_values.value_free(read_texts[i], value_tokens) for i in fit_idx]
+            index: dict[str, int] = {}
+            templates = np.array([index.setdefault(k, len(index)) for k in keys], dtype=np.int64)
         fit_labels, fit_probs, cluster_params = clustering.choose_clustering(
             reduced.fit_z, seed, continuity, vectors=distinct.vectors[fit_idx],
-            weights=distinct.counts[fit_idx])
+            weights=distinct.counts[fit_idx], templates=templates)
         timings["cluster_s"] = round(time.perf_counter() - t, 2)
         params["hdbscan"] = cluster_params
         t = time.perf_counter()
@@ -128,9 +136,6 @@ def discover_intents(embeddings: np.ndarray, texts: list[str], *,
 
     # Values inside requests (merchants, cities...) found from the texts; a cluster most of whose
     # texts name one of them is dissolved into the other intents (`values`).
-    distinct_texts = [texts[i] for i in distinct.first_row]
-    read_texts = [model_text(t) for t in distinct_texts]
-    value_tokens = request_values.value_tokens(read_texts)
     if value_tokens:
         labels_u, dissolved = request_values.dissolve_value_clusters(
             distinct.vectors, read_texts, labels_u, distinct.counts, value_tokens)
