@@ -9,21 +9,27 @@ substrings, MinHash LSH near-duplicates, embedding paraphrase similarity), all t
 of the cases that each corpus streams through once (index.py). docs/contamination.md.
 """
 
-from evalflow.lib.contamination.check import check_cases, method_descriptions, split_leaks
-from evalflow.lib.contamination.config import (
-    CONFIG_ENV,
-    KINDS,
-    REGISTERED_KINDS,
-    ContaminationConfig,
-    ContaminationConfigError,
-    Corpus,
-    config_path,
-    load_contamination_config,
-    load_corpora_config,
-)
-from evalflow.lib.contamination.corpora import iter_documents, parse_corpus_spec, trace_prompt_documents
-from evalflow.lib.contamination.index import METHODS
-from evalflow.lib.contamination.text import case_text, normalise
+from importlib import import_module
+
+# Where each public name lives. Loaded on first use (PEP 562), so that the code location, which
+# imports the store for its DDL, does not load numpy and the index with it.
+_HOMES = {
+    "check_cases": "check", "method_descriptions": "check", "split_leaks": "check",
+    "CONFIG_ENV": "config", "KINDS": "config", "REGISTERED_KINDS": "config", "ContaminationConfig": "config",
+    "ContaminationConfigError": "config", "Corpus": "config", "config_path": "config",
+    "load_contamination_config": "config", "load_corpora_config": "config",
+    "iter_documents": "corpora", "parse_corpus_spec": "corpora", "trace_prompt_documents": "corpora",
+    "METHODS": "index", "case_text": "text", "normalise": "text",
+}
+
+
+def __getattr__(name: str):
+    if name in _HOMES:
+        value = getattr(import_module(f"evalflow.lib.contamination.{_HOMES[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'evalflow.lib.contamination' has no attribute {name!r}")
+
 
 __all__ = [
     "CONFIG_ENV", "KINDS", "METHODS", "REGISTERED_KINDS", "ContaminationConfig", "ContaminationConfigError",
