@@ -8,12 +8,15 @@
 
 Method (each module's docstring has the measurements behind its choices):
 distinct vectors (`reduce`) -> seeded fit sample of at most 12,000 -> UMAP 5-d
-(30 neighbours, min_dist 0, cosine, random_state=seed) -> HDBSCAN with min_cluster_size
-c * sqrt(n), c the smallest of 0.3..0.6 that leaves at most 10% of the rows low-confidence
-(`cluster`) -> unsampled rows to their nearest fitted neighbours -> with a previous catalog,
+(30 neighbours, min_dist 0, cosine, random_state=seed) -> HDBSCAN candidates (excess of mass
+over a min_cluster_size grid from 3, and similarity cuts of a fine condensed tree), the one
+with the highest k-NN-graph modularity within a 10% noise budget (`cluster`; no intent size
+assumed) -> unsampled rows to their nearest fitted neighbours -> clusters that are a value
+(a merchant, a city) rather than a request dissolved (`values`) -> with a previous catalog,
 re-fit artefacts undone (`stability.reconcile`) -> ids matched to the previous catalog by
-centroid (`stability`) -> every row to the intent with the nearest anchor centroid (the
-previous centroid for an intent that continues) -> c-TF-IDF names (`naming`).
+centroid (`stability`) -> a reviewer's decisions (`overrides`: rename, merge, split, pin) ->
+every row to the intent with the nearest anchor centroid (the previous centroid for an intent
+that continues) -> c-TF-IDF names without value tokens (`naming`).
 
 Noise policy: nearest intent with a low-confidence flag, not an "unclustered" bucket. Rows
 HDBSCAN called noise get the intent whose anchor centroid (original space) is nearest; they,

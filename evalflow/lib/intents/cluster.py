@@ -38,7 +38,8 @@ others were scored offline on the same UMAP layouts, each candidate after the fu
     EOM grid, modularity (resolution 2)             8            0.812     0.543     0.359
     similarity cuts alone, one s (best: 0.45)       9            0.791     0.509     0.199
     similarity cuts, modularity (resolution 2)      7            0.819     0.578     0.359
-    both, modularity (resolution 2): shipped        11           0.821     0.582     0.401
+    both, modularity (resolution 2), distinct texts 11           0.821     0.582     0.401
+    the same, scored on templates (values): shipped 10           0.817     0.590     0.401
     both, silhouette (cosine)                       -            (favours the finest: 150-250
                                                                   clusters on Banking77 train)
     both, DBCV / cluster persistence                -            (bimodal: a few domain-sized
