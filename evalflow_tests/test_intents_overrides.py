@@ -385,3 +385,28 @@ def test_merge_candidates_list_the_alike_pairs_with_their_similarity():
     pairs = merge_candidates([entry(1, a), entry(2, near), entry(3, far)])
     assert pairs == [{"intents": ["intent-0001", "intent-0002"], "names": ["n1", "n2"],
                       "similarity": round(float(a @ near), 4)}]
+
+
+@pytest.mark.shared_data("intents/banking77", "intents/snips")
+def test_natural_requests_have_no_value_tokens():
+    """Banking77 and SNIPS are written by people, not templates: no word of theirs fills a slot
+    often enough to be a value, so value handling leaves them untouched (as measured on the
+    simulator it finds exactly its merchants, cities and currencies)."""
+    import csv
+    import json
+
+    from evalflow.lib.intents import model_text
+    from evalflow_tests.conftest import SHARED_DATA
+
+    root = SHARED_DATA / "intents"
+    for split in ("train", "test"):
+        with open(root / "banking77" / f"{split}.csv", newline="") as f:
+            texts = [model_text(r["text"]) for r in csv.DictReader(f)]
+        assert len(texts) > 3000
+        assert value_tokens(texts) == set(), split
+    snips = []
+    for path in sorted((root / "snips").glob("*.json")):
+        for items in json.loads(path.read_bytes().decode("latin-1")).values():
+            snips += [model_text("".join(p["text"] for p in item["data"])) for item in items]
+    assert len(snips) == 2800
+    assert value_tokens(snips) == set()
