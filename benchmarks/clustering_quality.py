@@ -147,6 +147,13 @@ def simulator_set(days: int, per_day: int, seed: int, mode: str = "first") -> tu
     return texts, labels
 
 
+def simulator_sets(days: int, per_day: int, seed: int) -> dict[str, tuple[list[str], list[str]]]:
+    """Both texts of the simulator's traces: {"first": ..., "previous": ...} (the session's first
+    user turn or the turn before as context), as `benchmarks/clustering_scale.py` and
+    `benchmarks/embedding_cuda.py` read them."""
+    return {mode: simulator_set(days, per_day, seed, mode) for mode in ("first", "previous")}
+
+
 def _value_words() -> re.Pattern:
     """Merchant, city and currency names of the simulator's catalog (to count intents named
     after a value; the method never sees this list)."""
