@@ -281,7 +281,7 @@ def sparkline(values: Sequence[float]) -> str:
     return "".join(SPARK[min(len(SPARK) - 1, int(v / top * (len(SPARK) - 1) + 0.5))] for v in values)
 
 
-def catalog_markdown(catalog, trends: dict[str, list[float]], previous=None, examples: int = 2) -> str:
+def catalog_markdown(catalog, trends: dict[str, list[float]], previous=None, examples: int = 1) -> str:
     """The catalog as a reviewer reads it: id, name (the reviewer's, or the keywords'), size,
     share and its change since the previous clustering, the weekly trend, examples, decisions."""
     from evalflow.lib.common.report import markdown_table
@@ -292,7 +292,7 @@ def catalog_markdown(catalog, trends: dict[str, list[float]], previous=None, exa
         change = "new" if e.intent_id not in before else f"{(e.share - before[e.intent_id]) * 100:+.1f} pt"
         trend = trends.get(e.intent_id)
         rows.append((e.intent_id, e.name + (" (reviewed)" if e.reviewed_name else ""), e.size, f"{e.share:.1%}",
-                     change, sparkline(trend) if trend else "", " · ".join(x[:70] for x in e.examples[:examples]),
+                     change, sparkline(trend) if trend else "", " · ".join(x[:80] for x in e.examples[:examples]),
                      e.decision or ""))
     return markdown_table(["intent", "name", "size", "share", "since last", "weekly share", "examples",
                            "reviewer decisions"], rows)
