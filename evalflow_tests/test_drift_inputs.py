@@ -224,3 +224,39 @@ def test_a_week_before_the_golden_window_ends_is_compared_with_the_week_before_o
     assert {s.baseline for s in report.signals} <= {"previous_week", "none"}
     assert "week before only" in render_markdown(report)
     assert during.golden is not None and during.golden_note is None  # the week that holds the window's end
+
+
+def test_a_run_over_several_weeks_reads_what_they_share_once(world, tmp_path, monkeypatch):
+    """report_weeks reads the lake and the golden window's traffic once for all its weeks, and a
+    week's traffic serves as the next week's week before; each week's report is the one it gets
+    alone."""
+    import shutil
+    from collections import Counter
+
+    from evalflow.lib.common.warehouse import Warehouse
+    from evalflow.lib.drift import inputs, weekly
+
+    data, path, _ = world
+    shutil.copy(path, tmp_path / "w.duckdb")
+    weeks = [WINDOW, MONDAY - timedelta(days=7), MONDAY]
+    with duckdb.connect(str(path), read_only=True) as con:
+        alone = [compute_week(load_week_inputs(con, data, week, DriftConfig()), DriftConfig()) for week in weeks]
+    lake, traffic = [], []
+    lake_reads, load_traffic_ = inputs._lake_reads, inputs.load_traffic
+    monkeypatch.setattr(inputs, "_lake_reads", lambda *a: lake.append(a) or lake_reads(*a))
+
+    def counted(con, start, end, config, **kw):
+        traffic.append((start, end, kw.get("texts", True), kw.get("embeddings", True)))
+        return load_traffic_(con, start, end, config, **kw)
+
+    monkeypatch.setattr(inputs, "load_traffic", counted)
+    outcomes = weekly.report_weeks(Warehouse(tmp_path / "w.duckdb"), data, [w.isoformat() for w in reversed(weeks)])
+    assert [o.week for o in outcomes] == [w.isoformat() for w in weeks]  # oldest first
+    assert len(lake) == 1
+    assert Counter(traffic).most_common(1)[0][1] == 1  # no window read twice
+    assert (MONDAY - timedelta(days=7), MONDAY - timedelta(days=1), True, True) in traffic  # 09-28, read as a week
+    for outcome, expected in zip(outcomes, alone):
+        assert [(s.signal, s.baseline, s.value, s.threshold, s.severity, s.detail) for s in outcome.report.signals] \
+            == [(s.signal, s.baseline, s.value, s.threshold, s.severity, s.detail) for s in expected.signals]
+    assert outcomes[-1].report.figures["golden"] == "golden@v1"
+    assert len({t for t in traffic if t[2] is False}) == 1  # the golden window's traffic, once

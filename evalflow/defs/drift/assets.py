@@ -36,7 +36,9 @@ def drift_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     outcomes = report_weeks(warehouse.warehouse(), settings.data_dir, weeks, log=context.log.info)
     publish_drift_tables(settings.data_dir, warehouse.warehouse())
     for outcome in outcomes:  # each week's figures on that week's materialization
-        context.add_asset_metadata({ROW_COUNT: row_count(len(outcome.report.history_rows())), **outcome.metadata()},
+        context.add_asset_metadata({ROW_COUNT: row_count(len(outcome.report.history_rows())), **outcome.figures(),
+                                    "report": dg.MetadataValue.path(str(outcome.html_path)),
+                                    "summary": dg.MetadataValue.md(outcome.markdown)},
                                    partition_key=outcome.week)
     yield dg.MaterializeResult(check_results=[
         dg.AssetCheckResult(check_name=check.name, passed=check.passed, severity=_severity(check.severity),
@@ -55,7 +57,7 @@ def drift_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource
                                    "traffic on the newest day is one the golden set's production baseline knew.")],
     description="The nightly prompt-hash audit: the newest day's system-prompt hashes, tool-schema hashes and "
     "template ids against those of the traffic the golden set was drawn from; a hash the golden set never saw "
-    "adds a row to `alerts` (signal prompt_hash_nightly).")
+    "adds a row to `alerts` (signals system_prompt_nightly, tool_schema_nightly, prompt_template_nightly).")
 def prompt_hash_audit(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     from evalflow.lib.drift.weekly import audit_prompt_hashes
 

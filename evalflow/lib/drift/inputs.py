@@ -272,28 +272,28 @@ def load_golden(data_dir: Path) -> GoldenBaseline | None:
         return _golden(reader)
 
 
-def _lake_reads(data_dir: Path, week_start: date,
-                week_end: date) -> tuple[GoldenBaseline | None, list[dict], list[dict]]:
-    """(the latest golden version, the week's rolling cases, the golden history), over one lake
-    connection."""
+def _lake_reads(data_dir: Path, first: date,
+                last: date) -> tuple[GoldenBaseline | None, list[tuple[date, list[dict]]], list[dict]]:
+    """(the latest golden version, the cases of every rolling version published from `first` to
+    `last` in publication order, the golden history), over one lake connection."""
     from evalflow.lib.snapshots import store
     from evalflow.lib.snapshots.refs import GOLDEN, ROLLING, DatasetRef
 
-    rolling: dict[str, dict] = {}
+    rolling = []
     history = []
     with store.reading(data_dir) as reader:
         golden = _golden(reader)
         for info in reader.versions(ROLLING):
-            if week_start <= date.fromisoformat(info.version) <= week_end:
-                for case in reader.cases(DatasetRef(ROLLING, info.version)):
-                    rolling[case["case_id"]] = case  # a later version's copy wins
+            day = date.fromisoformat(info.version)
+            if first <= day <= last:
+                rolling.append((day, reader.cases(DatasetRef(ROLLING, info.version))))
         for info in reader.versions(GOLDEN):
             cases = golden.cases if golden is not None and info.ref == golden.ref else reader.cases(
                 DatasetRef(GOLDEN, info.version))
             rate, n = pass_rate(cases)
             history.append({"ref": info.ref, "created_at": _as_datetime(info.created_at), "pass_rate": rate,
                             "cases_with_verdict": n})
-    return golden, [rolling[k] for k in sorted(rolling)], history
+    return golden, rolling, history
 
 
 def failure_rates(con, until: date) -> list[dict[str, Any]]:
@@ -314,48 +314,90 @@ def intent_names(con) -> dict[str, str]:
             if i is not None and n}
 
 
-def load_week_inputs(warehouse_con, data_dir: Path, week_start: date, config: DriftConfig) -> WeekInputs:
-    """The WeekInputs of the week starting on Monday `week_start` (UTC), from the warehouse
-    connection (read-only is enough) and the lake under `data_dir`.
+@dataclass
+class RunReads:
+    """What every week of a run reads alike, read once per run (load_run_reads) instead of once a
+    week: the lake's golden version (its production baseline recomputed once when it has none),
+    the golden history, the rolling versions of the run's weeks, the intent names and the weekly
+    failure rates; and the traffic already loaded: the golden window's (per embedding key) and the
+    last week's, which is the next week's week before."""
 
-    The golden version is the latest one (also for a backfilled week), unless it was drawn from
-    traffic that ends after this week: then the week is compared with the week before only
-    (`golden_note` says why; the golden cases are still the retrieval queries). When its manifest has no
+    golden: GoldenBaseline | None
+    golden_history: list[dict[str, Any]]
+    rolling: list[tuple[date, list[dict[str, Any]]]]  # (version day, its cases), in publication order
+    intent_names: dict[str, str]
+    failure_rates: list[dict[str, Any]]
+    golden_traffic: dict[tuple[str, str] | None, Traffic] = field(default_factory=dict)
+    last_week: Traffic | None = None
+
+    def rolling_cases(self, start: date, end: date) -> list[dict[str, Any]]:
+        """The cases of the rolling versions published from start to end (a later version's copy
+        of a case wins), by case id."""
+        cases = {case["case_id"]: case for day, version in self.rolling if start <= day <= end for case in version}
+        return [cases[k] for k in sorted(cases)]
+
+
+def _monday_check(week_start: date) -> None:
+    if week_start.weekday() != 0:
+        raise ValueError(f"week_start must be a Monday, got {week_start.isoformat()} ({week_start:%A})")
+
+
+def load_run_reads(warehouse_con, data_dir: Path, weeks: Sequence[date], config: DriftConfig) -> RunReads:
+    """The RunReads of a run over `weeks` (Mondays). When the golden version's manifest has no
     production baseline (published before drift reports), it is recomputed from the warehouse for
     the cases' window and marked `production_baseline_recomputed`."""
     from evalflow.lib.drift.baseline import production_baseline
 
-    if week_start.weekday() != 0:
-        raise ValueError(f"week_start must be a Monday, got {week_start.isoformat()} ({week_start:%A})")
+    for week in weeks:
+        _monday_check(week)
+    last = max(weeks) + timedelta(days=6)
+    golden, rolling, history = _lake_reads(data_dir, min(weeks), last)
+    if golden is not None and golden.baseline is None:
+        golden.manifest = {**golden.manifest, "production_baseline_recomputed": True,
+                           "production_baseline": production_baseline(warehouse_con, golden.cases,
+                                                                      top_k=config.retrieval_k)}
+    return RunReads(golden, history, rolling, intent_names(warehouse_con), failure_rates(warehouse_con, last))
+
+
+def load_week_inputs(warehouse_con, data_dir: Path, week_start: date, config: DriftConfig,
+                     reads: RunReads | None = None) -> WeekInputs:
+    """The WeekInputs of the week starting on Monday `week_start` (UTC), from the warehouse
+    connection (read-only is enough) and the lake under `data_dir`; `reads` (load_run_reads over
+    the run's weeks) shares what the weeks of one run read alike.
+
+    The golden version is the latest one (also for a backfilled week), unless it was drawn from
+    traffic that ends after this week: then the week is compared with the week before only
+    (`golden_note` says why; the golden cases are still the retrieval queries)."""
+    _monday_check(week_start)
+    if reads is None:
+        reads = load_run_reads(warehouse_con, data_dir, [week_start], config)
     week_end = week_start + timedelta(days=6)
     week = load_traffic(warehouse_con, week_start, week_end, config)
-    previous = load_traffic(warehouse_con, week_start - timedelta(days=7), week_start - timedelta(days=1), config,
-                            embedding_key=week.embedding_key)
-    golden, rolling, history = _lake_reads(data_dir, week_start, week_end)
-    golden_traffic = None
-    if golden is not None:
-        if golden.baseline is None:
-            golden.manifest = {**golden.manifest, "production_baseline_recomputed": True,
-                               "production_baseline": production_baseline(warehouse_con, golden.cases,
-                                                                          top_k=config.retrieval_k)}
-        window = (golden.baseline or {}).get("window") or {}
-        if window.get("end") and date.fromisoformat(window["end"]) > week_end:
-            # The golden set was drawn from traffic after this week (a backfilled week): what
-            # production looked like later says nothing about how this week drifted. Its cases
-            # still serve as the queries re-retrieved against the week before.
-            note = (f"not compared with {golden.ref}: it was drawn from traffic up to {window['end']}, "
-                    "after this week")
-            return WeekInputs(week_start=week_start, week=week, previous_week=previous if previous.traces else None,
-                              golden=golden, golden_traffic=None, rolling_cases=rolling, golden_history=history,
-                              failure_rate_history=failure_rates(warehouse_con, week_end),
-                              intent_names=intent_names(warehouse_con), golden_note=note)
-        if window.get("start") and window.get("end"):
-            golden_traffic = load_traffic(warehouse_con, date.fromisoformat(window["start"]),
-                                          date.fromisoformat(window["end"]), config, texts=False,
-                                          embedding_key=week.embedding_key)
-            if golden_traffic.traces == 0:
-                golden_traffic = None
+    previous = reads.last_week
+    # The week loaded last is this one's week before when it starts 7 days earlier and its vectors
+    # come from the same model and backend (then load_traffic would give the same Traffic).
+    if previous is None or previous.start != week_start - timedelta(days=7) or (
+            previous.embedding_key != week.embedding_key):
+        previous = load_traffic(warehouse_con, week_start - timedelta(days=7), week_start - timedelta(days=1),
+                                config, embedding_key=week.embedding_key)
+    reads.last_week = week
+    golden, golden_traffic, note = reads.golden, None, None
+    window = ((golden.baseline or {}).get("window") or {}) if golden is not None else {}
+    if window.get("end") and date.fromisoformat(window["end"]) > week_end:
+        # The golden set was drawn from traffic after this week (a backfilled week): what
+        # production looked like later says nothing about how this week drifted. Its cases
+        # still serve as the queries re-retrieved against the week before.
+        note = f"not compared with {golden.ref}: it was drawn from traffic up to {window['end']}, after this week"
+    elif window.get("start") and window.get("end"):
+        if week.embedding_key not in reads.golden_traffic:
+            reads.golden_traffic[week.embedding_key] = load_traffic(
+                warehouse_con, date.fromisoformat(window["start"]), date.fromisoformat(window["end"]), config,
+                texts=False, embedding_key=week.embedding_key)
+        golden_traffic = reads.golden_traffic[week.embedding_key]
+        if golden_traffic.traces == 0:
+            golden_traffic = None
     return WeekInputs(week_start=week_start, week=week, previous_week=previous if previous.traces else None,
-                      golden=golden, golden_traffic=golden_traffic, rolling_cases=rolling, golden_history=history,
-                      failure_rate_history=failure_rates(warehouse_con, week_end),
-                      intent_names=intent_names(warehouse_con))
+                      golden=golden, golden_traffic=golden_traffic,
+                      rolling_cases=reads.rolling_cases(week_start, week_end), golden_history=reads.golden_history,
+                      failure_rate_history=[r for r in reads.failure_rates if r["week_start"] <= week_start],
+                      intent_names=reads.intent_names, golden_note=note)

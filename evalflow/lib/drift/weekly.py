@@ -15,6 +15,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Callable
 
+import polars as pl
+
 from evalflow.lib.common.warehouse import Warehouse
 
 REPORTS = Path("reports") / "drift"
@@ -41,33 +43,34 @@ class WeekOutcome:
     def breaches(self) -> list:
         return self.report.breaches()
 
-    def metadata(self) -> dict[str, Any]:
-        """The week's figures for its materialization: a person sees the key numbers and the
-        alerts without opening the report."""
-        import dagster as dg
-
-        figures = {k: v for k, v in self.report.figures.items() if v is not None and not isinstance(v, (dict, list))}
-        return {**figures, "report": dg.MetadataValue.path(str(self.html_path)),
-                "summary": dg.MetadataValue.md(self.markdown)}
+    def figures(self) -> dict[str, Any]:
+        """The week's key figures for its materialization (plain values; the asset adds the
+        report's path and the markdown summary): a person sees the key numbers and the alerts
+        without opening the report."""
+        return {k: v for k, v in self.report.figures.items() if v is not None and not isinstance(v, (dict, list))}
 
 
-def report_week(con, data_dir: Path, week: date, config, log: Callable[[str], None] = lambda _: None) -> WeekOutcome:
-    """One week's report on an open warehouse connection (read and written in one place)."""
+def report_week(con, data_dir: Path, week: date, config, reads=None, history: pl.DataFrame | None = None,
+                log: Callable[[str], None] = lambda _: None) -> WeekOutcome:
+    """One week's report on an open warehouse connection (read and written in one place). `reads`
+    (inputs.load_run_reads) and `history` (store.read_history) are what report_weeks reads once for
+    all its weeks; by default they are read here."""
     from evalflow.lib.drift import store
     from evalflow.lib.drift.inputs import load_week_inputs
-    from evalflow.lib.drift.render import render_html, render_markdown
+    from evalflow.lib.drift.render import render_html, render_markdown, week_title
     from evalflow.lib.drift.report import compute_week
 
     store.ensure_tables(con)
-    inputs = load_week_inputs(con, data_dir, week, config)
+    inputs = load_week_inputs(con, data_dir, week, config, reads)
     report = compute_week(inputs, config)
-    history = store.read_history(con)  # the trend charts add this week's rows themselves
+    if history is None:
+        history = store.read_history(con)  # the trend charts add this week's rows themselves
     folder = reports_dir(data_dir) / week.isoformat()
     markdown = render_markdown(report)
     html_path = folder / "report.html"
     _write_atomically(folder / "report.json", report.to_json() + "\n")
     _write_atomically(folder / "summary.md", markdown)
-    _write_atomically(html_path, render_html(report, history, title=f"evalflow drift report, week of {week}"))
+    _write_atomically(html_path, render_html(report, history, title=week_title(week)))
     store.write_week(con, report, str(html_path), markdown)
     breaches = report.breaches()
     log(f"drift report {week}: {report.figures.get('traces', 0)} traces, "
@@ -79,14 +82,27 @@ def report_week(con, data_dir: Path, week: date, config, log: Callable[[str], No
 def report_weeks(warehouse: Warehouse, data_dir: Path, weeks: list[str],
                  log: Callable[[str], None] = lambda _: None) -> list[WeekOutcome]:
     """The reports of `weeks` (Mondays, ISO), oldest first, so each week's trend charts hold the
-    weeks before it."""
+    weeks before it. One warehouse connection; the lake, the golden window's traffic and
+    drift_history are read once for all the weeks, and each week's traffic serves as the next
+    week's week before."""
+    from evalflow.lib.drift import store
     from evalflow.lib.drift.config import load_drift_config
+    from evalflow.lib.drift.inputs import load_run_reads
+    from evalflow.lib.drift.render import trend_frame
 
     config = load_drift_config(data_dir)
+    mondays = sorted(date.fromisoformat(week) for week in weeks)
+    if not mondays:
+        return []
     outcomes = []
-    for week in sorted(weeks):
-        with warehouse.connect() as con:
-            outcomes.append(report_week(con, data_dir, date.fromisoformat(week), config, log))
+    with warehouse.connect() as con:
+        store.ensure_tables(con)
+        reads = load_run_reads(con, data_dir, mondays, config)
+        history = store.read_history(con)
+        for week in mondays:
+            outcome = report_week(con, data_dir, week, config, reads, history, log)
+            history = trend_frame(outcome.report, history)  # what drift_history now holds, for the next week
+            outcomes.append(outcome)
     return outcomes
 
 
