@@ -163,15 +163,24 @@ def test_the_environment_variable_points_at_another_file(tmp_path, monkeypatch):
     ('[thresholds]\nembedding_threshold = "high"\n', "expected float"),
     ('[thresholds]\nngram_threshold = 0\n', "must be in"),
     ('[thresholds]\nspeed = 3\n', "not a setting"),
+    ('[thresholds]\nnum_perm = 1\n', "num_perm must be at least 2"),
+    ('[thresholds]\nseed = -1\n', "seed must be in"),
+    ('[[corpus]]\nname = "a"\nkind = "training"\npath = "notes.txt"\n', "not a corpus format"),
     ('[[corpus]\n', "not valid TOML"),
 ])
 def test_a_wrong_configuration_names_the_file_and_the_field(tmp_path, text, message):
     (tmp_path / "x.jsonl").write_text("{}\n")
+    (tmp_path / "notes.txt").write_text("hello\n")
     (tmp_path / "contamination.toml").write_text(text)
+    loader = load_contamination_config if text.startswith("[thresholds]") else load_corpora_config
     with pytest.raises(ContaminationConfigError, match=message) as error:
-        load_corpora_config(tmp_path)
-        load_contamination_config(tmp_path)
+        loader(tmp_path)
     assert "contamination.toml" in str(error.value)
+
+
+def test_an_lsh_threshold_with_no_band_setting_is_a_configuration_error():
+    with pytest.raises(ContaminationConfigError, match="lsh_threshold"):
+        check_cases([{"case_id": "q", "text": QUESTION}], [], config=ContaminationConfig(lsh_threshold=1.0))
 
 
 # ----------------------------------------------------------------------------- trace prompts

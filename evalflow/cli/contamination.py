@@ -37,11 +37,12 @@ def _corpus_spec(text: str):
 
 
 def _kind_spec(text: str) -> tuple[str, str]:
-    from evalflow.lib.contamination import KINDS
+    from evalflow.lib.contamination import REGISTERED_KINDS
 
     name, sep, kind = text.partition("=")
-    if not sep or not name or kind not in KINDS:
-        raise argparse.ArgumentTypeError(f"expected NAME=KIND with KIND one of {', '.join(KINDS)}, got {text!r}")
+    if not sep or not name or kind not in REGISTERED_KINDS:
+        raise argparse.ArgumentTypeError(f"expected NAME=KIND with KIND one of {', '.join(REGISTERED_KINDS)}, "
+                                         f"got {text!r}")
     return name, kind
 
 

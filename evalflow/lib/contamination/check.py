@@ -157,12 +157,12 @@ def run_scans(cases: Sequence[tuple[str, str]], corpora: Sequence[Corpus], *, em
             embedding = _embed_scan(index, scan, case_vectors, embedder, config)
         scan.all_segments, scan.candidates = None, {}
         scans.append(scan)
-        index.embedded_cases = case_vectors.embedded if case_vectors is not None else 0
         corpus_info.append({"name": corpus.name, "kind": corpus.kind,
                             "path": str(corpus.path) if corpus.path is not None else None,
                             "fields": list(corpus.fields), "documents": scan.documents, "skipped": scan.skipped,
                             "segments": scan.segments, "minhashed_segments": scan.minhashed,
                             "embedding": embedding["mode"], "embedded_segments": embedding["embedded"]})
+    index.embedded_cases = case_vectors.embedded if case_vectors is not None else 0
     return index, scans, corpus_info
 
 
@@ -232,7 +232,7 @@ def check_cases(cases: Sequence[Mapping[str, Any]], corpora: Sequence[Corpus], *
     contaminated = sum(r["contaminated"] for r in results)
     describe = getattr(embedder, "describe", None)
     summary = {
-        "cases": len(results), "contaminated": contaminated, "embedded_cases": getattr(index, "embedded_cases", 0),
+        "cases": len(results), "contaminated": contaminated, "embedded_cases": index.embedded_cases,
         "contaminated_share": _round(contaminated / len(results)) if results else 0.0,
         "by_method": by_method, "by_corpus": by_corpus, "empty_cases": int(index.empty.sum()),
         "corpora": corpus_info, "methods": method_descriptions(config), "config": config.to_dict(),

@@ -117,6 +117,12 @@ class ContaminationConfig:
             raise ContaminationConfigError("substring_min_found cannot exceed substring_probes")
         if self.ngram_min_tokens > self.ngram_n:
             raise ContaminationConfigError("ngram_min_tokens cannot exceed ngram_n")
+        # datasketch refuses fewer than 2 permutations, and numpy seeds (MinHash uses seed + 1)
+        # must fit in 32 bits: say so here, not as a ValueError from inside the index.
+        if self.num_perm < 2:
+            raise ContaminationConfigError(f"num_perm must be at least 2, got {self.num_perm!r}")
+        if not 0 <= self.seed < 2**32 - 1:
+            raise ContaminationConfigError(f"seed must be in [0, {2**32 - 2}], got {self.seed!r}")
         for name in ("embed_candidates_per_case", "embed_full_max_segments", "ngram_min_doc_windows"):
             if int(getattr(self, name)) < 0:
                 raise ContaminationConfigError(f"{name} must be 0 or more, got {getattr(self, name)!r}")
@@ -185,7 +191,9 @@ def load_contamination_config(data_dir: Path) -> ContaminationConfig:
 
 def load_corpora_config(data_dir: Path) -> list[Corpus]:
     """The registered corpora ([[corpus]] tables), paths resolved against the file's folder.
-    A corpus whose file is missing is an error here, not minutes into a check."""
+    A corpus whose file is missing or not a format we read is an error here, not minutes into a check."""
+    from evalflow.lib.contamination.corpora import corpus_format  # corpora imports this module
+
     path, data = _load(data_dir)
     entries = data.get("corpus") or []
     if not isinstance(entries, list):
@@ -217,6 +225,10 @@ def load_corpora_config(data_dir: Path) -> list[Corpus]:
             file = path.parent / file
         if not file.is_file():
             raise ContaminationConfigError(f"{where}.path: no such file: {file}")
+        try:
+            corpus_format(file)
+        except ContaminationConfigError as error:
+            raise ContaminationConfigError(f"{where}.path: {error}") from None
         if entry["name"] in names:
             raise ContaminationConfigError(f"{where}.name: {entry['name']!r} is registered twice")
         names.add(entry["name"])

@@ -33,7 +33,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from evalflow.lib.contamination.config import ContaminationConfig
+from evalflow.lib.contamination.config import ContaminationConfig, ContaminationConfigError
 from evalflow.lib.contamination.text import TokenHasher, is_content, segments, tokens
 
 _P = np.uint64(0x9E3779B97F4A7C15)  # odd, so invertible modulo 2**64
@@ -166,6 +166,7 @@ class CaseIndex:
         self.set_size = np.zeros(n, dtype=np.int64)
         self.token_count = np.zeros(n, dtype=np.int64)
         self.empty = np.zeros(n, dtype=bool)
+        self.embedded_cases = 0  # cases the embedder read (check.run_scans sets it)
         ngram_keys, ngram_owners = [], []
         probe_bytes: list[bytes] = []
         probe_case: list[int] = []
@@ -200,7 +201,12 @@ class CaseIndex:
         self.probe_groups = self._probe_groups()
         # MinHash LSH over the cases' word sets (datasketch; affine32 scheme over our token hashes).
         self.minhash_base = MinHash(num_perm=config.num_perm, seed=config.seed + 1, hashfunc=int)
-        self.lsh = MinHashLSH(threshold=config.lsh_threshold, num_perm=config.num_perm)
+        try:
+            self.lsh = MinHashLSH(threshold=config.lsh_threshold, num_perm=config.num_perm)
+        except ValueError as error:  # datasketch finds no band setting (e.g. a threshold near 1)
+            raise ContaminationConfigError(f"lsh_threshold {config.lsh_threshold} with num_perm {config.num_perm}: "
+                                           f"no LSH band setting ({error}); lower lsh_threshold or raise num_perm"
+                                           ) from None
         self.hashvalues = np.zeros((n, config.num_perm), dtype=np.uint32)
         self.minhashed = np.zeros(n, dtype=bool)
         sizes = []
