@@ -64,7 +64,7 @@ def test_the_golden_cases_inside_a_registered_corpus_are_found_and_recorded(gold
                                 checked_at=datetime(2026, 12, 1, tzinfo=timezone.utc))
     assert outcome.golden == "golden@v1"
     assert {c["case_id"] for c in outcome.contaminated_cases()} == planted
-    assert outcome.leak_counts().get("holdout|dev", 0) >= 1  # the repeated question across the split
+    assert outcome.report["summary"]["split_leaks"]["holdout|dev"] >= 1  # the repeated question across the split
     with warehouse.connect(read_only=True) as con:
         found = {r[0] for r in con.execute("SELECT DISTINCT case_id FROM contamination_findings "
                                            "WHERE corpus = 'sft' AND split IS NULL").fetchall()}
@@ -109,3 +109,56 @@ def test_the_asset_without_a_golden_version_passes_and_says_why(tmp_path, monkey
     assert result.success and result.get_asset_check_evaluations()[0].passed
     status = result.asset_materializations_for_node("contamination_report")[0].metadata["status"].value
     assert "no golden version" in status
+
+
+class CountingEmbedder:
+    """Hashed bag of words (L2-normalised), recording every text it is asked to embed."""
+
+    def __init__(self):
+        self.texts: list[str] = []
+
+    def encode(self, texts):
+        import numpy as np
+
+        from evalflow.lib.contamination.text import tokens
+
+        self.texts += texts
+        out = np.zeros((len(texts), 256), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for word in tokens(text):
+                out[i, sum(word.encode()) % 256] += 1.0
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+
+
+def test_each_golden_case_is_embedded_once_in_a_run(golden):
+    data_dir, cases, _ = golden
+    embedder = CountingEmbedder()
+    outcome = contamination_run(Warehouse(load_settings().warehouse_path), data_dir, run_id="run-e",
+                                checked_at=datetime(2026, 12, 1, tzinfo=timezone.utc), embedder=lambda: embedder)
+    assert outcome.report["summary"]["embedded_cases"] == len(cases)
+    questions = [t for t in embedder.texts if any(q in t for q in QUESTIONS)]
+    # check_cases, then split_leaks (golden and holdout as cases, dev as documents): one embedding each
+    assert questions and len(questions) == len(set(questions))
+
+
+def test_a_run_without_a_golden_version_makes_no_embedder(tmp_path, monkeypatch):
+    monkeypatch.setenv("EVALFLOW_DATA_DIR", str(tmp_path / "data"))
+
+    def no_model():
+        raise AssertionError("the model was loaded for a run that checks nothing")
+
+    outcome = contamination_run(Warehouse(load_settings().warehouse_path), load_settings().data_dir, run_id="r",
+                                checked_at=datetime(2026, 12, 1, tzinfo=timezone.utc), embedder=no_model)
+    assert outcome.skipped
+
+
+def test_the_known_answers_are_those_the_annotation_stage_uses(golden, tmp_path, monkeypatch):
+    data_dir, cases, _ = golden
+    known = {"case_id": "ka-mine", "input": {"user_query": QUESTIONS[0], "messages": []},
+             "expected_behavior": ["x"], "key_facts": ["x"], "output": "x", "verdicts": {"accuracy": "Pass"}}
+    path = tmp_path / "known.jsonl"
+    path.write_text(json.dumps(known) + "\n")
+    monkeypatch.setenv("EVALFLOW_KNOWN_ANSWERS", str(path))
+    outcome = contamination_run(Warehouse(load_settings().warehouse_path), data_dir, run_id="run-k",
+                                checked_at=datetime(2026, 12, 1, tzinfo=timezone.utc))
+    assert {x["other_case_id"] for x in outcome.leaks if x["other_split"] == "known_answers"} == {"ka-mine"}

@@ -29,8 +29,7 @@ def contamination_report(context: dg.AssetExecutionContext, warehouse: Warehouse
     settings = warehouse.settings()
     now = utcnow()
     outcome = contamination_run(warehouse.warehouse(), settings.data_dir, run_id=f"contamination-{now:%Y%m%dT%H%M%S}",
-                                checked_at=now,
-                                embedder=Embedder(EmbedderConfig(model_dir=settings.model_dir)))
+                                checked_at=now, embedder=lambda: Embedder(EmbedderConfig(model_dir=settings.model_dir)))
     if outcome.skipped:
         context.log.info(f"contamination check skipped: {outcome.skipped}")
         yield dg.MaterializeResult(metadata={"status": outcome.skipped})
@@ -42,8 +41,7 @@ def contamination_report(context: dg.AssetExecutionContext, warehouse: Warehouse
     publish_tables(settings.data_dir, warehouse.warehouse(), TABLES, message="publish the contamination tables")
     found = outcome.contaminated_cases()
     summary = outcome.report["summary"]
-    leaks = outcome.leak_counts()
-    holdout_leaks = leaks.get("holdout|dev", 0)
+    holdout_leaks = summary["split_leaks"]["holdout|dev"]
     yield dg.MaterializeResult(metadata={
         ROW_COUNT: row_count(sum(len(c["matches"]) for c in outcome.report["cases"]) + len(outcome.leaks)),
         "golden": outcome.golden, "cases": summary["cases"], "contaminated": len(found),

@@ -32,23 +32,19 @@ class ContaminationOutcome:
     def contaminated_cases(self) -> list[dict[str, Any]]:
         return [case for case in self.report.get("cases", []) if case["contaminated"]]
 
-    def leak_counts(self) -> dict[str, int]:
-        """Distinct leaking cases per boundary ("holdout|dev" -> n)."""
-        found: dict[str, set[str]] = {}
-        for leak in self.leaks:
-            found.setdefault(f"{leak['split']}|{leak['other_split']}", set()).add(leak["case_id"])
-        return {pair: len(ids) for pair, ids in sorted(found.items())}
-
 
 def _known_answers() -> list[dict[str, Any]]:
-    from importlib.resources import files
+    """The known-answer cases the annotation stage mixes into batches ($EVALFLOW_KNOWN_ANSWERS, else
+    the bundled ones), read and checked by the annotation stage's own loader."""
+    from evalflow.lib.annotation.checks import known_answers_path
+    from evalflow.lib.annotation.gold import load_known_answers
 
-    text = (files("evalflow.lib.annotation") / "known_answers.jsonl").read_text(encoding="utf-8")
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    return load_known_answers(known_answers_path())
 
 
 def _trace_prompts(warehouse: Warehouse):
-    """The trace_prompts corpus: system prompts and few-shot turns of the warehouse's traces."""
+    """The trace_prompts corpus: system prompts and few-shot turns of the warehouse's traces. The
+    rows are streamed: only the distinct prompts are held, not every trace's messages."""
     from evalflow.lib.common.warehouse import has_table
     from evalflow.lib.contamination import Corpus, trace_prompt_documents
 
@@ -57,15 +53,45 @@ def _trace_prompts(warehouse: Warehouse):
     with warehouse.connect(read_only=True) as con:
         if not has_table(con, "redacted_traces"):
             return None
-        rows = con.execute("SELECT trace_id, CAST(messages AS VARCHAR) FROM redacted_traces "
-                           "WHERE messages IS NOT NULL ORDER BY trace_id").fetchall()
-    documents = list(trace_prompt_documents({"trace_id": t, "messages": m} for t, m in rows))
+        cursor = con.execute("SELECT trace_id, CAST(messages AS VARCHAR) FROM redacted_traces "
+                             "WHERE messages IS NOT NULL ORDER BY trace_id")
+
+        def rows():
+            while batch := cursor.fetchmany(10_000):
+                yield from ({"trace_id": t, "messages": m} for t, m in batch)
+
+        documents = list(trace_prompt_documents(rows()))
     return Corpus("trace-prompts", "trace_prompts", documents=documents) if documents else None
+
+
+class _Remembering:
+    """An embedder that remembers the vectors of `keep` texts: the golden cases are embedded by
+    check_cases, then again by split_leaks as cases (golden, holdout) and as documents (dev); once
+    is enough. Every other attribute (describe, model_version...) is the wrapped embedder's."""
+
+    def __init__(self, embedder, keep: set[str]):
+        self.embedder, self.keep, self.kept = embedder, keep, {}
+
+    def encode(self, texts):
+        import numpy as np
+
+        texts = list(texts)
+        todo = [t for t in dict.fromkeys(texts) if t not in self.kept]
+        if not texts:
+            return self.embedder.encode(texts)
+        fresh = dict(zip(todo, np.asarray(self.embedder.encode(todo), dtype=np.float32))) if todo else {}
+        self.kept.update((t, v) for t, v in fresh.items() if t in self.keep)
+        return np.stack([fresh[t] if t in fresh else self.kept[t] for t in texts])
+
+    def __getattr__(self, name: str):
+        return getattr(self.embedder, name)
 
 
 def contamination_run(warehouse: Warehouse, data_dir: Path, *, run_id: str, checked_at: datetime,
                       embedder=None) -> ContaminationOutcome:
-    """The check described in the module doc; `embedder` None leaves paraphrases out."""
+    """The check described in the module doc. `embedder`: an embedder, or a function that makes
+    one (called only when there is a golden version to check, so a skipped run loads no model);
+    None leaves paraphrases out."""
     from evalflow.lib.contamination import (
         case_text,
         check_cases,
@@ -74,6 +100,7 @@ def contamination_run(warehouse: Warehouse, data_dir: Path, *, run_id: str, chec
         split_leaks,
     )
     from evalflow.lib.contamination.store import write_run
+    from evalflow.lib.contamination.text import for_embedding
     from evalflow.lib.snapshots.store import latest_version, read_cases
 
     golden_version = latest_version(data_dir, "golden")
@@ -86,23 +113,32 @@ def contamination_run(warehouse: Warehouse, data_dir: Path, *, run_id: str, chec
     prompts = _trace_prompts(warehouse)
     if prompts is not None:
         corpora.append(prompts)
-    cases = [{"case_id": c["case_id"], "text": case_text(c)} for c in golden]
-    report = check_cases(cases, corpora, embedder=embedder, config=config)
     rolling_version = latest_version(data_dir, "rolling")
     rolling = read_cases(data_dir, f"rolling@{rolling_version}") if rolling_version else []
+
+    def texts(items):
+        return [{"case_id": c["case_id"], "text": t} for c in items if (t := case_text(c)).strip()]
+
+    cases = [{"case_id": c["case_id"], "text": case_text(c)} for c in golden]
+    if callable(embedder) and not hasattr(embedder, "encode"):
+        embedder = embedder()
+    if embedder is not None:
+        embedder = _Remembering(embedder, {for_embedding(c["text"]) for c in cases})
+    report = check_cases(cases, corpora, embedder=embedder, config=config)
+    golden_texts = [c for c in cases if c["text"].strip()]
     golden_ids = {c["case_id"] for c in golden}
+    split_of = {c["case_id"]: c.get("split") for c in golden}
     splits = {
-        "holdout": [c for c in golden if c.get("split") == "holdout"],
-        "dev": [c for c in golden if c.get("split") == "dev"],
-        "golden": golden,
+        "holdout": [c for c in golden_texts if split_of[c["case_id"]] == "holdout"],
+        "dev": [c for c in golden_texts if split_of[c["case_id"]] == "dev"],
+        "golden": golden_texts,
         # A rolling case that is a golden case is not a leak across sets, it is the same case.
-        "rolling": [c for c in rolling if c["case_id"] not in golden_ids],
-        "known_answers": _known_answers(),
+        "rolling": texts(c for c in rolling if c["case_id"] not in golden_ids),
+        "known_answers": texts(_known_answers()),
     }
-    texts = {name: [{"case_id": c["case_id"], "text": case_text(c)} for c in items if case_text(c).strip()]
-             for name, items in splits.items()}
-    leaks = split_leaks(texts, pairs=list(LEAK_PAIRS), embedder=embedder, config=config)
+    leaks = split_leaks(splits, pairs=list(LEAK_PAIRS), embedder=embedder, config=config)
     report["summary"]["golden"] = ref
+    # Distinct leaking cases per boundary ("holdout|dev" -> n), every boundary named.
     report["summary"]["split_leaks"] = {
         f"{a}|{b}": len({x["case_id"] for x in leaks if (x["split"], x["other_split"]) == (a, b)})
         for a, b in LEAK_PAIRS}
