@@ -70,6 +70,8 @@ def test_every_signal_a_report_can_raise_belongs_to_one_check():
     names = {s.signal for s in report.signals} - {"traffic"}
     assert len(names) >= 10
     assert {n: check_for(n) for n in names if check_for(n) is None} == {}
+    for name in names | {"system_prompt_nightly"}:  # one check each
+        assert sum(name.startswith(prefixes) for _, prefixes in CHECKS.values()) == 1, name
     assert check_for("system_prompt_nightly") == "prompts_match_golden"
     assert check_for("kb_changed_docs") == "retrieval_stable"
 

@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from evalflow.lib.drift.retrieval import BM25Index, kb_snapshot, overlap_at_k, tokens
+from evalflow.lib.drift.retrieval import BM25Index, kb_snapshot, seen_overlap, tokens
 from evalflow.lib.drift.stats import design_effect, divergence, fisher_greater, js_bits, js_null, mmd_test, rng_for
 
 
@@ -136,7 +136,11 @@ def test_bm25_ranks_by_score_then_doc_id_and_skips_non_matches():
     assert tokens("The Card's fee, a $5!") == ["card", "fee"]
 
 
-def test_overlap_at_k():
-    assert overlap_at_k(["a", "b", "c", "d"], ["a", "x", "c", "y"]) == 0.5
-    assert overlap_at_k(["a"], []) == 0.0
-    assert overlap_at_k([], ["a"]) is None
+def test_the_overlap_counts_only_the_recorded_documents_the_week_saw():
+    current = {"a", "b", "c", "x"}
+    assert seen_overlap(["a", "b", "c"], ["a", "x", "b"], current, {}) == (2 / 3, [])
+    # d was not retrieved this week: left out, with as many places at the bottom of the new top-k
+    assert seen_overlap(["a", "b", "d"], ["a", "b", "x"], current, {}) == (1.0, ["d"])
+    # a re-issued id counts as its new id
+    assert seen_overlap(["old-a", "b"], ["a", "b"], current, {"old-a": "a"}) == (1.0, [])
+    assert seen_overlap(["d", "e"], ["a"], current, {}) == (None, ["d", "e"])

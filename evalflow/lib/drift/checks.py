@@ -9,32 +9,32 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Protocol
 
-# check name -> (description, signal name prefixes it covers)
+# check name -> (description, prefixes of the signal names it covers; no signal matches two)
 CHECKS: dict[str, tuple[str, tuple[str, ...]]] = {
     "intent_mix_stable": (
         "The week's intent mix is close to the golden set's production baseline and to the week before: JS "
         "divergence under its threshold (which allows for the week's sample size).", ("intent_mix",)),
     "embeddings_stable": (
-        "The week's query embeddings are not distinguishable from the baseline's by the two-sample test "
-        "(permutation p-value above alpha), or the centroid moved less than the threshold.", ("embedding",)),
+        "The week's query embeddings are not distinguishable from the baseline's by the kernel two-sample test "
+        "(MMD permutation p-value above alpha divided by the number of embedding tests).", ("embedding",)),
     "prompts_match_golden": (
-        "No system-prompt hash, tool-schema hash or template id carrying a share of the week's traffic above the "
-        "threshold is new (or vanished) against the golden baseline or the week before.",
-        ("prompt", "system_prompt", "tool_schema", "template")),
+        "No system-prompt hash, tool-schema hash or template id that the golden baseline (or the week before) never "
+        "had carries a share of the week's traffic at or above the threshold.",
+        ("system_prompt", "tool_schema", "prompt_template")),
     "retrieval_stable": (
         "BM25 re-retrieval of the golden queries over the week's knowledge base still finds the documents it found "
-        "when the golden set was published (mean overlap@k above the threshold), and no document changed content "
-        "under the same id.", ("retrieval", "kb")),
+        "when the golden set was published (mean overlap@k above the threshold), no document changed content "
+        "under the same id, and few retrievals return document ids the baseline never saw.", ("retrieval", "kb_")),
     "golden_set_fresh": (
         "The golden set is not stale: the share of cases older than six months and the version's age are under "
-        "their thresholds.", ("staleness", "version_age", "stale")),
+        "their thresholds.", ("staleness", "version_age")),
     "safety_slice_covered": (
-        "The safety edge set's share of golden cases keeps up with the injection and policy signals in the week's "
-        "traffic, and its pass rate is not below the threshold.", ("safety",)),
+        "The share of the week's traffic with injection or policy signals did not rise significantly, the safety "
+        "edge set's share of golden cases keeps up with it, and the safety edge set's pass rate is not 15+ points "
+        "above the rolling set's safety cases.", ("safety",)),
     "no_score_inflation": (
         "The golden pass rate is not 15+ points above the rolling set's (contamination or overfitting), and it is "
-        "not stuck at 90%+ while production failures do not fall (a stall).", ("score_inflation", "inflation",
-                                                                               "stall")),
+        "not stuck at 90%+ while production failures do not fall (a stall).", ("score_inflation", "stall")),
 }
 CHECK_DESCRIPTIONS = {name: text for name, (text, _) in CHECKS.items()}
 
@@ -53,13 +53,8 @@ class _Outcome(Protocol):
 
 
 def check_for(signal: str) -> str | None:
-    """The check a signal belongs to (by the longest matching prefix), or None."""
-    best = None
-    for name, (_, prefixes) in CHECKS.items():
-        for prefix in prefixes:
-            if signal.startswith(prefix) and (best is None or len(prefix) > best[1]):
-                best = (name, len(prefix))
-    return best[0] if best else None
+    """The check a signal belongs to (by its name's prefix), or None."""
+    return next((name for name, (_, prefixes) in CHECKS.items() if signal.startswith(prefixes)), None)
 
 
 @dataclass

@@ -165,10 +165,3 @@ def seen_overlap(recorded: Sequence[str], now: Sequence[str], current: Collectio
     if not seen:
         return None, unseen
     return len(set(seen) & set(now[:len(seen)])) / len(seen), unseen
-
-
-def overlap_at_k(recorded: Sequence[str], now: Sequence[str]) -> float | None:
-    """|recorded & now| / |recorded| (None when nothing was recorded: the case had no match)."""
-    if not recorded:
-        return None
-    return len(set(recorded) & set(now)) / len(recorded)
