@@ -49,6 +49,9 @@ def test_the_environment_wins_over_the_file(tmp_path, monkeypatch):
     ("inflation_gap = 1.5", "inflation_gap must be at least 0 and at most 1"),
     ("hash_new_share_warn = 0.5\nhash_new_share_error = 0.1", "hash_new_share_error must not be below"),
     ("embedding_permutations = 200", "embedding_permutations too few for embedding_alpha"),
+    ("stale_share_warn = 0.8\nstale_share_error = 0.6", "stale_share_error must not be below stale_share_warn"),
+    ("inflation_gap = 0.2\ninflation_gap_error = 0.1", "inflation_gap_error must not be below inflation_gap"),
+    ("[drift]\nseed = 1.5", "seed must be a whole number"),
     ("this is not toml", "not TOML"),
 ])
 def test_bad_values_name_the_key(tmp_path, text, message):
@@ -60,6 +63,15 @@ def test_bad_values_name_the_key(tmp_path, text, message):
 def test_a_named_file_that_does_not_exist_is_an_error(tmp_path, monkeypatch):
     monkeypatch.setenv("EVALFLOW_DRIFT_CONFIG", str(tmp_path / "missing.toml"))
     with pytest.raises(DriftConfigError, match="does not exist"):
+        load_drift_config(tmp_path)
+
+
+def test_a_folder_where_the_file_should_be_is_an_error(tmp_path, monkeypatch):
+    (tmp_path / "drift.toml").mkdir()
+    with pytest.raises(DriftConfigError, match="is not a file"):
+        load_drift_config(tmp_path)
+    monkeypatch.setenv("EVALFLOW_DRIFT_CONFIG", str(tmp_path))
+    with pytest.raises(DriftConfigError, match="is not a file"):
         load_drift_config(tmp_path)
 
 

@@ -7,10 +7,10 @@ EVALFLOW_DRIFT_CONFIG names), top level or under a `[drift]` table:
     intent_js_floor = 0.01          # care about bigger intent-mix moves only
     inflation_gap = 0.20
 
-An unknown key or a value of the wrong type is an error that names the key (a typo must not
-silently keep the default). Two settings are also environment variables, because they are the
-ones a person changes for one run: EVALFLOW_DRIFT_SEED and EVALFLOW_DRIFT_MIN_TRACES; the
-environment wins over the file.
+An unknown key, a value of the wrong type or out of range, or an ERROR threshold milder than its
+WARN one is an error that names the key (a typo must not silently keep the default). Two
+settings are also environment variables, because they are the ones a person changes for one
+run: EVALFLOW_DRIFT_SEED and EVALFLOW_DRIFT_MIN_TRACES; the environment wins over the file.
 
 The noisy signals (intent mix, embeddings, safety share, pass-rate gaps) alarm only when the
 change is both larger than a floor a person cares about and unlikely under sampling noise at the
@@ -21,7 +21,6 @@ signals (hashes, changed documents) have no noise: any real change above a share
 from __future__ import annotations
 
 import dataclasses
-import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -202,6 +201,10 @@ def config_from_mapping(values: dict[str, Any], where: str = "drift configuratio
         raise DriftConfigError(f"{where}: hash_new_share_error must not be below hash_new_share_warn")
     if config.kb_new_share_error < config.kb_new_share_warn:
         raise DriftConfigError(f"{where}: kb_new_share_error must not be below kb_new_share_warn")
+    if config.stale_share_error < config.stale_share_warn:
+        raise DriftConfigError(f"{where}: stale_share_error must not be below stale_share_warn")
+    if config.inflation_gap_error < config.inflation_gap:
+        raise DriftConfigError(f"{where}: inflation_gap_error must not be below inflation_gap")
     if config.retrieval_overlap_error > config.retrieval_overlap_warn:
         raise DriftConfigError(f"{where}: retrieval_overlap_error must not be above retrieval_overlap_warn")
     if 1 / (config.embedding_permutations + 1) > config.embedding_alpha / 2:
@@ -227,16 +230,20 @@ def load_drift_config(data_dir: Path) -> DriftConfig:
     if path.is_file():
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as error:
+            raise DriftConfigError(f"{path}: cannot be read ({error.strerror or type(error).__name__})") from None
         except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
             raise DriftConfigError(f"{path}: not TOML ({error})") from None
         if isinstance(data.get("drift"), dict):
             data = {**{k: v for k, v in data.items() if k != "drift"}, **data["drift"]}
         config = config_from_mapping(data, str(path))
+    elif path.exists():
+        raise DriftConfigError(f"{path} is not a file (the drift configuration is a TOML file)")
     elif text_setting(CONFIG_ENV):
         raise DriftConfigError(f"{CONFIG_ENV} names {path}, which does not exist")
     env: dict[str, Any] = {}
-    if os.environ.get("EVALFLOW_DRIFT_SEED", "").strip():
+    if text_setting("EVALFLOW_DRIFT_SEED") is not None:
         env["seed"] = int_setting("EVALFLOW_DRIFT_SEED", 0)
-    if os.environ.get("EVALFLOW_DRIFT_MIN_TRACES", "").strip():
+    if text_setting("EVALFLOW_DRIFT_MIN_TRACES") is not None:
         env["min_traces"] = int_setting("EVALFLOW_DRIFT_MIN_TRACES", 200, low=1)
     return config_from_mapping(env, "environment", base=config) if env else config
