@@ -4,8 +4,10 @@ import dagster as dg
 
 from evalflow.lib.common.settings import load_settings
 
+_PARTITIONS_START = load_settings().partitions_start  # read once: the code location loads this module
+
 daily_partitions = dg.DailyPartitionsDefinition(
-    start_date=load_settings().partitions_start,
+    start_date=_PARTITIONS_START,
     timezone="UTC",
     end_offset=1,  # today's partition exists, so traces arriving today can land
 )
@@ -22,7 +24,7 @@ def _monday_on_or_before(day: str) -> str:
 # first is the week of the first day with data. end_offset=1: the current week exists, so a
 # report can be read mid-week (it says how many of its days hold traffic).
 weekly_partitions = dg.WeeklyPartitionsDefinition(
-    start_date=_monday_on_or_before(load_settings().partitions_start),
+    start_date=_monday_on_or_before(_PARTITIONS_START),
     day_offset=1,
     timezone="UTC",
     end_offset=1,

@@ -5,14 +5,15 @@ alerts again: delivery is at least once, and each alert carries a stable `alert_
 can de-duplicate on.
 
 The body: {"source": "evalflow", "alerts": [{alert_id, week_start, signal, baseline, severity,
-value, threshold, detail, raised_at}]}. Alert details hold ids, hashes, shares and intent names,
-never trace text, so nothing redacted leaves with them.
+value, threshold, detail, raised_at, delivered_at}]} (delivered_at is null: not delivered yet).
+Alert details hold ids, hashes, shares and intent names, never trace text, so nothing redacted
+leaves with them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from typing import Any
 
 from evalflow.lib.common.settings import SettingError, Settings, text_setting
@@ -47,7 +48,8 @@ def deliver_pending(settings: Settings, url: str | None = None, client: Any = No
     """Post the undelivered alerts to the webhook and mark them delivered (see the module doc)."""
     import httpx
 
-    from evalflow.lib.common.warehouse import Warehouse, WarehouseLocked, has_table
+    from evalflow.lib.common.clock import utcnow
+    from evalflow.lib.common.warehouse import Warehouse, WarehouseLocked
     from evalflow.lib.drift.store import mark_delivered, undelivered_alerts
 
     url = url or webhook_url()
@@ -58,7 +60,7 @@ def deliver_pending(settings: Settings, url: str | None = None, client: Any = No
     store = Warehouse(settings.warehouse_path)
     try:
         with store.connect(read_only=True, wait_s=LOCK_WAIT_S) as con:
-            pending = undelivered_alerts(con) if has_table(con, "alerts") else []
+            pending = undelivered_alerts(con)
     except WarehouseLocked:
         return Delivery(skipped="the warehouse is busy (a run is writing); trying again next minute")
     if not pending:
@@ -80,7 +82,7 @@ def deliver_pending(settings: Settings, url: str | None = None, client: Any = No
                                 f"{len(pending)} alert(s) kept for the next try")
     try:
         with store.connect(wait_s=LOCK_WAIT_S) as con:
-            mark_delivered(con, [row["alert_id"] for row in batch], datetime.now(timezone.utc))
+            mark_delivered(con, [row["alert_id"] for row in batch], utcnow())
     except WarehouseLocked:
         # Sent but not marked: the next tick sends them again (at least once; alert_id de-duplicates).
         return Delivery(delivered=len(batch), skipped="sent; the warehouse was busy, so they are marked next time")
