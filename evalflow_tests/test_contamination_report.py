@@ -162,3 +162,19 @@ def test_the_known_answers_are_those_the_annotation_stage_uses(golden, tmp_path,
     outcome = contamination_run(Warehouse(load_settings().warehouse_path), data_dir, run_id="run-k",
                                 checked_at=datetime(2026, 12, 1, tzinfo=timezone.utc))
     assert {x["other_case_id"] for x in outcome.leaks if x["other_split"] == "known_answers"} == {"ka-mine"}
+
+
+def test_the_demo_corpus_plants_golden_cases_and_the_printout_finds_them(golden):
+    from evalflow.cli.demo_reports import CORPUS_NAME, contamination_lines, write_demo_corpus
+
+    data_dir, _, _ = golden
+    settings = load_settings()
+    assert contamination_lines(settings) == ["no contamination run yet"]
+    path = write_demo_corpus(settings)
+    planted = json.loads((settings.ground_truth_dir / "contamination.json").read_text())["planted_case_ids"]
+    assert path is not None and len(planted) == 5
+    contamination_run(Warehouse(settings.warehouse_path), data_dir, run_id="run-demo",
+                      checked_at=datetime(2026, 12, 1, tzinfo=timezone.utc))
+    lines = contamination_lines(settings)
+    assert f"planted in {CORPUS_NAME}: 5; found: 5" in "\n".join(lines)
+    assert not any(q[:30] in line for q in QUESTIONS for line in lines)  # ids and counts, never the text

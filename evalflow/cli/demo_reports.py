@@ -34,11 +34,14 @@ FILLERS = (
 )
 
 
+HEADER = "You are Northwind Bank's support assistant. Answer briefly and politely, as in these examples."
+EXAMPLE = ("What is the routing number for online transfers?", "You can find it under Accounts > Details in the app.")
+
+
 def _few_shot(question: str, answer: str) -> str:
-    return ("You are Northwind Bank's support assistant. Answer briefly and politely.\n\n"
-            f"Example 1\nUser: {question}\nAssistant: {answer}\n\n"
-            "Example 2\nUser: What is the routing number for online transfers?\n"
-            "Assistant: You can find it under Accounts > Details in the app.")
+    from evalflow.lib.contamination.variants import embed_in_prompt
+
+    return embed_in_prompt(question, answer, [EXAMPLE], header=HEADER)
 
 
 def write_demo_corpus(settings: Settings, seed: int = 0) -> Path | None:
@@ -82,6 +85,8 @@ def drift_lines(settings: Settings) -> list[str]:
     from evalflow.lib.drift.weekly import reports_dir
 
     lines = []
+    if not settings.warehouse_path.exists():
+        return ["no drift report yet"]
     with connect_waiting(settings.warehouse_path, read_only=True) as con:
         if not has_table(con, "drift_reports"):
             return ["no drift report yet"]
@@ -122,6 +127,8 @@ def contamination_lines(settings: Settings) -> list[str]:
     """What the newest contamination run found, beside the cases the demo planted."""
     from evalflow.lib.common.warehouse import connect_waiting, has_table
 
+    if not settings.warehouse_path.exists():
+        return ["no contamination run yet"]
     with connect_waiting(settings.warehouse_path, read_only=True) as con:
         if not has_table(con, "contamination_runs"):
             return ["no contamination run yet"]
