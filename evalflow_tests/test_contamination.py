@@ -243,6 +243,15 @@ def test_embedding_finds_a_paraphrase_in_a_small_corpus_embedded_whole():
     assert report["summary"]["embedder"] == {"model": "bag-of-words"}
 
 
+def test_a_segment_repeated_in_a_corpus_is_embedded_once():
+    embedder = BagOfWords()
+    docs = [(f"d{i}", OTHER) for i in range(10)] + [("p", " ".join(reversed(QUESTION.split())))]
+    report = check_cases([{"case_id": "q", "text": QUESTION}], [corpus(docs)], embedder=embedder)
+    assert report["summary"]["corpora"][0]["embedded_segments"] == 2
+    assert sum(embedder.calls) == 3  # the case and the two distinct segments
+    assert "embedding" in methods_hit(one(report, "q"))
+
+
 def test_a_large_corpus_embeds_only_capped_minhash_candidates():
     rng = random.Random(5)
     words = QUESTION.split()

@@ -105,7 +105,10 @@ def _embed_scan(index: CaseIndex, scan: CorpusScan, case_vectors: _CaseVectors, 
         doc_ids = [doc_id for doc_id, _ in scan.all_segments]
         if not texts:
             return {"mode": "full", "embedded": 0}
-        vectors = np.asarray(embedder.encode([for_embedding(t) for t in texts]), dtype=np.float32)
+        # A text repeated across segments (a boilerplate paragraph, a document given twice) is embedded once.
+        distinct = {t: i for i, t in enumerate(dict.fromkeys(for_embedding(t) for t in texts))}
+        vectors = np.asarray(embedder.encode(list(distinct)), dtype=np.float32)
+        vectors = vectors[[distinct[for_embedding(t)] for t in texts]]
         for start in range(0, index.size, 512):
             sims = case_vectors[start:start + 512] @ vectors.T
             top = sims.max(axis=1)
@@ -116,7 +119,7 @@ def _embed_scan(index: CaseIndex, scan: CorpusScan, case_vectors: _CaseVectors, 
                 case = start + int(r)
                 if not index.empty[case]:
                     index._add(scan, case, "embedding", doc_ids[col], float(sims[r, col]))
-        return {"mode": "full", "embedded": len(texts)}
+        return {"mode": "full", "embedded": len(distinct)}
     wanted: dict[str, int] = {}
     for heap in scan.candidates.values():
         for _, _, _, text in heap:
