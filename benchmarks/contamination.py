@@ -102,18 +102,26 @@ def load_items(shared: Path = SHARED) -> list[dict]:
     return items
 
 
-def load_unrelated(shared: Path = SHARED) -> list[tuple[str, str]]:
+def _banking77_test(shared: Path) -> list[str]:
     import csv
 
-    texts = []
     with (shared / "intents" / "banking77" / "test.csv").open(newline="") as handle:
-        texts += [(f"banking77-{i}", row["text"]) for i, row in enumerate(csv.DictReader(handle))]
-    for path in sorted((shared / "intents" / "snips").glob("validate_*.json")):
+        return [row["text"] for row in csv.DictReader(handle)]
+
+
+def _snips(shared: Path, pattern: str) -> list[tuple[str, str]]:
+    """(key, text) of the SNIPS utterances in the files matching `pattern`; key snips-<intent>-<i>."""
+    out = []
+    for path in sorted((shared / "intents" / "snips").glob(pattern)):
         data = json.loads(path.read_text(encoding="latin-1"))
         for intent, rows in data.items():
-            for i, row in enumerate(rows):
-                texts.append((f"snips-{intent}-{i}", "".join(chunk["text"] for chunk in row["data"])))
-    return texts
+            out += [(f"snips-{intent}-{i}", "".join(chunk["text"] for chunk in row["data"]))
+                    for i, row in enumerate(rows)]
+    return out
+
+
+def load_unrelated(shared: Path = SHARED) -> list[tuple[str, str]]:
+    return [(f"banking77-{i}", t) for i, t in enumerate(_banking77_test(shared))] + _snips(shared, "validate_*.json")
 
 
 def build_quality_set(shared: Path = SHARED, seed: int = 0, sample: float = 1.0) -> tuple[list[dict], list[Corpus]]:
@@ -323,15 +331,7 @@ def _sentences(text: str) -> list[str]:
 
 
 def background_sentences(shared: Path = SHARED) -> list[str]:
-    import csv
-
-    out = []
-    with (shared / "intents" / "banking77" / "test.csv").open(newline="") as handle:
-        out += [row["text"] for row in csv.DictReader(handle)]
-    for path in sorted((shared / "intents" / "snips").glob("*.json")):
-        data = json.loads(path.read_text(encoding="latin-1"))
-        for rows in data.values():
-            out += ["".join(chunk["text"] for chunk in row["data"]) for row in rows]
+    out = _banking77_test(shared) + [text for _, text in _snips(shared, "*.json")]
     for item in load_items(shared):
         out += _sentences(item["answer"])
     return out
