@@ -241,7 +241,8 @@ def test_write_run_records_the_run_and_its_findings(tmp_path):
     report = _report()
     leaks = split_leaks({"holdout": [{"case_id": "h", "text": QUESTION}], "dev": [{"case_id": "d", "text": QUESTION}]})
     run = write_run(warehouse, report, leaks, run_id="run-1", checked_at=NOW)
-    assert run["cases"] == 2 and run["contaminated"] == 1 and run["split_leaks"] == len(leaks) > 0
+    assert run["cases"] == 2 and run["contaminated"] == 1
+    assert len(leaks) > 1 and run["split_leaks"] == 1  # one pair of cases, found by several methods
     rows = warehouse.query("SELECT * FROM contamination_findings ORDER BY corpus, method").to_dicts()
     corpus_rows = [r for r in rows if r["corpus_kind"] == "public_benchmark"]
     assert {r["method"] for r in corpus_rows} == {"exact", "ngram", "substring", "minhash"}

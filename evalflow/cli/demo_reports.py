@@ -132,11 +132,11 @@ def contamination_lines(settings: Settings) -> list[str]:
     with connect_waiting(settings.warehouse_path, read_only=True) as con:
         if not has_table(con, "contamination_runs"):
             return ["no contamination run yet"]
-        run = con.execute("SELECT run_id, cases, contaminated, split_leaks FROM contamination_runs "
+        run = con.execute("SELECT run_id, cases, contaminated FROM contamination_runs "
                           "ORDER BY checked_at DESC LIMIT 1").fetchone()
         if run is None:
             return ["no contamination run yet"]
-        run_id, cases, contaminated, leaks = run
+        run_id, cases, contaminated = run
         by_corpus = con.execute("SELECT corpus, count(DISTINCT case_id), string_agg(DISTINCT method, ', ') "
                                 "FROM contamination_findings WHERE run_id = ? AND split IS NULL GROUP BY 1 "
                                 "ORDER BY 1", [run_id]).fetchall()

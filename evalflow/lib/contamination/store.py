@@ -50,7 +50,6 @@ CREATE TABLE IF NOT EXISTS contamination_findings (
 FINDING_COLUMNS = ("run_id", "case_id", "split", "corpus", "corpus_kind", "doc_id", "method", "score", "checked_at")
 
 
-
 def report_sha256(report: Mapping[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(report, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
@@ -77,7 +76,9 @@ def write_run(warehouse: "Warehouse", report: Mapping[str, Any], leaks: Sequence
     summary = report.get("summary", {})
     run = {
         "run_id": run_id, "checked_at": checked_at, "cases": int(summary.get("cases", 0)),
-        "contaminated": int(summary.get("contaminated", 0)), "split_leaks": len(leaks),
+        "contaminated": int(summary.get("contaminated", 0)),
+        # pairs of cases, not rows: a pair found by several methods has a row per method
+        "split_leaks": len({(x["split"], x["case_id"], x["other_split"], x["other_case_id"]) for x in leaks}),
         "by_method": orjson.dumps(summary.get("by_method", {})).decode(),
         "by_corpus": orjson.dumps(summary.get("by_corpus", {})).decode(),
         "corpora": orjson.dumps(summary.get("corpora", [])).decode(),
