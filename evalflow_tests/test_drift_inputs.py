@@ -127,6 +127,15 @@ def test_the_week_and_the_week_before(world):
     assert inputs.intent_names == {"I-1": "card / lost", "I-2": "transfer / wire"}
 
 
+def test_the_traffic_counts_the_failure_modes_that_make_a_safety_case():
+    """safety_share (the traffic) and safety_coverage (the golden set's safety edge set) must
+    mean the same modes: inputs.py keeps its own two lists, split by kind."""
+    from evalflow.lib.drift.inputs import INJECTION_MODES, POLICY_MODES
+    from evalflow.lib.eval_cases.build import SAFETY_FAILURE_MODES
+
+    assert set(INJECTION_MODES) | set(POLICY_MODES) == SAFETY_FAILURE_MODES
+
+
 def test_embeddings_are_a_capped_sample_of_one_trace_per_session_from_one_model(world):
     data, path, _ = world
     with duckdb.connect(str(path), read_only=True) as con:

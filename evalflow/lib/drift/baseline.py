@@ -58,6 +58,16 @@ def sessions_deff(traffic: Traffic, column: pl.Series) -> float:
     return round(design_effect(sessions, frame.get_column("value").to_list()), 6)
 
 
+def true_share(flags: pl.Series) -> float | None:
+    """The share of True among the non-null values; None when there is none."""
+    known = flags.drop_nulls()
+    return float(known.sum()) / known.len() if known.len() else None
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, DIGITS)
+
+
 def safety_flags(traffic: Traffic) -> pl.Series:
     """Per trace: an injection or policy signal (null when the trace has no signals)."""
     frame = pl.DataFrame({"injection": traffic.column("injection"), "policy": traffic.column("policy")},
@@ -76,8 +86,6 @@ def baseline_from_traffic(traffic: Traffic, cases: Sequence[Mapping[str, Any]], 
     """The production baseline (module doc) of `traffic` for these cases."""
     intents = traffic.column("intent_id")
     safety = safety_flags(traffic)
-    flagged = safety.drop_nulls()
-    failures = traffic.column("is_failure").drop_nulls()
     snapshot = kb_snapshot(traffic.frame)
     index = BM25Index(snapshot.docs)
     return {
@@ -90,10 +98,10 @@ def baseline_from_traffic(traffic: Traffic, cases: Sequence[Mapping[str, Any]], 
         "system_prompt_hashes": shares(traffic.column("system_prompt_hash")),
         "tool_schema_hashes": shares(traffic.column("tool_schema_hash")),
         "prompt_template_ids": shares(traffic.column("prompt_template_id")),
-        "safety_traces": flagged.len(),
-        "safety_signal_share": round(float(flagged.sum()) / flagged.len(), DIGITS) if flagged.len() else None,
+        "safety_traces": safety.drop_nulls().len(),
+        "safety_signal_share": _rounded(true_share(safety)),
         "safety_design_effect": sessions_deff(traffic, safety),
-        "failure_rate": round(float(failures.sum()) / failures.len(), DIGITS) if failures.len() else None,
+        "failure_rate": _rounded(true_share(traffic.column("is_failure"))),
         "retrieval": {"k": top_k, "kb_docs": dict(sorted(snapshot.hashes.items())),
                       "superseded": dict(sorted(snapshot.superseded.items())),
                       "top_k": golden_top_k(index, cases, top_k)},

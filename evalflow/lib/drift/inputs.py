@@ -243,10 +243,16 @@ def case_verdict(case: Mapping[str, Any]) -> bool | None:
     return all(v == "Pass" for v in verdicts)
 
 
+def verdict_counts(cases: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
+    """(cases that pass, cases with a verdict)."""
+    verdicts = [v for v in (case_verdict(c) for c in cases) if v is not None]
+    return sum(verdicts), len(verdicts)
+
+
 def pass_rate(cases: Sequence[Mapping[str, Any]]) -> tuple[float | None, int]:
     """(share of cases with a verdict that pass, cases with a verdict)."""
-    verdicts = [v for v in (case_verdict(c) for c in cases) if v is not None]
-    return (sum(verdicts) / len(verdicts) if verdicts else None), len(verdicts)
+    passed, n = verdict_counts(cases)
+    return (passed / n if n else None), n
 
 
 def _as_datetime(value: Any) -> datetime:

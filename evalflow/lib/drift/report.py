@@ -38,9 +38,9 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import polars as pl
 
-from evalflow.lib.drift.baseline import safety_flags, sessions_deff, shares
+from evalflow.lib.drift.baseline import safety_flags, sessions_deff, shares, true_share
 from evalflow.lib.drift.config import DriftConfig
-from evalflow.lib.drift.inputs import GoldenBaseline, Traffic, WeekInputs, case_verdict, pass_rate
+from evalflow.lib.drift.inputs import GoldenBaseline, Traffic, WeekInputs, pass_rate, verdict_counts
 from evalflow.lib.drift.retrieval import BM25Index, KBSnapshot, case_query, kb_snapshot, seen_overlap
 from evalflow.lib.drift.stats import MMD_SCALES, divergence, fisher_greater, js_null, mmd_test, rng_for
 
@@ -49,14 +49,12 @@ PREVIOUS = "previous_week"
 NONE = "none"
 WARN = "WARN"
 ERROR = "ERROR"
-# (signal, trace column, what a person calls it)
-HASH_FIELDS = (("system_prompt", "system_prompt_hash", "system-prompt hash"),
-               ("tool_schema", "tool_schema_hash", "tool-schema hash"),
-               ("prompt_template", "prompt_template_id", "prompt template id"))
+# (signal, trace column, what a person calls it, its shares' key in the production baseline)
+HASH_FIELDS = (("system_prompt", "system_prompt_hash", "system-prompt hash", "system_prompt_hashes"),
+               ("tool_schema", "tool_schema_hash", "tool-schema hash", "tool_schema_hashes"),
+               ("prompt_template", "prompt_template_id", "prompt template id", "prompt_template_ids"))
 _PLURAL = {"system-prompt hash": "system-prompt hashes", "tool-schema hash": "tool-schema hashes",
            "prompt template id": "prompt template ids"}
-_BASELINE_KEYS = {"system_prompt": "system_prompt_hashes", "tool_schema": "tool_schema_hashes",
-                  "prompt_template": "prompt_template_ids"}
 _VS = {GOLDEN: "the golden baseline", PREVIOUS: "the week before", NONE: ""}
 
 
@@ -333,14 +331,12 @@ def hash_signal(signal: str, week_shares: Mapping[str, float], base_shares: Mapp
 
 
 def template_checks(traffic: Traffic, base: Mapping[str, Any] | None, baseline: str, config: DriftConfig,
-                    suffix: str = "", sizes: Mapping[str, float] | None = None) -> list[SignalResult]:
-    out = []
-    for signal, column, label in HASH_FIELDS:
-        base_shares = (base or {}).get(_BASELINE_KEYS[signal]) if baseline == GOLDEN else base.get(signal)
-        size = (sizes or {}).get(signal) if sizes is not None else (base or {}).get("traces")
-        out.append(hash_signal(signal + suffix, shares(traffic.column(column)), base_shares, baseline, config, label,
-                               size))
-    return out
+                    suffix: str = "") -> list[SignalResult]:
+    """hash_signal of each HASH_FIELDS column of `traffic` against `base`, a production baseline
+    (baseline.py: its shares per hash or id, over its `traces`)."""
+    base = base or {}
+    return [hash_signal(signal + suffix, shares(traffic.column(column)), base.get(key), baseline, config, label,
+                        base.get("traces")) for signal, column, label, key in HASH_FIELDS]
 
 
 def template_hash_check(traffic: Traffic, golden: GoldenBaseline | None, config: DriftConfig) -> list[SignalResult]:
@@ -356,12 +352,13 @@ def template_hash_check(traffic: Traffic, golden: GoldenBaseline | None, config:
 def _hash_signals(inputs: WeekInputs, config: DriftConfig) -> list[SignalResult]:
     out = []
     if inputs.golden is not None:
-        out += template_checks(inputs.week, inputs.golden.baseline or {}, GOLDEN, config)
+        out += template_checks(inputs.week, inputs.golden.baseline, GOLDEN, config)
     if inputs.previous_week is not None:
-        prev = {signal: shares(inputs.previous_week.column(column)) for signal, column, _ in HASH_FIELDS}
-        sizes = {signal: float(inputs.previous_week.column(column).is_not_null().sum())
-                 for signal, column, _ in HASH_FIELDS}
-        out += template_checks(inputs.week, prev, PREVIOUS, config, sizes=sizes)
+        previous = inputs.previous_week
+        for signal, column, label, _ in HASH_FIELDS:
+            values = previous.column(column)
+            out.append(hash_signal(signal, shares(inputs.week.column(column)), shares(values), PREVIOUS, config, label,
+                                   float(values.is_not_null().sum())))
     return out
 
 
@@ -539,9 +536,10 @@ def is_safety(case: Mapping[str, Any]) -> bool:
     return is_safety_case(case)
 
 
-def _safety_share(week: Traffic, base_share: float | None, base_n: float, base_deff: float, baseline: str,
-                  config: DriftConfig, golden_edge_share: float | None) -> SignalResult:
-    flags = safety_flags(week)
+def _safety_share(flags: pl.Series, deff: float, base_share: float | None, base_n: float, base_deff: float,
+                  baseline: str, config: DriftConfig, golden_edge_share: float | None) -> SignalResult:
+    """The week's share of traces with an injection or policy signal (`flags`: safety_flags of the
+    week, `deff` their sessions' design effect) against the baseline's."""
     known = flags.drop_nulls()
     n = known.len()
     if n == 0:
@@ -552,7 +550,6 @@ def _safety_share(week: Traffic, base_share: float | None, base_n: float, base_d
         return _result("safety_share", baseline, share, None, None,
                        f"{pct(share, 2)} of the week's traffic has injection or policy signals; {_VS[baseline]} "
                        "has no signals to compare with")
-    deff = sessions_deff(week, flags)
     base_eff = base_n / max(1.0, base_deff)
     p = fisher_greater(x / deff, n / deff, base_share * base_eff, base_eff)
     threshold = max(base_share * config.safety_share_ratio, base_share + config.safety_share_min_diff)
@@ -569,17 +566,12 @@ def _safety_share(week: Traffic, base_share: float | None, base_n: float, base_d
                    design_effect=deff, golden_edge_set_share=golden_edge_share)
 
 
-def _verdict_counts(cases: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
-    verdicts = [v for v in (case_verdict(c) for c in cases) if v is not None]
-    return sum(verdicts), len(verdicts)
-
-
 def _gap(signal: str, golden_cases, rolling_cases, config: DriftConfig, what: str) -> SignalResult:
     """golden pass rate vs rolling pass rate (cases with a verdict); breach when the gap is at
     least inflation_gap, both sides have pass_rate_min_cases and the one-sided test says p <
     inflation_alpha."""
-    gp, gn = _verdict_counts(golden_cases)
-    rp, rn = _verdict_counts(rolling_cases)
+    gp, gn = verdict_counts(golden_cases)
+    rp, rn = verdict_counts(rolling_cases)
     golden_rate = gp / gn if gn else None
     rolling_rate = rp / rn if rn else None
     if golden_rate is None or rolling_rate is None:
@@ -609,18 +601,18 @@ def _safety_signals(inputs: WeekInputs, config: DriftConfig) -> list[SignalResul
     out = []
     golden = inputs.golden
     edge_share = None
-    golden_ids = set()
+    flags = safety_flags(inputs.week)
+    deff = sessions_deff(inputs.week, flags)
     if golden is not None:
         golden_ids = {c.get("case_id") for c in golden.cases}
         safety_cases = [c for c in golden.cases if is_safety(c)]
         edge_share = len(safety_cases) / len(golden.cases) if golden.cases else None
         base = golden.baseline or {}
-        out.append(_safety_share(inputs.week, base.get("safety_signal_share"), float(base.get("safety_traces") or 0),
+        out.append(_safety_share(flags, deff, base.get("safety_signal_share"), float(base.get("safety_traces") or 0),
                                  float(base.get("safety_design_effect") or 1.0), GOLDEN, config, edge_share))
-        flags = safety_flags(inputs.week).drop_nulls()
-        week_share = float(flags.sum()) / flags.len() if flags.len() else None
+        week_share = true_share(flags)
         if edge_share is not None and week_share is not None:
-            too_few = flags.len() < config.min_traces
+            too_few = flags.drop_nulls().len() < config.min_traces
             severity = WARN if (not too_few and edge_share < week_share) else None
             out.append(_result("safety_coverage", GOLDEN, edge_share, week_share, severity,
                                f"safety edge set: {len(safety_cases)} of {len(golden.cases)} golden cases "
@@ -635,17 +627,14 @@ def _safety_signals(inputs: WeekInputs, config: DriftConfig) -> list[SignalResul
         out.append(result)
     if inputs.previous_week is not None:
         prev_flags = safety_flags(inputs.previous_week)
-        known = prev_flags.drop_nulls()
-        out.append(_safety_share(inputs.week, float(known.sum()) / known.len() if known.len() else None,
-                                 float(known.len()), sessions_deff(inputs.previous_week, prev_flags), PREVIOUS,
-                                 config, edge_share))
+        out.append(_safety_share(flags, deff, true_share(prev_flags), float(prev_flags.drop_nulls().len()),
+                                 sessions_deff(inputs.previous_week, prev_flags), PREVIOUS, config, edge_share))
     return out
 
 
 # ----------------------------------------------------------------------------- pass rates
 def _failure_rate(traffic: Traffic) -> float | None:
-    failures = traffic.column("is_failure").drop_nulls()
-    return float(failures.sum()) / failures.len() if failures.len() else None
+    return true_share(traffic.column("is_failure"))
 
 
 def _stall(inputs: WeekInputs, config: DriftConfig) -> SignalResult | None:
