@@ -76,9 +76,9 @@ class _Remembering:
         import numpy as np
 
         texts = list(texts)
-        todo = [t for t in dict.fromkeys(texts) if t not in self.kept]
         if not texts:
             return self.embedder.encode(texts)
+        todo = [t for t in dict.fromkeys(texts) if t not in self.kept]
         fresh = dict(zip(todo, np.asarray(self.embedder.encode(todo), dtype=np.float32))) if todo else {}
         self.kept.update((t, v) for t, v in fresh.items() if t in self.keep)
         return np.stack([fresh[t] if t in fresh else self.kept[t] for t in texts])
