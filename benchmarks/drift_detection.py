@@ -22,9 +22,9 @@ embedder for all seeds, each distinct text encoded once); `discover_intents` onc
 weeks, `write_clustering`; `compute_signals` -> `trace_signals`. The golden set: the stratified
 sampler's choice (--golden-budget) from the golden window, as eval-case dicts; its manifest's
 production baseline from `lib.drift.baseline.production_baseline` over those cases. Then per
-reported week: `WeekInputs` (the week's and the previous week's traffic from
-`lib.drift.inputs.load_traffic`, the golden version, the golden window's traffic) and
-`compute_week(inputs, DriftConfig())` with the default thresholds.
+reported week: `lib.drift.inputs.load_week_inputs` (the week's and the previous week's
+traffic, the golden version, the golden window's traffic), given the `RunReads` the asset would
+read from the lake, and `compute_week(inputs, DriftConfig())` with the default thresholds.
 
 Scoring (ground truth: the change dates the simulator planted; nothing of it reaches the report):
 - a change is caught in its week when a signal of its family breaches (WARN or ERROR, against the
@@ -304,7 +304,14 @@ def js_distance(reference: Counter, current: Counter) -> float | None:
 def weekly_reports(scenario: Scenario, budget: int) -> list[WeekResult]:
     from evalflow.lib.drift.baseline import production_baseline
     from evalflow.lib.drift.config import DriftConfig
-    from evalflow.lib.drift.inputs import GoldenBaseline, WeekInputs, failure_rates, intent_names, load_traffic
+    from evalflow.lib.drift.inputs import (
+        GoldenBaseline,
+        RunReads,
+        failure_rates,
+        intent_names,
+        load_traffic,
+        load_week_inputs,
+    )
     from evalflow.lib.drift.report import compute_week
 
     config = DriftConfig()
@@ -317,25 +324,19 @@ def weekly_reports(scenario: Scenario, budget: int) -> list[WeekResult]:
         golden = GoldenBaseline("golden@v1", created, {"production_baseline": baseline}, cases)
         window = baseline["window"]
         golden_days = (date.fromisoformat(window["start"]), date.fromisoformat(window["end"]))
-        names = intent_names(con)
         reference = Counter(load_traffic(con, *golden_days, config, embeddings=False, texts=False)
                             .column("intent_id").drop_nulls().to_list())
         sample_mix = Counter(c["intent_id"] for c in cases if c.get("intent_id"))
+        # What the weekly asset reads from the lake (no lake here: no rolling set, no verdicts),
+        # then each week's inputs by the asset's own code, which reads the golden window's traffic
+        # once and reuses each week as the next one's week before.
+        reads = RunReads(golden, [{"ref": golden.ref, "created_at": created, "pass_rate": None,
+                                   "cases_with_verdict": 0}], [], intent_names(con),
+                         failure_rates(con, week_start(WEEKS) - timedelta(days=1)))
         for index in reported_weeks():
-            monday = week_start(index)
-            sunday = monday + timedelta(days=6)
-            week = load_traffic(con, monday, sunday, config)
-            previous = load_traffic(con, monday - timedelta(days=7), monday - timedelta(days=1), config,
-                                    embedding_key=week.embedding_key)
-            golden_traffic = load_traffic(con, *golden_days, config, texts=False, embedding_key=week.embedding_key)
-            inputs = WeekInputs(
-                week_start=monday, week=week, previous_week=previous if previous.traces else None,
-                golden=golden, golden_traffic=golden_traffic if golden_traffic.traces else None,
-                golden_history=[{"ref": golden.ref, "created_at": created, "pass_rate": None,
-                                 "cases_with_verdict": 0}],
-                failure_rate_history=failure_rates(con, sunday), intent_names=names)
+            inputs = load_week_inputs(con, scenario.folder, week_start(index), config, reads)
             report = compute_week(inputs, config)
-            current = Counter(week.column("intent_id").drop_nulls().to_list())
+            current = Counter(inputs.week.column("intent_id").drop_nulls().to_list())
             results.append(WeekResult(
                 index=index,
                 breaches=[(s.signal, s.baseline, s.severity) for s in report.signals if s.severity],
