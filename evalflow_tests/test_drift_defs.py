@@ -202,8 +202,30 @@ def test_the_nightly_audit_alerts_on_a_hash_the_golden_set_never_saw(tmp_path, m
         con.execute("INSERT INTO redacted_traces VALUES ('2026-09-23')")
     outcome = weekly.audit_prompt_hashes(warehouse, tmp_path)
     assert outcome.day == date(2026, 9, 23) and outcome.worst_severity() is not None
+    assert outcome.alert_rows == len([s for s in outcome.signals if s.severity]) > 0
     with warehouse.connect(read_only=True) as con:
         alerts = store.read_alerts(con)
     assert alerts and all(a["signal"].endswith("_nightly") for a in alerts)
     assert {a["week_start"] for a in alerts} == {date(2026, 9, 21)}
     assert all(a["detail"].startswith("2026-09-23: ") for a in alerts)
+
+
+def test_the_audit_asset_shows_the_alerts_row_count_and_fails_its_check(tmp_path, monkeypatch):
+    from evalflow.defs.drift.assets import prompt_hash_audit
+    from evalflow.defs.resources import WarehouseResource
+
+    window = make_traffic(date(2026, 9, 7), 14, 60, seed=1)
+    golden = golden_from(window, golden_cases())
+    day = make_traffic(date(2026, 9, 23), 1, 60, seed=4, system_prompt="sp-cccccccccccccccc")
+    monkeypatch.setattr("evalflow.lib.drift.inputs.load_golden", lambda _data_dir: golden)
+    monkeypatch.setattr("evalflow.lib.drift.inputs.load_traffic", lambda *a, **k: day)
+    monkeypatch.setenv("EVALFLOW_DATA_DIR", str(tmp_path / "data"))
+    warehouse = Warehouse(load_settings().warehouse_path)
+    with warehouse.connect() as con:
+        con.execute("CREATE TABLE redacted_traces (event_date DATE)")
+        con.execute("INSERT INTO redacted_traces VALUES ('2026-09-23')")
+    result = dg.materialize([prompt_hash_audit], resources={"warehouse": WarehouseResource()})
+    [materialization] = result.asset_materializations_for_node("prompt_hash_audit")
+    assert materialization.metadata["dagster/row_count"].value == 1  # the system-prompt alert
+    [check] = result.get_asset_check_evaluations()
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR

@@ -53,8 +53,9 @@ def drift_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     group_name="drift", kinds={"duckdb"}, pool=WAREHOUSE_POOL, owners=OWNERS,
     deps=["golden_set", "trace_signals"], metadata=table_metadata("alerts", ddl=DRIFT_SCHEMA),
     check_specs=[dg.AssetCheckSpec("prompt_hashes_match_golden", asset="prompt_hash_audit", blocking=False,
-                                   description="Every system-prompt, tool-schema hash and template id carrying "
-                                   "traffic on the newest day is one the golden set's production baseline knew.")],
+                                   description="No system-prompt hash, tool-schema hash or template id that the "
+                                   "golden set's production baseline never had carries the threshold share (1% by "
+                                   "default) of the newest day's traffic.")],
     description="The nightly prompt-hash audit: the newest day's system-prompt hashes, tool-schema hashes and "
     "template ids against those of the traffic the golden set was drawn from; a hash the golden set never saw "
     "adds a row to `alerts` (signals system_prompt_nightly, tool_schema_nightly, prompt_template_nightly).")
@@ -65,7 +66,8 @@ def prompt_hash_audit(context: dg.AssetExecutionContext, warehouse: WarehouseRes
     outcome = audit_prompt_hashes(warehouse.warehouse(), settings.data_dir)
     context.log.info(outcome.summary)
     worst = outcome.worst_severity()
-    yield dg.MaterializeResult(metadata=outcome.metadata(), check_results=[
+    metadata = {ROW_COUNT: row_count(outcome.alert_rows), **outcome.metadata()}
+    yield dg.MaterializeResult(metadata=metadata, check_results=[
         dg.AssetCheckResult(check_name="prompt_hashes_match_golden", passed=worst is None,
                             severity=_severity(worst or "WARN"), metadata={"detail": outcome.summary})])
 

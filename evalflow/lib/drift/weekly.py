@@ -120,6 +120,7 @@ class AuditOutcome:
     golden: str | None
     signals: list = field(default_factory=list)
     summary: str = ""
+    alert_rows: int = 0  # rows of `alerts` after the audit (the asset's row count)
 
     def worst_severity(self) -> str | None:
         found = {s.severity for s in self.signals if s.severity}
@@ -139,15 +140,19 @@ def audit_prompt_hashes(warehouse: Warehouse, data_dir: Path, day: date | None =
     from evalflow.lib.drift.inputs import load_golden, load_traffic
     from evalflow.lib.drift.report import alert_id, template_hash_check
 
+    def alert_rows(con) -> int:
+        return con.execute("SELECT count(*) FROM alerts").fetchone()[0] if has_table(con, "alerts") else 0
+
     config = load_drift_config(data_dir)
     golden = load_golden(data_dir)
     with warehouse.connect() as con:
         if day is None and has_table(con, "redacted_traces"):
             day = con.execute("SELECT max(event_date) FROM redacted_traces").fetchone()[0]
         if day is None:
-            return AuditOutcome(None, golden.ref if golden else None, summary="no traffic yet")
+            return AuditOutcome(None, golden.ref if golden else None, summary="no traffic yet",
+                                alert_rows=alert_rows(con))
         if golden is None or golden.baseline is None:
-            return AuditOutcome(day, golden.ref if golden else None,
+            return AuditOutcome(day, golden.ref if golden else None, alert_rows=alert_rows(con),
                                 summary=f"{day}: no golden version with a production baseline to compare with")
         traffic = load_traffic(con, day, day, config, embeddings=False, texts=False)
         signals = template_hash_check(traffic, golden, config)
@@ -157,13 +162,15 @@ def audit_prompt_hashes(warehouse: Warehouse, data_dir: Path, day: date | None =
                  "detail": f"{day}: {s.detail}"} for s in signals if s.severity]
         if rows:
             # Earlier nights' alerts of the week stay (their record and delivery are kept); a
-            # mismatch seen again keeps its alert_id, so it is not sent twice.
+            # mismatch seen again keeps its alert_id (one alert per signal and week) and, its
+            # detail naming this night, is raised and sent again.
             fresh = {row["alert_id"] for row in rows}
             kept = [a for a in store.read_alerts(con, week)
                     if a["signal"].endswith(store.NIGHTLY_SUFFIX) and a["alert_id"] not in fresh]
             store.write_alerts(con, week, kept + rows, nightly=True)
+        rows_now = alert_rows(con)
     breaches = [s for s in signals if s.severity]
     summary = (f"{day}: {traffic.traces} traces; "
                + ("; ".join(f"{s.signal} {s.severity}: {s.detail}" for s in breaches)
                   or f"every hash and template id is one {golden.ref}'s baseline knew"))
-    return AuditOutcome(day, golden.ref, signals, summary)
+    return AuditOutcome(day, golden.ref, signals, summary, rows_now)
