@@ -269,3 +269,29 @@ def test_a_run_over_several_weeks_reads_what_they_share_once(world, tmp_path, mo
             == [(s.signal, s.baseline, s.value, s.threshold, s.severity, s.detail) for s in expected.signals]
     assert outcomes[-1].report.figures["golden"] == "golden@v1"
     assert len({t for t in traffic if t[2] is False}) == 1  # the golden window's traffic, once
+
+
+def test_the_weekly_asset_writes_the_week_and_shows_its_figures(world, tmp_path, monkeypatch):
+    import shutil
+
+    import dagster as dg
+
+    from evalflow.defs.drift.assets import drift_report
+    from evalflow.defs.resources import WarehouseResource
+
+    data, _, _ = world
+    shutil.copytree(data, tmp_path / "data")
+    monkeypatch.setenv("EVALFLOW_DATA_DIR", str(tmp_path / "data"))
+    result = dg.materialize([drift_report], partition_key=MONDAY.isoformat(),
+                            resources={"warehouse": WarehouseResource()})
+    [materialization] = result.asset_materializations_for_node("drift_report")
+    meta = materialization.metadata
+    html = tmp_path / "data" / "reports" / "drift" / MONDAY.isoformat() / "report.html"
+    assert meta["report"].value == str(html) and html.is_file()
+    assert meta["summary"].value.startswith(f"# Drift report, week {MONDAY.isoformat()}")
+    assert meta["traces"].value == 84
+    with duckdb.connect(str(tmp_path / "data" / "warehouse" / "evalflow.duckdb"), read_only=True) as con:
+        rows = con.execute("SELECT count(*) FROM drift_history WHERE week_start = ?", [MONDAY]).fetchone()[0]
+    assert meta["dagster/row_count"].value == rows > 0
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert not checks["prompts_match_golden"].passed  # sp-2 is new this week
