@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -95,3 +96,18 @@ def test_the_markdown_summary_leads_with_the_alerts():
 ])
 def test_values_are_formatted_by_signal(signal, value, text):
     assert format_value(signal, value) == text
+
+
+def test_charts_are_drawn_without_pyplot_or_a_gui_backend():
+    """A worker process draws the charts through Figure objects alone: pyplot (which picks a
+    backend, possibly a GUI one) is never imported."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from datetime import date; "
+            "from test_drift_render import week, past_history; from evalflow.lib.drift.render import render_html; "
+            "page = render_html(week(date(2026, 10, 26), 0.05, 'WARN'), past_history(), title='t'); "
+            "assert page.count('<svg') == 3; assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=str(Path(__file__).parent))
+    assert done.returncode == 0, done.stderr

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import html
 import io
-import sys
 from datetime import date, timedelta
 from typing import Any, Iterable
 
@@ -103,10 +102,8 @@ def render_markdown(report: WeekReport) -> str:
 
 # ----------------------------------------------------------------------------- charts
 def _figure(width: float, height: float):
-    import matplotlib
-
-    if "matplotlib.pyplot" not in sys.modules and matplotlib.get_backend().lower() != "agg":
-        matplotlib.use("Agg")  # never a GUI backend in a worker
+    """A Figure without pyplot: it renders straight to SVG, so no backend is chosen or imported
+    (never a GUI one in a worker)."""
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height))
