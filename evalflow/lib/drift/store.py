@@ -124,19 +124,22 @@ def write_alerts(con, week_start: date, alerts: Sequence[dict[str, Any]], *, nig
     alert_id, week_start, signal, baseline, severity, value, threshold, detail), keeping
     raised_at and delivered_at of unchanged ones. One transaction (the caller's with
     `in_transaction`)."""
-    now = now or utcnow()
     with _transaction(con, in_transaction):
         ensure_tables(con)
-        where = f"week_start = ? AND {'' if nightly else 'NOT '}ends_with(signal, '{NIGHTLY_SUFFIX}')"
-        existing = {r[0]: r[1:] for r in con.execute(
-            f"SELECT alert_id, severity, value, threshold, detail, raised_at, delivered_at FROM alerts WHERE {where}",
-            [week_start]).fetchall()}
-        rows = _merge_alerts(existing, alerts, now)
-        con.execute(f"DELETE FROM alerts WHERE {where}", [week_start])
-        if rows:
-            con.executemany(f"INSERT INTO alerts ({', '.join(_ALERT_COLUMNS)}) VALUES "
-                            f"({', '.join('?' for _ in _ALERT_COLUMNS)})", rows)
+        _replace_alerts(con, week_start, alerts, nightly, now or utcnow())
         catalog.apply_catalog(con, ("alerts",))
+
+
+def _replace_alerts(con, week_start: date, alerts: Sequence[dict[str, Any]], nightly: bool, now: datetime) -> None:
+    where = f"week_start = ? AND {'' if nightly else 'NOT '}ends_with(signal, '{NIGHTLY_SUFFIX}')"
+    existing = {r[0]: r[1:] for r in con.execute(
+        f"SELECT alert_id, severity, value, threshold, detail, raised_at, delivered_at FROM alerts WHERE {where}",
+        [week_start]).fetchall()}
+    rows = _merge_alerts(existing, alerts, now)
+    con.execute(f"DELETE FROM alerts WHERE {where}", [week_start])
+    if rows:
+        con.executemany(f"INSERT INTO alerts ({', '.join(_ALERT_COLUMNS)}) VALUES "
+                        f"({', '.join('?' for _ in _ALERT_COLUMNS)})", rows)
 
 
 def write_week(con, report: WeekReport, html_path: str, markdown: str, *, in_transaction: bool = False) -> None:
@@ -154,7 +157,7 @@ def write_week(con, report: WeekReport, html_path: str, markdown: str, *, in_tra
                             "detail, computed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                             [(r["week_start"], r["signal"], r["baseline"], r["value"], r["threshold"], r["severity"],
                               r["detail"], r["computed_at"] or now) for r in history])
-        write_alerts(con, week, report.alerts(), now=now, in_transaction=True)
+        _replace_alerts(con, week, report.alerts(), False, now)
         con.execute("DELETE FROM drift_reports WHERE week_start = ?", [week])
         con.execute("INSERT INTO drift_reports (week_start, html_path, markdown, report_json, computed_at) "
                     "VALUES (?, ?, ?, ?, ?)", [week, html_path, markdown, report.to_json(), now])
