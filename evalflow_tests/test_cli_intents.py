@@ -72,3 +72,57 @@ def test_lines_without_text_are_skipped_with_a_note(tmp_path, monkeypatch, capsy
     report = [json.loads(x) for x in (tmp_path / "v.parquet.quarantine.jsonl").read_text().splitlines()]
     assert [(r["line_no"], r["reason"]) for r in report] == [(1, "missing_text"), (2, "invalid_json")]
     assert "not json" not in (tmp_path / "v.parquet.quarantine.jsonl").read_text()
+
+
+def test_cluster_catalog_keeps_ids_and_a_reviewers_decisions_across_runs(prompts_file, tmp_path, capsys):
+    out, catalog = tmp_path / "intents.jsonl", tmp_path / "catalog.json"
+    assert cli.main(["cluster", str(prompts_file), "-o", str(out), "--catalog", str(catalog)]) == 0
+    assert "(new)" in capsys.readouterr().out
+    first = json.loads(catalog.read_text())
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    topic_id = {}
+    for row in rows:
+        topic_id.setdefault(row["id"].split("-")[0], []).append(row["intent_id"])
+    topic_id = {t: max(set(ids), key=ids.count) for t, ids in topic_id.items()}
+    assert len(set(topic_id.values())) == 3 and len(first["intents"]) >= 3
+    assert all(len(e["centroid"]) == 384 for e in first["intents"])
+
+    # A second run on the same prompts keeps every id.
+    assert cli.main(["cluster", str(prompts_file), "-o", str(out), "--catalog", str(catalog)]) == 0
+    assert "kept their id from the previous catalog" in capsys.readouterr().out
+    again = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["intent_id"] for r in again] == [r["intent_id"] for r in rows]
+
+    # A reviewer renames the card intent and merges refunds into passwords.
+    review = tmp_path / "review.toml"
+    review.write_text(f'[[rename]]\nintent = "{topic_id["card"]}"\nname = "card declined"\n\n'
+                      f'[[merge]]\nintents = ["{topic_id["password"]}", "{topic_id["refund"]}"]\n'
+                      f'name = "account help"\n')
+    assert cli.main(["cluster", str(prompts_file), "-o", str(out), "--catalog", str(catalog),
+                     "--overrides", str(review)]) == 0
+    printed = capsys.readouterr().out
+    assert "applied: merge" in printed
+    reviewed = [json.loads(line) for line in out.read_text().splitlines()]
+    by_id = {r["id"]: r for r in reviewed}
+    assert by_id["card-0"]["intent_name"] == "card declined"
+    assert by_id["refund-0"]["intent_id"] == by_id["password-0"]["intent_id"] == topic_id["password"]
+
+    # The decisions live in the catalog: a run without the file still honours them.
+    assert cli.main(["cluster", str(prompts_file), "-o", str(out), "--catalog", str(catalog)]) == 0
+    later = {r["id"]: r for r in (json.loads(line) for line in out.read_text().splitlines())}
+    assert later["card-0"]["intent_name"] == "card declined"
+    assert later["refund-3"]["intent_id"] == topic_id["password"]
+    stored = {e["intent_id"]: e for e in json.loads(catalog.read_text())["intents"]}
+    assert stored[topic_id["card"]]["reviewed_name"] == "card declined"
+    assert topic_id["refund"] not in stored
+
+
+def test_cluster_refuses_a_file_that_is_not_its_catalog(prompts_file, tmp_path, capsys):
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text('{"rows": []}')
+    assert cli.main(["cluster", str(prompts_file), "-o", str(tmp_path / "o.jsonl"), "--catalog", str(catalog)]) == 1
+    assert "is not a catalog written by evalflow cluster --catalog" in capsys.readouterr().err
+    bad = tmp_path / "review.toml"
+    bad.write_text("[[rename]]\nname = 'no intent'\n")
+    assert cli.main(["cluster", str(prompts_file), "-o", str(tmp_path / "o.jsonl"), "--overrides", str(bad)]) == 1
+    assert "intent overrides:" in capsys.readouterr().err

@@ -274,7 +274,7 @@ def test_input_errors():
 def test_cluster_texts_for_cli(six):
     x, y, texts, _ = six
     ids = [f"row-{i}" for i in range(len(x))]
-    rows = cluster_texts_for_cli(ids, texts, x)
+    rows, _ = cluster_texts_for_cli(ids, texts, x)
     assert [r["id"] for r in rows] == ids
     assert set(rows[0]) == {"id", "intent_id", "intent_name", "confidence"}
     assert len({r["intent_id"] for r in rows}) == 6

@@ -461,10 +461,21 @@ def _cmd_cluster(args: argparse.Namespace) -> int:
     from evalflow.lib.common.settings import load_settings
     from evalflow.lib.intents import cluster_texts_for_cli, model_text
 
+    catalog_path = Path(args.catalog) if args.catalog else None
+    previous = _read_cli_catalog(catalog_path) if catalog_path and catalog_path.exists() else None
+    overrides = None
+    if args.overrides:
+        from evalflow.lib.intents.overrides import IntentOverridesError, read_overrides_file
+
+        try:
+            overrides = read_overrides_file(Path(args.overrides))
+        except IntentOverridesError as error:
+            raise UserError(f"intent overrides: {error}") from None
     records = _read_id_texts(Path(args.input), Path(args.output))
     # The model reads the texts without slot values, as the pipeline's intents do.
     _, vectors, _ = _embed_records([(i, model_text(t)) for i, t in records], load_settings())
-    rows = cluster_texts_for_cli([i for i, _ in records], [t for _, t in records], vectors)
+    rows, result = cluster_texts_for_cli([i for i, _ in records], [t for _, t in records], vectors,
+                                         previous=previous, overrides=overrides)
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(output.name + ".tmp")
@@ -472,7 +483,37 @@ def _cmd_cluster(args: argparse.Namespace) -> int:
     tmp.replace(output)
     intents = {r["intent_id"] for r in rows if r["intent_id"] is not None}
     print(f"wrote {len(rows)} assignments to {output}: {len(intents)} intents")
+    if catalog_path:
+        review = result.params.get("overrides") or {}
+        document = {"intents": [e.to_dict() for e in result.catalog],
+                    "merge_candidates": result.params.get("merge_candidates") or [],
+                    "events": [e.to_dict() for e in result.events],
+                    "overrides": review, "noise_share": round(float(result.noise_share), 4)}
+        catalog_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = catalog_path.with_name(catalog_path.name + ".tmp")
+        tmp.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
+        tmp.replace(catalog_path)
+        kept = sum(1 for e in result.events if e.kind == "continue")
+        print(f"catalog {catalog_path}: {len(result.catalog)} intents"
+              + (f", {kept} kept their id from the previous catalog" if previous else " (new)")
+              + f"; {len(document['merge_candidates'])} merge candidate(s)")
+        for line in review.get("applied", []):
+            print(f"  applied: {line}")
+        for line in review.get("not_found", []):
+            print(f"  not applied: {line}")
     return 0
+
+
+def _read_cli_catalog(path: Path) -> list:
+    """The intents of a catalog `evalflow cluster --catalog` wrote before (the previous run)."""
+    from evalflow.lib.intents import CatalogEntry
+
+    try:
+        entries = orjson.loads(path.read_bytes())["intents"]
+        return [CatalogEntry.from_dict(e) for e in entries] or None
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+        raise UserError(f"{path} is not a catalog written by evalflow cluster --catalog "
+                        f"({type(error).__name__}); move it away to start a new one") from None
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
@@ -569,7 +610,8 @@ COMMANDS: dict[str, tuple[str, str, list[str]]] = {
     "cluster": ("group {id, text} lines into intents",
                 "Discovers intents without being told how many (UMAP + HDBSCAN over the embeddings) and writes each "
                 "line's intent id, name and confidence.",
-                ["evalflow cluster prompts.jsonl -o intents.jsonl"]),
+                ["evalflow cluster prompts.jsonl -o intents.jsonl",
+                 "evalflow cluster prompts.jsonl -o intents.jsonl --catalog catalog.json --overrides review.toml"]),
     "sample": ("choose the traces worth labelling from a trace file",
                "The sampling half of the pipeline on one file: intents, failure signals, the failure taxonomy and a "
                "stratified sample that covers intents, failure modes, outliers and time. The input must be "
@@ -667,6 +709,10 @@ def build_parser() -> argparse.ArgumentParser:
     cluster = command("cluster")
     cluster.add_argument("input", help='JSONL with {"id", "text"} lines')
     cluster.add_argument("-o", "--output", required=True, help="JSONL: id, intent_id, intent_name, confidence")
+    cluster.add_argument("--catalog", help="JSON catalog kept between runs: read first when it exists (intents keep "
+                         "their ids), then rewritten with names, sizes, examples and merge candidates")
+    cluster.add_argument("--overrides", help="a reviewer's decisions (intent_overrides.toml format: rename, merge, "
+                         "split, pin), applied to this clustering and kept in --catalog")
     cluster.set_defaults(handler=_cmd_cluster)
     sample = command("sample")
     sample.add_argument("input", help="trace JSONL (canonical or any supported dialect)")

@@ -67,20 +67,26 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def cluster_texts_for_cli(ids: list, texts: list[str], embeddings: np.ndarray, *,
-                          seed: int = 0) -> list[dict]:
-    """Rows for `evalflow cluster`: {"id", "intent_id", "intent_name", "confidence"} per input.
+def cluster_texts_for_cli(ids: list, texts: list[str], embeddings: np.ndarray, *, seed: int = 0,
+                          previous: list[CatalogEntry] | None = None,
+                          overrides=None) -> tuple[list[dict], IntentResult]:
+    """Rows for `evalflow cluster`, {"id", "intent_id", "intent_name", "confidence"} per input, and
+    the whole result (its catalog is what ``--catalog`` keeps for the next run).
 
     Every row gets an intent (noise policy above); confidence < 0.5 marks HDBSCAN noise.
+    ``previous`` and ``overrides`` as in `discover_intents`: ids kept from an earlier catalog, and
+    a reviewer's decisions.
     """
     if len(ids) != len(texts):
         raise ValueError(f"ids ({len(ids)}) and texts ({len(texts)}) differ in length")
     from evalflow.lib.intents.discover import discover_intents
 
-    result = discover_intents(np.asarray(embeddings, dtype=np.float32), list(texts), seed=seed)
+    result = discover_intents(np.asarray(embeddings, dtype=np.float32), list(texts), seed=seed,
+                              previous=previous, overrides=overrides)
     names = {e.intent_id: e.name for e in result.catalog}
-    return [
+    rows = [
         {"id": row_id, "intent_id": intent_id, "intent_name": names.get(intent_id),
          "confidence": round(float(conf), 4)}
         for row_id, intent_id, conf in zip(ids, result.intent_ids, result.confidence)
     ]
+    return rows, result

@@ -110,6 +110,11 @@ def load_overrides(data_dir: Path) -> Overrides:
         if text_setting(OVERRIDES_ENV):
             raise IntentOverridesError(f"{OVERRIDES_ENV} names {path}, which does not exist")
         return Overrides()
+    return read_overrides_file(path)
+
+
+def read_overrides_file(path: Path) -> Overrides:
+    """The decisions in one overrides file (`evalflow cluster --overrides`, or the data folder's)."""
     if not path.is_file():
         raise IntentOverridesError(f"{path} is not a file")
     try:
