@@ -128,7 +128,6 @@ def alarms(report) -> set[tuple[str, str]]:
     return {(s.signal, s.baseline) for s in report.signals if s.breached}
 
 
-
 # A test config: the defaults, with a smaller embedding sample so the permutation test is quick.
 CONFIG = DriftConfig(embedding_sample=200)
 SHIFTED = BASE_SHARES * np.array([{5: 5.0, 9: 4.0, 20: 8.0, 25: 3.0}.get(k, 1.0) for k in range(K_INTENTS)])
@@ -240,13 +239,11 @@ def test_a_template_change_is_flagged_in_its_week_and_lasts_against_golden_only(
     assert "sp-ccccccccc" in report.signal("system_prompt", "golden").detail
     # the week after: nothing new against that week, still new against the golden set
     after = make_traffic(MONDAY + timedelta(days=7), 7, 300, seed=93, **new)
-    later = compute_week(WeekInputs(after.start, after, week, report_golden := golden_from(golden_window,
-                                                                                          golden_cases()),
+    later = compute_week(WeekInputs(after.start, after, week, golden_from(golden_window, golden_cases()),
                                     golden_window), CONFIG)
     assert later.signal("system_prompt", "previous_week").severity is None
     assert later.signal("system_prompt", "golden").severity == "ERROR"
     assert later.signal("system_prompt", "golden").data["vanished"] == {"sp-aaaaaaaaaaaaaaaa": 1.0}
-    assert report_golden.ref == "golden@v1"
 
 
 def test_a_hash_a_small_baseline_could_have_missed_by_chance_is_not_counted_new():
@@ -455,8 +452,8 @@ def test_the_report_is_deterministic_and_holds_no_trace_text(golden_window):
     second = compute_week(week_inputs(week, previous, golden_window), CONFIG)
     assert [(s.signal, s.baseline, s.value, s.threshold, s.severity, s.detail) for s in first.signals] == [
         (s.signal, s.baseline, s.value, s.threshold, s.severity, s.detail) for s in second.signals]
-    text = " ".join(s.detail for s in first.signals)
-    assert "how do i" not in text and "policy w" not in text
+    for text in (" ".join(s.detail for s in first.signals), first.to_json()):  # details, and every signal's data
+        assert "how do i" not in text and "policy w" not in text
 
 
 def test_without_a_golden_version_only_the_week_before_is_compared():
