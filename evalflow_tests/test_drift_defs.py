@@ -229,3 +229,19 @@ def test_the_audit_asset_shows_the_alerts_row_count_and_fails_its_check(tmp_path
     assert materialization.metadata["dagster/row_count"].value == 1  # the system-prompt alert
     [check] = result.get_asset_check_evaluations()
     assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+
+
+@pytest.mark.parametrize("url, message", [
+    ("ftp://hooks.example/T0K3N", "must start with http:// or https://"),
+    ("https://[::1/T0K3N", "is not a valid URL"),
+    ("http://hooks.example:99999/T0K3N", "is not a valid URL"),
+    ("https:///T0K3N", "names no host"),
+])
+def test_a_bad_webhook_url_is_refused_without_echoing_it(monkeypatch, url, message):
+    from evalflow.lib.common.settings import SettingError
+    from evalflow.lib.drift.webhook import webhook_url
+
+    monkeypatch.setenv("EVALFLOW_ALERT_WEBHOOK_URL", url)
+    with pytest.raises(SettingError, match="EVALFLOW_ALERT_WEBHOOK_URL") as caught:
+        webhook_url()
+    assert message in str(caught.value) and "T0K3N" not in str(caught.value)

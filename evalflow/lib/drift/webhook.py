@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from evalflow.lib.common.settings import SettingError, Settings, text_setting
 
@@ -35,8 +36,18 @@ class Delivery:
 def webhook_url() -> str | None:
     """EVALFLOW_ALERT_WEBHOOK_URL, checked (SettingError names the variable); None when unset."""
     url = text_setting(WEBHOOK_ENV)
-    if url is not None and not url.startswith(("http://", "https://")):
+    if url is None:
+        return None
+    if not url.startswith(("http://", "https://")):
         raise SettingError(f"{WEBHOOK_ENV} must start with http:// or https://, got a value that does not")
+    # The messages never echo the URL: webhook URLs carry tokens.
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError when the port is not a number from 0 to 65535)
+    except ValueError:
+        raise SettingError(f"{WEBHOOK_ENV} is not a valid URL (its host or port cannot be read)") from None
+    if not parts.hostname:
+        raise SettingError(f"{WEBHOOK_ENV} names no host")
     return url
 
 
@@ -74,7 +85,7 @@ def deliver_pending(settings: Settings, url: str | None = None, client: Any = No
         finally:
             if own:
                 http.close()
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         return Delivery(skipped=f"the webhook could not be reached ({type(exc).__name__}); "
                                 f"{len(pending)} alert(s) kept for the next try")
     if not response.is_success:
