@@ -188,32 +188,10 @@ def test_the_sensor_delivers_to_the_configured_url(tmp_path, monkeypatch, receiv
 
 
 # ----------------------------------------------------------------------------- nightly audit
-def test_the_nightly_audit_alerts_on_a_hash_the_golden_set_never_saw(tmp_path, monkeypatch):
-    from evalflow.lib.drift import weekly
-
-    window = make_traffic(date(2026, 9, 7), 14, 60, seed=1)
-    golden = golden_from(window, golden_cases())
-    day = make_traffic(date(2026, 9, 23), 1, 60, seed=4, system_prompt="sp-cccccccccccccccc")
-    monkeypatch.setattr("evalflow.lib.drift.inputs.load_golden", lambda _data_dir: golden)
-    monkeypatch.setattr("evalflow.lib.drift.inputs.load_traffic", lambda *a, **k: day)
-    warehouse = Warehouse(tmp_path / "w.duckdb")
-    with warehouse.connect() as con:
-        con.execute("CREATE TABLE redacted_traces (event_date DATE)")
-        con.execute("INSERT INTO redacted_traces VALUES ('2026-09-23')")
-    outcome = weekly.audit_prompt_hashes(warehouse, tmp_path)
-    assert outcome.day == date(2026, 9, 23) and outcome.worst_severity() is not None
-    assert outcome.alert_rows == len([s for s in outcome.signals if s.severity]) > 0
-    with warehouse.connect(read_only=True) as con:
-        alerts = store.read_alerts(con)
-    assert alerts and all(a["signal"].endswith("_nightly") for a in alerts)
-    assert {a["week_start"] for a in alerts} == {date(2026, 9, 21)}
-    assert all(a["detail"].startswith("2026-09-23: ") for a in alerts)
-
-
-def test_the_audit_asset_shows_the_alerts_row_count_and_fails_its_check(tmp_path, monkeypatch):
-    from evalflow.defs.drift.assets import prompt_hash_audit
-    from evalflow.defs.resources import WarehouseResource
-
+@pytest.fixture
+def audit_warehouse(tmp_path, monkeypatch) -> Warehouse:
+    """The warehouse of <tmp>/data with one day of traffic, 2026-09-23, on a system prompt the
+    golden set's baseline never had (the lake's golden version and the day's traffic are stand-ins)."""
     window = make_traffic(date(2026, 9, 7), 14, 60, seed=1)
     golden = golden_from(window, golden_cases())
     day = make_traffic(date(2026, 9, 23), 1, 60, seed=4, system_prompt="sp-cccccccccccccccc")
@@ -224,6 +202,26 @@ def test_the_audit_asset_shows_the_alerts_row_count_and_fails_its_check(tmp_path
     with warehouse.connect() as con:
         con.execute("CREATE TABLE redacted_traces (event_date DATE)")
         con.execute("INSERT INTO redacted_traces VALUES ('2026-09-23')")
+    return warehouse
+
+
+def test_the_nightly_audit_alerts_on_a_hash_the_golden_set_never_saw(audit_warehouse, tmp_path):
+    from evalflow.lib.drift import weekly
+
+    outcome = weekly.audit_prompt_hashes(audit_warehouse, tmp_path / "data")
+    assert outcome.day == date(2026, 9, 23) and outcome.worst_severity() is not None
+    assert outcome.alert_rows == len([s for s in outcome.signals if s.severity]) > 0
+    with audit_warehouse.connect(read_only=True) as con:
+        alerts = store.read_alerts(con)
+    assert alerts and all(a["signal"].endswith("_nightly") for a in alerts)
+    assert {a["week_start"] for a in alerts} == {date(2026, 9, 21)}
+    assert all(a["detail"].startswith("2026-09-23: ") for a in alerts)
+
+
+def test_the_audit_asset_shows_the_alerts_row_count_and_fails_its_check(audit_warehouse):
+    from evalflow.defs.drift.assets import prompt_hash_audit
+    from evalflow.defs.resources import WarehouseResource
+
     result = dg.materialize([prompt_hash_audit], resources={"warehouse": WarehouseResource()})
     [materialization] = result.asset_materializations_for_node("prompt_hash_audit")
     assert materialization.metadata["dagster/row_count"].value == 1  # the system-prompt alert
