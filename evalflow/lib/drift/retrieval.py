@@ -15,7 +15,6 @@ with a positive score, best first, ties broken by doc id, so the ranking is dete
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -24,11 +23,9 @@ from typing import Any, Collection, Mapping, Sequence
 import orjson
 import polars as pl
 
+from evalflow.lib.intents.embed.cache import text_sha256
+
 _WORD = re.compile(r"\w+", re.UNICODE)
-
-
-def content_sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @dataclass
@@ -75,7 +72,7 @@ def kb_snapshot(frame: pl.DataFrame) -> KBSnapshot:
             if doc_id is None or not isinstance(text, str):
                 continue
             doc_id = str(doc_id)
-            sha = content_sha256(text)
+            sha = text_sha256(text)
             before = snap.hashes.get(doc_id)
             if before is not None and before != sha:
                 seen = snap.changed_within.setdefault(doc_id, [before])
