@@ -278,10 +278,10 @@ def load_golden(data_dir: Path) -> GoldenBaseline | None:
         return _golden(reader)
 
 
-def _lake_reads(data_dir: Path, first: date,
-                last: date) -> tuple[GoldenBaseline | None, list[tuple[date, list[dict]]], list[dict]]:
-    """(the latest golden version, the cases of every rolling version published from `first` to
-    `last` in publication order, the golden history), over one lake connection."""
+def _lake_reads(data_dir: Path,
+                weeks: Sequence[date]) -> tuple[GoldenBaseline | None, list[tuple[date, list[dict]]], list[dict]]:
+    """(the latest golden version, the cases of every rolling version published in one of `weeks`
+    (Mondays) in publication order, the golden history), over one lake connection."""
     from evalflow.lib.snapshots import store
     from evalflow.lib.snapshots.refs import GOLDEN, ROLLING, DatasetRef
 
@@ -291,7 +291,7 @@ def _lake_reads(data_dir: Path, first: date,
         golden = _golden(reader)
         for info in reader.versions(ROLLING):
             day = date.fromisoformat(info.version)
-            if first <= day <= last:
+            if any(week <= day <= week + timedelta(days=6) for week in weeks):
                 rolling.append((day, reader.cases(DatasetRef(ROLLING, info.version))))
         for info in reader.versions(GOLDEN):
             cases = golden.cases if golden is not None and info.ref == golden.ref else reader.cases(
@@ -357,7 +357,7 @@ def load_run_reads(warehouse_con, data_dir: Path, weeks: Sequence[date], config:
     for week in weeks:
         _monday_check(week)
     last = max(weeks) + timedelta(days=6)
-    golden, rolling, history = _lake_reads(data_dir, min(weeks), last)
+    golden, rolling, history = _lake_reads(data_dir, weeks)
     if golden is not None and golden.baseline is None:
         golden.manifest = {**golden.manifest, "production_baseline_recomputed": True,
                            "production_baseline": production_baseline(warehouse_con, golden.cases,
