@@ -36,6 +36,19 @@ def test_the_weekly_schedule_reports_the_week_that_ended_on_sunday(when, week):
     assert request.run_key == f"drift-{week}"
 
 
+def test_the_weekly_schedule_skips_before_a_week_with_data_has_ended(monkeypatch):
+    from evalflow.defs.drift import automation
+
+    start = dg.WeeklyPartitionsDefinition(start_date="2026-11-09", day_offset=1, timezone="UTC", end_offset=1)
+    monkeypatch.setattr(automation, "weekly_partitions", start)
+    first_monday = datetime(2026, 11, 9, 6, 0, tzinfo=timezone.utc)  # the data starts today
+    skipped = automation.drift_report_schedule(dg.build_schedule_context(scheduled_execution_time=first_monday))
+    assert isinstance(skipped, dg.SkipReason) and "2026-11-09" in skipped.skip_message
+    later = first_monday.replace(day=16)
+    assert automation.drift_report_schedule(
+        dg.build_schedule_context(scheduled_execution_time=later)).partition_key == "2026-11-09"
+
+
 def test_the_runner_reports_every_week_that_holds_a_day_monday_to_sunday():
     from evalflow.cli.runner import week_starts
 

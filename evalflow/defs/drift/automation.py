@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import dagster as dg
 
+from evalflow.defs.partitions import weekly_partitions
 from evalflow.defs.run_tags import automation_tags, plural
 
 drift_report_job = dg.define_asset_job(
@@ -21,8 +22,10 @@ prompt_hash_audit_job = dg.define_asset_job(
              default_status=dg.DefaultScheduleStatus.RUNNING,
              description="Mondays at 06:00 UTC: the drift report of the week that ended on Sunday.")
 def drift_report_schedule(context: dg.ScheduleEvaluationContext):
-    monday = context.scheduled_execution_time.date() - timedelta(days=7)
-    week = monday - timedelta(days=monday.weekday())
+    a_week_ago = context.scheduled_execution_time.date() - timedelta(days=7)
+    week = a_week_ago - timedelta(days=a_week_ago.weekday())
+    if week < weekly_partitions.start.date():  # the data starts this week: no week has ended yet
+        return dg.SkipReason(f"no week with data has ended yet (the first starts {weekly_partitions.start.date()})")
     return dg.RunRequest(run_key=f"drift-{week.isoformat()}", partition_key=week.isoformat(),
                          tags=automation_tags("drift_report_schedule", f"weekly drift report of {week.isoformat()}"))
 
