@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from evalflow.lib.common.settings import SettingError, int_setting, text_setting
+from evalflow.lib.snapshots.staleness import DUE_FOR_REVIEW_SHARE, STALE_AFTER_DAYS
 
 CONFIG_ENV = "EVALFLOW_DRIFT_CONFIG"
 CONFIG_FILE = "drift.toml"
@@ -114,10 +115,10 @@ class DriftConfig:
     # -- staleness ------------------------------------------------------------------------------
     # The six-month rule of docs/snapshots.md (lib/snapshots/staleness.py): a case whose source
     # trace is older than this tests what users asked then.
-    stale_after_days: int = 183
+    stale_after_days: int = STALE_AFTER_DAYS  # 183
     # WARN when this share of the golden set's dated cases is stale (the snapshots' "due for
     # review" rule, 0.5); ERROR when nearly all are.
-    stale_share_warn: float = 0.5
+    stale_share_warn: float = DUE_FOR_REVIEW_SHARE  # 0.5
     stale_share_error: float = 0.9
     # WARN when the golden version is older than this (days): a set nobody promoted in six months
     # has had no new coverage while production moved.
