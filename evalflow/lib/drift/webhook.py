@@ -55,7 +55,7 @@ def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
     return {k: (v.isoformat() if isinstance(v, (date, datetime)) else v) for k, v in row.items()}
 
 
-def deliver_pending(settings: Settings, url: str | None = None, client: Any = None) -> Delivery:
+def deliver_pending(settings: Settings, url: str | None = None) -> Delivery:
     """Post the undelivered alerts to the webhook and mark them delivered (see the module doc)."""
     import httpx
 
@@ -78,13 +78,8 @@ def deliver_pending(settings: Settings, url: str | None = None, client: Any = No
         return Delivery(skipped="no undelivered alert")
     batch = [_jsonable(row) for row in pending[:BATCH]]
     try:
-        own = client is None
-        http = client or httpx.Client(timeout=TIMEOUT_S)
-        try:
+        with httpx.Client(timeout=TIMEOUT_S) as http:
             response = http.post(url, json={"source": "evalflow", "alerts": batch})
-        finally:
-            if own:
-                http.close()
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         return Delivery(skipped=f"the webhook could not be reached ({type(exc).__name__}); "
                                 f"{len(pending)} alert(s) kept for the next try")
