@@ -345,6 +345,7 @@ def test_chosen_candidate_has_the_best_modularity_within_the_noise_budget(scatte
     candidates = hdbscan_params["candidates"]
     chosen = [c for c in candidates if c["kind"] == hdbscan_params["selection"]
               and c["min_cluster_size"] == hdbscan_params["min_cluster_size"]
+              and c["min_samples"] == hdbscan_params["min_samples"]
               and c.get("similarity") == hdbscan_params["similarity"]]
     assert len(chosen) == 1
     within = [c for c in candidates if c["noise_share"] <= NOISE_BUDGET and c["clusters"] >= 2
@@ -378,6 +379,48 @@ def test_similarity_cut_keeps_alike_children_together_and_splits_unlike_ones():
     kept = blobs4 >= 0  # a point or two can leave the tree as noise
     assert kept.mean() > 0.95
     assert adjusted_rand_score(y[kept], blobs4[kept]) == pytest.approx(1.0)
+
+
+def test_similarity_cut_splits_a_node_whose_descendants_are_unlike():
+    """A node is one intent only when every split below it is between alike parts: here the
+    root's two children are alike (0.71), but one of them holds two unlike leaves (0.0)."""
+    from types import SimpleNamespace
+
+    from evalflow.lib.intents.cluster import similarity_cut
+
+    e1, e2 = np.eye(2)
+    vectors = np.array([e1, e1, e2, e2] + [unit(e1 + e2)] * 4)
+    # HDBSCAN's numbering: points 0-7, root 8 -> (9, 10), 9 -> (11, 12); leaves hold the points
+    edges = [(8, 9, 1.0, 4), (8, 10, 1.0, 4), (9, 11, 2.0, 2), (9, 12, 2.0, 2),
+             (11, 0, 3.0, 1), (11, 1, 3.0, 1), (12, 2, 3.0, 1), (12, 3, 3.0, 1),
+             (10, 4, 3.0, 1), (10, 5, 3.0, 1), (10, 6, 3.0, 1), (10, 7, 3.0, 1)]
+    tree = np.array(edges, dtype=[("parent", np.int64), ("child", np.int64), ("lambda_val", np.float64),
+                                  ("child_size", np.int64)])
+    model = SimpleNamespace(condensed_tree_=SimpleNamespace(to_numpy=lambda: tree))
+    labels, strength = similarity_cut(model, vectors, 0.5)
+    assert len(set(labels.tolist())) == 3
+    assert labels[0] == labels[1] != labels[2] == labels[3] != labels[4]
+    assert len(set(labels[4:].tolist())) == 1
+    assert (strength > 0).all()
+    assert len(set(similarity_cut(model, vectors, 0.0)[0].tolist())) == 1  # everything alike at 0
+
+
+def test_resolution_falls_with_the_window_and_stops_at_standard_modularity():
+    from evalflow.lib.intents.cluster import resolution_for
+
+    assert resolution_for(10_000) == pytest.approx(2.0)
+    assert resolution_for(1_000) == pytest.approx(2.0 * np.sqrt(10))
+    assert resolution_for(2_500) == pytest.approx(4.0)
+    assert resolution_for(40_000) == pytest.approx(1.0)
+    assert resolution_for(1_000_000) == 1.0
+
+
+def test_candidates_include_excess_of_mass_with_min_samples_one(six):
+    x, y, texts, _ = six
+    params = discover_intents(x, texts, seed=0).params["hdbscan"]
+    low = [c for c in params["candidates"] if c["kind"] == "excess of mass" and c["min_samples"] == 1]
+    assert low and max(c["min_cluster_size"] for c in low) <= 48
+    assert params["resolution"] == pytest.approx(2.0 * np.sqrt(10_000 / len(x)), abs=1e-3)
 
 
 def test_rows_go_to_the_nearest_anchor_unless_that_empties_an_intent():
