@@ -211,6 +211,8 @@ def test_sigterm_stops_a_waiting_run_within_seconds_and_leaves_no_slot(tmp_path,
     ("EVALFLOW_PARTITIONS_START", "yesterday", "EVALFLOW_PARTITIONS_START must be a date"),
     ("EVALFLOW_LOCK_WAIT_S", "-3", "EVALFLOW_LOCK_WAIT_S must be at least 0"),
     ("EVALFLOW_ALERT_WEBHOOK_URL", "hooks.example/secret-token", "EVALFLOW_ALERT_WEBHOOK_URL must start with http"),
+    ("EVALFLOW_DRIFT_SEED", "abc", "EVALFLOW_DRIFT_SEED must be a whole number"),
+    ("EVALFLOW_INTENT_OVERRIDES", "/nonexistent/review.toml", "EVALFLOW_INTENT_OVERRIDES names"),
 ])
 def test_a_bad_setting_stops_every_command_at_start_with_one_line(tmp_path, monkeypatch, capsys,
                                                                   variable, value, message):
@@ -223,6 +225,24 @@ def test_a_bad_setting_stops_every_command_at_start_with_one_line(tmp_path, monk
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"evalflow: error: {err[0].removeprefix('evalflow: error: ')}"]
     assert message in err[0]
+    assert not (tmp_path / "data" / "raw").exists()  # checked before any work
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("drift.toml", "min_traces = 'many'\n", "drift.toml: min_traces must be a whole number"),
+    ("contamination.toml", "[thresholds]\nngram_n = 'long'\n", "contamination.toml: thresholds.ngram_n: expected int"),
+    ("intent_overrides.toml", "[[rename]]\nname = 'no intent'\n", "intent_overrides.toml: rename[0]"),
+])
+def test_a_bad_file_in_the_data_folder_stops_every_command_at_start(tmp_path, monkeypatch, capsys, name, text,
+                                                                   message):
+    monkeypatch.setenv("EVALFLOW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    (tmp_path / "data" / "landing").mkdir(parents=True)
+    (tmp_path / "data" / "landing" / "a.jsonl").write_text('{"trace_id": "t", "timestamp": "2026-10-05T10:00:00Z"}\n')
+    (tmp_path / "data" / name).write_text(text)
+    assert cli.main(["run"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
     assert not (tmp_path / "data" / "raw").exists()  # checked before any work
 
 

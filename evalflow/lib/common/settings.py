@@ -211,7 +211,26 @@ def validate_environment() -> Settings:
     from evalflow.lib.drift.webhook import webhook_url
 
     webhook_url()
+    _validate_stage_files(settings.data_dir)
     return settings
+
+
+def _validate_stage_files(data_dir: Path) -> None:
+    """The files a user edits in the data folder (or names with EVALFLOW_DRIFT_CONFIG,
+    EVALFLOW_CONTAMINATION_CONFIG, EVALFLOW_INTENT_OVERRIDES): drift.toml with EVALFLOW_DRIFT_SEED
+    and EVALFLOW_DRIFT_MIN_TRACES, contamination.toml's thresholds and intent_overrides.toml.
+    Registered corpora are checked when the contamination check runs (a corpus file may be
+    written after start-up)."""
+    from evalflow.lib.contamination.config import load_contamination_config
+    from evalflow.lib.drift.config import load_drift_config
+    from evalflow.lib.intents.overrides import load_overrides
+
+    load_drift_config(data_dir)  # raises DriftConfigError, a SettingError
+    for check in (load_contamination_config, load_overrides):
+        try:
+            check(data_dir)
+        except ValueError as exc:  # their messages name the file or the variable
+            raise SettingError(str(exc)) from None
 
 
 def _validate_label_settings() -> None:

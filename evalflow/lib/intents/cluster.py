@@ -238,12 +238,12 @@ def similarity_cut(model, vectors: np.ndarray, similarity: float) -> tuple[np.nd
 
     From the root down: a cluster node is one intent when every split below it, its own and its
     descendants', is between child clusters with a mean pairwise cosine (over ``vectors``, unit
-    rows in the original space) of at least ``similarity``; else each child is looked at in turn;
-    a leaf is an intent. (Checking the node's own children only let a node whose children were
-    alike hold grandchildren that were not: simulator, 9,000 rows, ARI 0.60 -> 0.64 at seed 7.) A point belongs to the selected node it
-    lies under (points that left the tree above every selected node are noise); its strength is
-    the density level at which it left, over the highest such level in its intent (HDBSCAN's own
-    definition of membership probability)."""
+    rows in the original space) of at least ``similarity``; else each child is looked at in
+    turn; a leaf is an intent. (Checking the node's own children only let a node whose children
+    were alike hold grandchildren that were not: simulator, 9,000 rows, ARI 0.60 -> 0.64 at seed
+    7.) A point belongs to the selected node it lies under (points that left the tree above
+    every selected node are noise); its strength is the density level at which it left, over the
+    highest such level in its intent (HDBSCAN's own definition of membership probability)."""
     tree = model.condensed_tree_.to_numpy()
     n = len(vectors)
     parent = tree["parent"].astype(np.int64)
