@@ -164,11 +164,16 @@ def _value_words() -> re.Pattern:
     return re.compile(r"\b(?:" + "|".join(sorted(words)) + r")\b")
 
 
+# Products that are the request itself ("How do I add my card to Apple Pay?", the simulator's
+# apple_google_pay intent), not a merchant named inside one: not counted as the merchant Apple.
+PRODUCT_REQUESTS = re.compile(r"\b(?:apple|google) pay\b")
+
+
 def value_intents(texts: list[str], ids: np.ndarray) -> int:
     """Intents that are a value rather than a request: at least half of their rows name the same
     merchant, city or currency of the simulator's catalog (what "payment spotify" was)."""
     pattern = _value_words()
-    named = [set(pattern.findall(t.lower())) for t in texts]
+    named = [set(pattern.findall(PRODUCT_REQUESTS.sub(" ", t.lower()))) for t in texts]
     count = 0
     for intent in set(ids.tolist()):
         rows = np.flatnonzero(ids == intent)
@@ -355,6 +360,9 @@ def main() -> int:
                   f"{row['clusters']} clusters ({hp.get('selection', 'excess of mass')}, {chosen}); "
                   f"{row['seconds']:.0f}s", flush=True)
 
+    if not rows:
+        print("no set to measure (every set asked for was skipped)")
+        return 1
     print()
     print_table(rows)
     if args.json:
