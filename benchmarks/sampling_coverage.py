@@ -166,8 +166,14 @@ def embed(texts: list[str], cache: Path, model_dir: Path) -> np.ndarray:
     return out
 
 
+def _method_key() -> str:
+    """A digest of intent discovery's code: a cached clustering is reused only by the same code."""
+    folder = ROOT / "evalflow" / "lib" / "intents"
+    return _key([f.read_text(encoding="utf-8") for f in sorted(folder.glob("*.py"))])[:8]
+
+
 def intents(vectors: np.ndarray, texts: list[str], cache: Path) -> tuple[list[str], list[bool]]:
-    path = cache / f"intents-{_key(texts)}.json"
+    path = cache / f"intents-{_key(texts)}-{_method_key()}.json"
     if path.exists():
         saved = json.loads(path.read_text())
         return saved["intent_ids"], saved["low_confidence"]
@@ -312,6 +318,10 @@ def main() -> int:
         if r["method"] == "uniform" and r.get("population_fault_share") is not None and r["budget"] == args.budgets[0]:
             print(f"  {r['population']}: planted-fault share of the population {r['population_fault_share']:.1%}, "
                   f"{r['frequent_intents']} true intents with >= 3 traces, {r['rare_intents']} rare")
+    for r in rows:
+        if r["method"] == "stratified":
+            print(f"  {r['population']} budget {r['budget']}: worst seed intents>=3 {r['intents3_min']:.1%}, "
+                  f"rare {r['rare_min']:.1%}")
     print("true strata: the same sampler given the true intents instead of the discovered ones")
     print("targets at budget 200: intents>=3 >= 95%, every planted fault code represented")
     if args.json:

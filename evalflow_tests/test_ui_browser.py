@@ -249,8 +249,10 @@ class Page:
                                                                                   condition(d))
         except TimeoutException:
             path = self.shot(shot)
+            source = path.with_suffix(".html")
+            source.write_text(self.driver.page_source, encoding="utf-8")
             pytest.fail(f"UI: {what} not seen within {timeout_s}s at {self.driver.current_url} "
-                        f"(screenshot {path})", pytrace=False)
+                        f"(screenshot {path}, page source {source})", pytrace=False)
 
     def _dismiss(self) -> bool:
         """Click away a dialog's "Skip" (the community dialog) if one shows; never a match."""
@@ -337,9 +339,22 @@ def test_the_intent_catalog_table_shows_person_placeholders_as_text(demo, page):
     assert "&lt;PERSON" in markdown, f"the catalog table shows no <PERSON> placeholder:\n{markdown}"
 
     page.open("/assets/intent_catalog")
-    xpath = "//*[contains(text(), '<PERSON')]"
+    # The deepest element whose text holds the placeholder: the renderer may split a cell's text
+    # into several text nodes around it, so match on the element's whole text, not its first node.
+    xpath = "//*[contains(., '<PERSON') and not(*[contains(., '<PERSON')])]"
+    # A long markdown value is not shown inline: the metadata table offers "[Show Markdown]",
+    # which opens it in a dialog. Open it when that is what the page shows.
+    show = "//*[normalize-space(text())='[Show Markdown]']"
+
+    def placeholder_cell(driver):
+        cells = driver.find_elements(By.XPATH, xpath)
+        if not cells:
+            for link in driver.find_elements(By.XPATH, show):
+                driver.execute_script("arguments[0].click();", link)
+        return cells
+
     cell = page.wait("a `<PERSON` placeholder in the intent catalog's metadata table",
-                     lambda d: d.find_elements(By.XPATH, xpath), shot="02-intent-catalog-failed")[0]
+                     placeholder_cell, shot="02-intent-catalog-failed")[0]
     page.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", cell)
     assert "<PERSON" in cell.text
     page.shot("02-intent-catalog")
