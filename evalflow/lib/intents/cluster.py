@@ -52,7 +52,8 @@ settling):
     both, modularity (resolution 2), distinct texts 11           0.821     0.582     0.401
     the same, scored on templates (values): previous 10          0.817     0.590     0.401
     + min_samples 1, every-split cuts, resolution
-      2 * sqrt(10,000 / rows) (at least 1): shipped 14           0.826     0.583     0.486
+      2 * sqrt(10,000 / rows) (at least 1),
+      fewest clusters within 0.002: shipped      14           0.825     0.584     0.486
     both, silhouette (cosine)                       -            (favours the finest: 150-250
                                                                   clusters on Banking77 train)
     both, DBCV / cluster persistence                -            (bimodal: a few domain-sized
