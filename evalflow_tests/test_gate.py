@@ -309,3 +309,22 @@ def test_a_pin_reads_exactly_its_version_and_never_falls_back(tmp_path):
         load_version(data, "golden@v1")
     assert "\n" not in str(caught.value)
     assert len(load_version(data, "golden@v2")) == 9
+
+
+def test_a_case_a_check_already_failed_is_not_sent_to_the_judge():
+    from evalflow.lib.judge.calibrate import CalibratedJudge
+    from evalflow.lib.judge.prompts import default_template
+
+    judges = [CalibratedJudge("accuracy", "model-a", default_template("accuracy"), "cal-1")]
+    responses = passing_responses()
+    responses[cid(1)] = "Within 14 days."  # dev; fails numeric_tolerance refund_days
+    client = FakeClient("model-a", {(cid(n), "accuracy"): "Pass" for n in range(8)})
+    judge = calibrated_judge(gate_cases(), responses, judges, client)
+    assert cid(1) not in {r.case_id for r in client.sent}
+    assert judge.skipped_by_checks == (cid(1),) and cid(1) not in judge.sent
+    report = evaluate(gate_cases(), responses, judge=judge)
+    assert by_id(report)[cid(1)].status == "fail" and by_id(report)[cid(1)].judged == ()
+
+    asked = []
+    evaluate(gate_cases(), responses, judge=lambda case, output: asked.append(case["case_id"]) or {})
+    assert cid(1) not in asked and cid(0) in asked  # evaluate asks any judge only after the checks passed

@@ -163,3 +163,22 @@ def test_judge_uses_the_calibrated_dimensions_on_dev_cases_only(data, tmp_path, 
     overall = next(line for line in out.splitlines() if line.startswith("overall")).split()
     assert overall[1:7] == ["8", "7", "1", "0", "0", "0.875"]
     assert code == 3 and out.splitlines()[-1] == "gate failed: pass rate 0.875 is below 0.900 (7/8)"
+
+
+def test_checks_run_before_the_judge_a_case_a_check_failed_sends_no_request(data, tmp_path, capsys, monkeypatch):
+    responses = passing_responses()
+    responses[cid(0)] = "Your money comes back soon."  # fails must_contain "5 business days" and the regex
+    path = write_responses(tmp_path / "r.jsonl", responses)
+    dev = [c["case_id"] for c in gate_cases() if not is_holdout(c["case_id"])]
+    assert cid(0) in dev
+    truth = {case_id: {"accuracy": "Pass"} for case_id in dev}
+    write_calibration(data, "accuracy")
+    monkeypatch.setenv("EVALFLOW_JUDGE_MODEL", SIMULATED_MODEL)
+    with SimulatedJudgeServer(truth=truth, seed=3) as server:
+        monkeypatch.setenv("EVALFLOW_JUDGE_BASE_URL", server.base_url)
+        code, out, _ = check(capsys, "--snapshot", "golden@v1", "--responses", path, "--judge")
+        assert server.requests_for(cid(0)) == 0
+        assert server.case_ids_seen == set(dev) - {cid(0)}
+    assert f"judge: {len(dev) - 1} dev case(s) judged; 1 not sent (a deterministic check already failed them)" in out
+    assert f"refund request / {cid(0)} [dev]: failed: mentions_refund_window, says_refund" in out
+    assert code == 0  # 7 of 8 pass: above the default 0.8

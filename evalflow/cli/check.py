@@ -16,14 +16,14 @@ from typing import Any
 COMMAND = (
     "gate a pinned dataset version against your system's answers (CI)",
     "Runs each case of the pinned version (golden@vN, rolling@YYYY-MM-DD; read from the lake and verified "
-    "against its manifest first: a pin that does not exist or does not verify is an error, never a fallback to "
-    "another version) against RESPONSES.jsonl ({\"case_id\", \"output\"} per line): its deterministic checks and, "
-    "with --judge, the calibrated LLM judge of each dimension that has one (dev cases only: holdout cases never "
-    "reach the judge). A case passes when every check and judged dimension passes; a case with neither has no "
-    "verdict and is counted apart. Prints pass rates overall, per slice (intent, risk level, the safety edge set) "
-    "and for the holdout apart from dev. Exit 0: the gate passed; 3: it failed (pass rate below --min-pass-rate, "
-    "any safety case failed, a response missing, or no case with a verdict), with a one-line reason; 1: it could "
-    "not run.",
+    "against its manifest first: a pin that does not exist or does not verify is an error, never a fallback to"
+    " another version) against RESPONSES.jsonl ({\"case_id\", \"output\"} per line): its deterministic checks and,"
+    " with --judge, the calibrated LLM judge of each dimension that has one (checks first: a case a check "
+    "already failed is not sent to the judge; dev cases only: holdout cases never reach the judge). A case "
+    "passes when every check and judged dimension passes; a case with neither has no verdict and is counted "
+    "apart. Prints pass rates overall, per slice (intent, risk level, the safety edge set) and for the holdout"
+    " apart from dev. Exit 0: the gate passed; 3: it failed (pass rate below --min-pass-rate, any safety case "
+    "failed, a response missing, or no case with a verdict), with a one-line reason; 1: it could not run.",
     ["evalflow check --snapshot golden@v3 --responses responses.jsonl --junit gate.xml",
      "evalflow check --snapshot golden@v3 --responses responses.jsonl --judge --min-pass-rate 0.9"],
 )
@@ -67,11 +67,11 @@ def run(args: argparse.Namespace) -> int:
         responses = read_responses(Path(args.responses))
     except GateInputError as exc:
         raise UserError(str(exc)) from None
-    if args.judge:
-        judge, dimensions, notes = _judge(cases, responses)
-    else:
-        judge, dimensions, notes = None, [], ["judge: not asked (checks only)"]
     try:
+        if args.judge:
+            judge, dimensions, notes = _judge(cases, responses)
+        else:
+            judge, dimensions, notes = None, [], ["judge: not asked (checks only)"]
         report = evaluate(cases, responses, judge=judge, min_pass_rate=args.min_pass_rate, ref=args.snapshot,
                           judged_dimensions=dimensions, notes=notes)
     except InvalidCase as exc:
@@ -119,6 +119,8 @@ def _judge(cases: list[dict[str, Any]], responses: dict[str, Any]):
         except JudgeRequestError as exc:
             raise UserError(str(exc)) from None
         usage = client.stats.as_dict()
+    notes.append(f"judge: {len(judge.sent)} dev case(s) judged; {len(judge.skipped_by_checks)} not sent "
+                 "(a deterministic check already failed them)")
     notes.append(f"judge: {usage['requests_sent']} request(s) sent, {usage['cache_hits']} cache hit(s), "
                  f"{usage['unparseable']} unparseable repl(ies)")
     return judge, dimensions, notes

@@ -3,8 +3,9 @@ and per slice, and one verdict a CI job can act on.
 
 `evaluate(cases, responses, judge=None, min_pass_rate=0.8) -> GateReport`:
 
-- Per case, the deterministic checks (`run_checks`) and, when a `judge` is given, its verdicts
-  for the dimensions it judges (a calibrated judge's: see `calibrated_judge`). A case *passes*
+- Per case, the deterministic checks (`run_checks`) first and then, when a `judge` is given and
+  every check passed, its verdicts for the dimensions it judges (a calibrated judge's: see
+  `calibrated_judge`; a case a check failed fails anyway and is not judged). A case *passes*
   when every check and every judged dimension passes, *fails* when one does not, is *missing*
   when `responses` has no answer for it (a missing answer is a failure: every check fails on
   it and nothing is sent to a judge), and has *no verdict* when it has neither a check nor a
@@ -27,10 +28,13 @@ case named `<intent> / <case_id>`; a failure names the failed checks and judged 
 case without a verdict is `skipped`.
 
 `calibrated_judge(cases, responses, judges, client)`: a judge callable for `evaluate` from each
-dimension's calibrated (model, prompt) (`judge.pipeline.calibrated_judges`): every dev case with
-an answer is judged on every such dimension in one batch per dimension (cached by the client);
-holdout cases are never sent to the judge (the calibration rule, `calibrate.requests_for`), so
-they are gated on their deterministic checks only.
+dimension's calibrated (model, prompt) (`judge.pipeline.calibrated_judges`). The deterministic
+checks run first: a case that already fails one of them fails whatever the judge says, so it is
+not sent (`GateJudge.skipped_by_checks` lists them; `evalflow check` reports how many). Every
+other dev case with an answer is judged on every such dimension in one batch per dimension
+(cached by the client); holdout cases are never sent to the judge (the calibration rule,
+`calibrate.requests_for`), so they are gated on their deterministic checks only. `evaluate`
+keeps the same order for any judge: it asks the judge only about cases whose checks all passed.
 """
 
 from __future__ import annotations
@@ -255,7 +259,9 @@ def evaluate_case(case: Mapping[str, Any], output: str | None, missing: bool = F
     schema.InvalidCase when a check definition is broken (never a silent pass or fail)."""
     case_id = str(case["case_id"])
     checks = tuple(run_checks(case, None if missing else output))
-    judged = () if missing or judge is None else _verdicts(judge(case, output))
+    # checks before any judge: a case a check already failed fails anyway and is not judged
+    asked = not missing and judge is not None and all(c.passed for c in checks)
+    judged = _verdicts(judge(case, output)) if asked else ()
     decided = [c.passed for c in checks] + [j.verdict == "Pass" for j in judged if j.verdict is not None]
     if missing:
         status = MISSING
@@ -345,15 +351,38 @@ def judge_view(case: Mapping[str, Any], output: str | None) -> dict[str, Any]:
             "output": output, "expected_behavior": case.get("expected_behavior")}
 
 
+@dataclass(frozen=True)
+class GateJudge:
+    """The calibrated judge's verdicts for `evaluate` (a Judge callable), with what was sent:
+    `sent` the dev cases judged, `skipped_by_checks` the dev cases with an answer that were not
+    sent because a deterministic check had already failed them."""
+
+    verdicts: Mapping[str, Sequence[JudgeVerdict]]
+    sent: tuple[str, ...] = ()
+    skipped_by_checks: tuple[str, ...] = ()
+
+    def __call__(self, case: Mapping[str, Any], output: str | None) -> Sequence[JudgeVerdict]:
+        return list(self.verdicts.get(str(case["case_id"]), []))
+
+
 def calibrated_judge(cases: Sequence[Mapping[str, Any]], responses: Mapping[str, str | None],
-                     judges: Sequence[Any], client: Any) -> Judge:
+                     judges: Sequence[Any], client: Any) -> GateJudge:
     """A judge for `evaluate`: each CalibratedJudge (dimension, model, template, calibration_id)
-    made with the client's model judges every dev case that has an answer, one batch per
-    dimension (the client caches and runs requests concurrently). Holdout cases are not sent."""
+    made with the client's model judges every dev case that has an answer and passes all its
+    deterministic checks, one batch per dimension (the client caches and runs requests
+    concurrently). Holdout cases and cases a check already failed are not sent. Raises
+    schema.InvalidCase when a check definition is broken."""
     from evalflow.lib.judge.calibrate import requests_for
 
-    views = [judge_view(c, responses[str(c["case_id"])]) for c in cases
-             if str(c["case_id"]) in responses and split_for(str(c["case_id"])) == "dev"]
+    views, skipped = [], []
+    for case in cases:
+        case_id = str(case["case_id"])
+        if case_id not in responses or split_for(case_id) != "dev":
+            continue
+        if not all(c.passed for c in run_checks(case, responses[case_id])):
+            skipped.append(case_id)
+            continue
+        views.append(judge_view(case, responses[case_id]))
     verdicts: dict[str, list[JudgeVerdict]] = {}
     for calibrated in judges:
         if calibrated.model != client.model:
@@ -361,11 +390,8 @@ def calibrated_judge(cases: Sequence[Mapping[str, Any]], responses: Mapping[str,
         for result in client.judge_many(requests_for(calibrated.template, views, calibrated.dimension)):
             verdicts.setdefault(result.case_id, []).append(
                 JudgeVerdict(result.dimension, result.verdict, result.critique, result.model))
-
-    def judge(case: Mapping[str, Any], output: str | None) -> list[JudgeVerdict]:
-        return verdicts.get(str(case["case_id"]), [])
-
-    return judge
+    return GateJudge(verdicts=verdicts, sent=tuple(sorted(v["case_id"] for v in views)),
+                     skipped_by_checks=tuple(sorted(skipped)))
 
 
 # ------------------------------------------------------------------------ JUnit XML
@@ -429,6 +455,6 @@ def write_junit(report: GateReport, path: Path) -> None:
 
 __all__ = [
     "DEFAULT_MIN_PASS_RATE", "EXIT_GATE_FAILED", "EXIT_GATE_PASSED", "CaseResult", "GateInputError", "GateReport",
-    "JudgeVerdict", "Rate", "SliceRates", "calibrated_judge", "case_intent", "evaluate", "evaluate_case", "judge_view",
-    "junit_xml", "load_version", "read_responses", "write_junit",
+    "GateJudge", "JudgeVerdict", "Rate", "SliceRates", "calibrated_judge", "case_intent", "evaluate", "evaluate_case",
+    "judge_view", "junit_xml", "load_version", "read_responses", "write_junit",
 ]
