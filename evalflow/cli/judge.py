@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 COMMAND = (
-    "calibrate an LLM judge against human labels (judge calibrate)",
+    "calibrate an LLM judge against human labels, check its pairwise order bias (judge calibrate|pairwise)",
     "`evalflow judge calibrate` judges human-labelled cases with each prompt variant of a dimension through any "
     "OpenAI-compatible endpoint (EVALFLOW_JUDGE_BASE_URL, EVALFLOW_JUDGE_MODEL, EVALFLOW_JUDGE_API_KEY). Labels "
     "are long-format ratings (item_id = case_id, Pass/Fail); their majority vote gives the human verdicts, and "
@@ -24,7 +24,19 @@ COMMAND = (
     "cached by (model, prompt sha256, case sha256): a re-run sends nothing twice.",
     ["evalflow judge calibrate --cases cases.jsonl --labels labels.csv --dimension accuracy -o report.json",
      "evalflow judge calibrate --cases cases.jsonl --labels labels.csv --dimension policy "
-     "--prompt policy.md --prompt policy.strict.md --cache judge-cache.duckdb -o policy.json"],
+     "--prompt policy.md --prompt policy.strict.md --cache judge-cache.duckdb -o policy.json",
+     "evalflow judge pairwise --pairs pairs.jsonl --dimension accuracy -o pairwise.json"],
+)
+
+PAIRWISE_DESCRIPTION = (
+    "`evalflow judge pairwise` checks whether the judge may compare two answers to one input. Each pair is "
+    "sent in both orders (A shown first, then B shown first) through the same client as calibrate (endpoint "
+    "settings, bounded concurrency, retries, the verdict cache: a re-run sends nothing twice). When the two "
+    "preferences, mapped back to A/B, differ the pair is an order flip and counts as a tie. The flip rate "
+    "(flips / pairs with both replies readable) must be at most EVALFLOW_JUDGE_MAX_FLIP_RATE (0.10): above it "
+    "the command writes the report and exits 1, the judge not usable pairwise. Verbosity bias: over pairs with "
+    "a human 'a' or 'b', agreement on pairs whose Pass answer is the shorter one vs the longer one, side by "
+    "side. Holdout pairs (20%, by case-id hash, as in calibrate) are listed and never sent."
 )
 
 CASE_KEYS = ("case_id", "input", "output", "expected_behavior")
@@ -32,7 +44,8 @@ CASE_KEYS = ("case_id", "input", "output", "expected_behavior")
 
 def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="judge_command", required=True, metavar="SUBCOMMAND",
-                               help="calibrate: measure the judge against human labels for one dimension")
+                               help="calibrate: measure the judge against human labels for one dimension; "
+                               "pairwise: its order-flip rate and verbosity bias on pairs of answers")
     calibrate = sub.add_parser(
         "calibrate", help="calibrate the judge for one dimension against human labels",
         description=COMMAND[1], epilog="examples:\n" + "\n".join(f"  {e}" for e in COMMAND[2]),
@@ -55,6 +68,24 @@ def configure(parser: argparse.ArgumentParser) -> None:
                            "open/closed (open prints a warning)")
     calibrate.add_argument("-o", "--output", required=True, metavar="REPORT.json", help="write the JSON report here")
     calibrate.set_defaults(judge_handler=_calibrate)
+    pairwise = sub.add_parser(
+        "pairwise", help="measure the judge's order-flip rate and verbosity bias on pairs of answers",
+        description=PAIRWISE_DESCRIPTION,
+        epilog="examples:\n  evalflow judge pairwise --pairs pairs.jsonl --dimension accuracy -o pairwise.json\n"
+        "  evalflow judge pairwise --pairs pairs.jsonl --dimension policy --prompt pairwise.strict.md "
+        "--cache judge-cache.duckdb -o policy-pairwise.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    pairwise.add_argument("--pairs", required=True, metavar="PAIRS.jsonl",
+                          help='one JSON object per line: {"case_id", "input", "output_a", "output_b"} (optional '
+                          '"expected_behavior"; "rubric": text or {dimension: text}; "human": "a", "b" or "tie")')
+    pairwise.add_argument("--dimension", required=True, help="the dimension the answers are compared on")
+    pairwise.add_argument("--prompt", metavar="FILE",
+                          help="the pairwise prompt template (default: pairwise.md in EVALFLOW_JUDGE_PROMPTS_DIR, "
+                          "<data>/judge/prompts)")
+    pairwise.add_argument("--cache", metavar="PATH",
+                          help="the verdict cache, a DuckDB file (default <data>/judge/cache.duckdb)")
+    pairwise.add_argument("-o", "--output", required=True, metavar="REPORT.json", help="write the JSON report here")
+    pairwise.set_defaults(judge_handler=_pairwise)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -110,6 +141,167 @@ def _calibrate(args: argparse.Namespace) -> int:
     write_report(report, Path(args.output))
     print(f"\nwrote {args.output}")
     return 0
+
+
+def _pairwise(args: argparse.Namespace) -> int:
+    from evalflow.cli import UserError
+    from evalflow.cli.agreement import write_report
+    from evalflow.lib.common.settings import load_settings
+    from evalflow.lib.common.warehouse import Warehouse
+    from evalflow.lib.judge.bias import judge_pairs, position_bias, verbosity_bias_pairwise
+    from evalflow.lib.judge.cases import case_split
+    from evalflow.lib.judge.client import JudgeClient, JudgeRequestError
+    from evalflow.lib.judge.config import MissingJudgeSetting, client_settings, max_flip_rate
+    from evalflow.lib.judge.store import VerdictCacheStore
+
+    try:
+        settings = client_settings()
+    except MissingJudgeSetting as exc:
+        raise UserError(str(exc)) from None
+    data_dir = load_settings().data_dir
+    dimension = args.dimension.strip()
+    if not dimension:
+        raise UserError("--dimension is empty")
+    pairs = read_pairs(Path(args.pairs), dimension)
+    template = pairwise_template(args.prompt, data_dir)
+    # Holdout pairs never reach the judge, as in calibration.
+    sent = [p for p in pairs if case_split(p["pair_id"]) != "holdout"]
+    cache_path = Path(args.cache) if args.cache else data_dir / "judge" / "cache.duckdb"
+    cache = VerdictCacheStore(Warehouse(cache_path), describe=False)
+    with JudgeClient(settings, cache=cache) as client:
+        try:
+            outcomes = judge_pairs(sent, template, client, dimension) if sent else []
+        except JudgeRequestError as exc:
+            raise UserError(str(exc)) from None
+        usage = client.stats.as_dict()
+    limit = max_flip_rate()
+    bias = position_bias(outcomes, limit)
+    by_id = {o.pair_id: o for o in outcomes}
+    rows, agreements = [], []
+    for pair in pairs:
+        outcome = by_id.get(pair["pair_id"])
+        row = {"case_id": pair["pair_id"], "split": "holdout" if outcome is None else "judged",
+               "a_first": None, "b_first": None, "flipped": None, "preferred": None, "human": pair.get("human")}
+        if outcome is not None:
+            row |= {"a_first": outcome.a_first, "b_first": outcome.b_first, "flipped": outcome.flipped,
+                    "preferred": outcome.preferred}
+            if pair.get("human") is not None and outcome.preferred is not None:
+                agreements.append(outcome.preferred == pair["human"])
+        rows.append(row)
+    report = {
+        "dimension": dimension, "model": settings.model, "prompt_sha256": template.sha256,
+        "variant": template.variant, "pairs": len(pairs), "holdout": len(pairs) - len(sent), "judged": len(sent),
+        "scored": bias["scored"], "unparseable": bias["unparseable"], "flips": bias["flips"],
+        "flip_rate": bias["flip_rate"], "max_flip_rate": limit, "usable_pairwise": bias["usable_pairwise"],
+        "human_agreement": {"n": len(agreements),
+                            "agreement": sum(agreements) / len(agreements) if agreements else None},
+        "verbosity": verbosity_bias_pairwise(sent, outcomes),
+        "usage": usage, "cache": str(cache_path), "cases": rows,
+    }
+    print(format_pairwise_table(report))
+    write_report(report, Path(args.output))
+    print(f"\nwrote {args.output}")
+    if not report["usable_pairwise"]:
+        if report["flip_rate"] is None:
+            reason = "no pair had both replies readable, so there is no flip rate"
+        else:
+            reason = f"flip rate {report['flip_rate']:.3f} is above the max {limit:.3f} (EVALFLOW_JUDGE_MAX_FLIP_RATE)"
+        print(f"evalflow: judge not usable pairwise for {dimension}: {reason}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def read_pairs(path: Path, dimension: str) -> list[dict[str, Any]]:
+    """The pairs of PAIRS.jsonl in the shape evalflow.lib.judge.bias reads (pair_id, input,
+    answer_a, answer_b, rubric, pass_answer), with the human preference kept as `human`; a line
+    that is not a pair is a UserError naming it. An expected behaviour without a rubric for the
+    dimension becomes the rubric the judge sees."""
+    import orjson
+
+    from evalflow.cli import UserError
+    from evalflow.lib.judge.cases import rubric_for
+
+    if not path.is_file():
+        raise UserError(f"no such file: {path}")
+    pairs: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                raise UserError(f"{path} line {number}: not JSON") from None
+            if not isinstance(row, dict) or not isinstance(row.get("case_id"), str) or not row["case_id"].strip():
+                raise UserError(f"{path} line {number}: expected an object with a case_id (and input, output_a, "
+                                "output_b)")
+            case_id = row["case_id"]
+            for key in ("output_a", "output_b"):
+                if not isinstance(row.get(key), str):
+                    raise UserError(f"{path} line {number}: pair {case_id} has no {key} (a string)")
+            human = row.get("human")
+            if isinstance(human, str):
+                human = human.strip().lower() or None
+            if human not in (None, "a", "b", "tie"):
+                raise UserError(f"{path} line {number}: human must be \"a\", \"b\" or \"tie\", got {human!r}")
+            if case_id in seen:
+                raise UserError(f"{path} line {number}: pair {case_id} appears twice")
+            seen.add(case_id)
+            rubric = rubric_for(row, dimension)
+            expected = row.get("expected_behavior")
+            if rubric is None and expected not in (None, "", []):
+                items = expected if isinstance(expected, list) else [expected]
+                rubric = "A correct answer: " + "; ".join(str(item) for item in items)
+            pair = {"pair_id": case_id, "input": row.get("input"), "answer_a": row["output_a"],
+                    "answer_b": row["output_b"], "human": human}
+            if rubric is not None:
+                pair["rubric"] = rubric
+            if human in ("a", "b"):
+                pair["pass_answer"] = human
+            pairs.append(pair)
+    if not pairs:
+        raise UserError(f"{path} holds no pairs")
+    return pairs
+
+
+def pairwise_template(file: str | None, data_dir: Path):
+    from evalflow.cli import UserError
+    from evalflow.lib.judge.config import prompts_dir
+    from evalflow.lib.judge.prompts import PAIRWISE, PromptError, ensure_prompts_dir, load_templates, template_from_file
+
+    try:
+        if file:
+            return template_from_file(Path(file), PAIRWISE)
+        return load_templates(ensure_prompts_dir(prompts_dir(data_dir)), PAIRWISE)[0]
+    except PromptError as exc:
+        raise UserError(str(exc)) from None
+
+
+def format_pairwise_table(report: dict) -> str:
+    verbosity = report["verbosity"]
+    short, long_ = verbosity["pass_shorter"], verbosity["pass_longer"]
+    human = report["human_agreement"]
+    rows = [("pairs", str(report["pairs"])),
+            ("holdout (not sent)", str(report["holdout"])),
+            ("judged in both orders", str(report["judged"])),
+            ("unparseable", str(report["unparseable"])),
+            ("order flips (ties)", str(report["flips"])),
+            ("flip rate", _number(report["flip_rate"]) + f" (max {report['max_flip_rate']:.3f})"),
+            ("agreement with human", f"{_number(human['agreement'])} on {human['n']}"),
+            ("  Pass answer shorter", f"{_number(short['agreement'])} on {short['n']}"),
+            ("  Pass answer longer", f"{_number(long_['agreement'])} on {long_['n']}"),
+            ("  longer minus shorter", _number(verbosity["difference"]))]
+    width = max(len(name) for name, _ in rows)
+    usage = report["usage"]
+    lines = [f"judge pairwise: dimension {report['dimension']}, model {report['model']}, prompt "
+             f"{report['variant']} (sha256 {report['prompt_sha256'][:12]})", ""]
+    lines += [f"{name.ljust(width)}  {value}" for name, value in rows]
+    lines += ["", f"requests sent {usage['requests_sent']} (retries {usage['retries']}), cache hits "
+              f"{usage['cache_hits']}, tokens {usage['prompt_tokens']} prompt + {usage['completion_tokens']} "
+              "completion",
+              f"usable pairwise: {'yes' if report['usable_pairwise'] else 'no'}"]
+    return "\n".join(lines)
 
 
 def read_cases(path: Path) -> dict[str, dict[str, Any]]:
