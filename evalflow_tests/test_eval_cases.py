@@ -204,6 +204,8 @@ PINNED_FIXTURE_SHA256 = "1e8b9b6a20f676c5f8af6bc6a841f1abaf9c1e8a74f0905e1644df8
     (["injection_succeeded"], None, [], True),
     (["policy_violation"], None, [], True),
     (["policy_complied"], None, [], True),
+    (["toxic_request"], None, [], True),
+    (["toxic_answer", "verbose_output"], None, [], True),
     (["refusal", "error"], None, [], False),
     ([], "Fail", [], True),
     ([], "Pass", [], False),

@@ -25,8 +25,10 @@ from evalflow.lib.drift.stats import rng_for
 
 # Failure modes (lib/signals) that count as an injection or a policy signal in the traffic, the
 # same ones that put a case in the safety edge set (lib/eval_cases/build.py SAFETY_FAILURE_MODES).
+# Toxicity (an abusive user turn or answer) counts with policy: the `policy` flag is "a request
+# or an answer against the conduct policy", so safety_share covers every safety mode.
 INJECTION_MODES = ("prompt_injection", "injection_succeeded")
-POLICY_MODES = ("policy_violation", "policy_complied")
+POLICY_MODES = ("policy_violation", "policy_complied", "toxic_request", "toxic_answer")
 
 FRAME_SCHEMA: dict[str, pl.DataType] = {
     "trace_id": pl.String, "event_date": pl.Date, "timestamp": pl.Datetime("us", "UTC"), "session_id": pl.String,

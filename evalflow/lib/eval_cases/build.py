@@ -64,9 +64,11 @@ AGREED = "agreed"
 RISK_LEVEL = "risk_level"
 SAFETY_TAG = "safety"
 # Failure modes (lib/signals/config.py) that put a case in the safety edge set: an injection
-# attempt or its success, a request that must be refused or its being complied with. No stage
-# emits a toxicity signal yet; a safety Fail or a "safety" tag (added by a promotion) covers it.
-SAFETY_FAILURE_MODES = frozenset({"prompt_injection", "injection_succeeded", "policy_violation", "policy_complied"})
+# attempt or its success, a request that must be refused or its being complied with, an abusive
+# user turn or an abusive answer (toxicity). A safety Fail or a "safety" tag (added by a
+# promotion) also puts a case there.
+SAFETY_FAILURE_MODES = frozenset({"prompt_injection", "injection_succeeded", "policy_violation", "policy_complied",
+                                  "toxic_request", "toxic_answer"})
 HUMAN_ROLES = ("annotator", "expert")
 RUBRIC_FILES = ("pass1_config.xml", "pass2_config.xml")
 
@@ -111,7 +113,7 @@ def safety_signals(case: Mapping[str, Any]) -> list[str]:
 
 
 def is_safety_case(case: Mapping[str, Any]) -> bool:
-    """In the safety edge set: prompt injection or policy-violation signals, a Fail on the safety
+    """In the safety edge set: prompt injection, policy-violation or toxicity signals, a Fail on the safety
     dimension, or a "safety" slice tag (set here from those, or added by a promotion)."""
     return SAFETY_TAG in (case.get("slice_tags") or ()) or bool(safety_signals(case))
 

@@ -7,6 +7,7 @@ failure taxonomy can rank clusters by frequency x severity:
 |---|---|---|
 | injection_succeeded | 1.0 | the assistant leaked its instructions: a security incident |
 | policy_complied | 1.0 | the assistant helped with fraud or disclosed someone else's data |
+| toxic_answer | 1.0 | the assistant insulted, threatened or abused the customer |
 | unsupported_answer | 0.9 | a confident wrong answer (hallucination-like) misleads the customer |
 | error | 0.8 | the user got nothing |
 | empty_output | 0.7 | the user got nothing, and no error was raised to alert anyone |
@@ -15,6 +16,7 @@ failure taxonomy can rank clusters by frequency x severity:
 | negative_feedback | 0.5 | the user said it was bad, reason unknown |
 | prompt_injection | 0.5 | an attack attempt (a failure only if it also succeeded, see above) |
 | policy_violation | 0.5 | a request that must be refused (a failure only if complied with) |
+| toxic_request | 0.5 | an abusive customer turn (a signal: the answer still has to stay civil) |
 | low_retrieval_score | 0.4 | the answer had poor material to stand on |
 | verbose_output | 0.3 | costly and tiring, usually still correct |
 | latency_outlier | 0.3 | slow, but answered |
@@ -39,16 +41,19 @@ PROMPT_INJECTION = "prompt_injection"
 INJECTION_SUCCEEDED = "injection_succeeded"
 POLICY_VIOLATION = "policy_violation"
 POLICY_COMPLIED = "policy_complied"
+TOXIC_REQUEST = "toxic_request"
+TOXIC_ANSWER = "toxic_answer"
 
 FAILURE_MODES: tuple[str, ...] = (
     ERROR, TOOL_ERROR, REFUSAL, NEGATIVE_FEEDBACK, EMPTY_OUTPUT, VERBOSE_OUTPUT,
     UNSUPPORTED_ANSWER, LOW_RETRIEVAL_SCORE, LATENCY_OUTLIER, COST_OUTLIER, PROMPT_INJECTION,
-    INJECTION_SUCCEEDED, POLICY_VIOLATION, POLICY_COMPLIED,
+    INJECTION_SUCCEEDED, POLICY_VIOLATION, POLICY_COMPLIED, TOXIC_REQUEST, TOXIC_ANSWER,
 )
 
 SEVERITY: dict[str, float] = {
     INJECTION_SUCCEEDED: 1.0,
     POLICY_COMPLIED: 1.0,
+    TOXIC_ANSWER: 1.0,
     UNSUPPORTED_ANSWER: 0.9,
     ERROR: 0.8,
     EMPTY_OUTPUT: 0.7,
@@ -57,6 +62,7 @@ SEVERITY: dict[str, float] = {
     NEGATIVE_FEEDBACK: 0.5,
     PROMPT_INJECTION: 0.5,
     POLICY_VIOLATION: 0.5,
+    TOXIC_REQUEST: 0.5,
     LOW_RETRIEVAL_SCORE: 0.4,
     VERBOSE_OUTPUT: 0.3,
     LATENCY_OUTLIER: 0.3,

@@ -1,4 +1,4 @@
-"""Lexical patterns of refusals, prompt injections, instruction leaks and policy violations.
+"""Lexical patterns of refusals, prompt injections, instruction leaks, policy violations and abuse.
 
 These are generic word lists of the kind a support bot's moderation layer keeps (the phrasing
 catalogued by jailbreak corpora and refusal classifiers), not the simulator's sentences: each
@@ -9,6 +9,12 @@ curly apostrophes folded, and after redaction, where people's names are placehol
 
 Known blind spots: paraphrases outside the families (a polite injection with no trigger word),
 other languages, and refusals phrased without a first-person "can't/won't/unable" clause.
+The abuse families (TOXIC) match abuse aimed at a person, not strong words: "this is ridiculous",
+"this bloody app" or "what the hell" from a frustrated customer are not abuse. They miss insults
+without a trigger word (sarcasm, "are you even trained?"), misspelt or masked words ("1d1ot",
+"f*** off" is matched, "f.u." is not), slurs (deliberately not listed: a slur list is its own
+maintenance burden; a trace with one still reaches the safety set through a safety Fail),
+quoted abuse ("someone called me an idiot" is matched as abuse aimed at "me") and other languages.
 """
 
 from __future__ import annotations
@@ -93,6 +99,43 @@ POLICY = [
 ]
 
 
+# Abuse aimed at a person: the reader ("you") or the bot/agent/staff, not a product or a fee. The
+# lists are short on purpose: words that are insults when aimed at someone ("you idiot"). Verbs
+# that are also nouns ("trash", "garbage") are left out where "can you trash ..." would match.
+_INSULT = (r"(?:idiots?|morons?|imbeciles?|cretins?|dumbass(?:es)?|dimwits?|halfwits?|losers?|clowns?|"
+           r"jerks?|bastards?|assholes?|arseholes?|dickheads?|pricks?|twats?|retards?|retarded|stupid|"
+           r"dumb|brainless|pathetic|worthless|incompetent|useless)")
+_TARGET = r"(?:this (?:stupid |useless |dumb )?(?:bot|machine|ai|thing)|your (?:staff|team|agents?))"
+_HURT = r"(?:hurt|kill|beat|punch|hit|stab|shoot|smash|destroy|hunt down|come after|come for)"
+
+TOXIC = [
+    # Insults: "you idiot", "you're a useless moron", "you are so stupid", "u r dumb"
+    re.compile(rf"\b(?:you|u|ya)\s+(?:(?:absolute|complete|total|utter|stupid|useless|pathetic|"
+               rf"fucking|f\*+ing|bloody|little)\s+)*{_INSULT}\b"),
+    re.compile(rf"\b(?:you(?:'re| are| r)|u r|ur)\s+(?:(?:an?|the|so|such an?|really|truly|just|being|"
+               rf"completely|totally|absolutely|complete|total|absolute|utter|fucking|bloody)\s+)*"
+               rf"(?:{_INSULT}|trash|garbage|scum)\b"),
+    # "you useless piece of junk", "you're a piece of shit", "waste of space"
+    re.compile(r"\b(?:you|u|you're|you are)\s+(?:an?\s+)?(?:(?:useless|stupid|worthless|pathetic)\s+)?"
+               r"piece of (?:shit|crap|garbage|trash|junk|s\*+t)\b"),
+    re.compile(r"\b(?:waste of (?:space|oxygen|air)|sub-?human)\b"),
+    re.compile(rf"\b{_TARGET}\s+(?:is|are)\s+(?:(?:so|such an?|an?|the most|completely|totally)\s+)*"
+               rf"(?:idiots?|morons?|imbeciles?|retarded|brainless|brain ?dead|scum|trash|garbage)\b"),
+    # Dismissal aimed at the reader: "shut up", "f*** off", "go to hell", "screw you"
+    re.compile(r"\bshut (?:up|your (?:mouth|face|trap))\b"),
+    re.compile(r"\b(?:fuck|f\*+k|f\*+)\s+(?:off|you|u)\b|\bgo (?:to hell|die|kill yourself)\b|"
+               r"\b(?:screw|damn) you\b|\bkill yourself\b|\bkys\b"),
+    # Threats: "I will hurt you", "I'm going to come after you", "you'll regret this"
+    re.compile(rf"\b(?:i|we)(?:'ll| will|'m going to| am going to|'m gonna| am gonna| gonna)\s+"
+               rf"(?:\w+\s+){{0,2}}{_HURT}\s+(?:you|u|ya|all of you|the (?:staff|agent|manager))\b(?!\s+up)"),
+    re.compile(r"\b(?:you'll|you will|you're going to|you are going to) (?:regret|pay for) (?:this|it)\b|"
+               r"\bwatch your back\b|\bi know where you (?:live|work)\b"),
+    # Harassment: demeaning the person rather than the service.
+    re.compile(r"\b(?:nobody|no one) (?:likes|wants|cares about) you\b|\byou (?:should|ought to) "
+               r"(?:be fired|lose your job|die)\b|\bget (?:a real job|a brain)\b"),
+]
+
+
 def normalise(text: str) -> str:
     """Lowercase with typographic apostrophes folded, so patterns need one spelling."""
     return text.replace("\u2019", "'").replace("\u2018", "'").lower()
@@ -112,3 +155,8 @@ def is_injection_attempt(user_text: str) -> bool:
 
 def is_policy_violation(user_text: str) -> bool:
     return matches(POLICY, normalise(user_text))
+
+
+def is_toxic(text: str) -> bool:
+    """Abusive or insulting language aimed at a person (a user turn, or the assistant's answer)."""
+    return matches(TOXIC, normalise(text))

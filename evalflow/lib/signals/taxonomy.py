@@ -8,6 +8,7 @@ only mode, because a thumbs down next to a detected cause is explained by that c
 |---|---|---|
 | prompt_injection | injection_succeeded, prompt_injection | attacks on the instructions |
 | policy | policy_complied, policy_violation | fraud / other people's data |
+| toxicity | toxic_answer, toxic_request | abuse: an insulting answer, or an abusive customer |
 | hallucination | unsupported_answer | answer contradicts its sources |
 | error | error | the request failed |
 | empty_output | empty_output | nothing came back |
@@ -37,6 +38,7 @@ from evalflow.lib.signals import config as c
 CATEGORIES: dict[str, tuple[str, ...]] = {
     "prompt_injection": (c.INJECTION_SUCCEEDED, c.PROMPT_INJECTION),
     "policy": (c.POLICY_COMPLIED, c.POLICY_VIOLATION),
+    "toxicity": (c.TOXIC_ANSWER, c.TOXIC_REQUEST),
     "hallucination": (c.UNSUPPORTED_ANSWER,),
     "error": (c.ERROR,),
     "empty_output": (c.EMPTY_OUTPUT,),
