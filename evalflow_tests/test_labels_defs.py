@@ -253,5 +253,7 @@ def test_the_demo_summary_names_every_dimension_and_the_tired_annotator(material
     tired = pseudonym(world.settings, world.simulation.tired[0])
     assert any(line.startswith("Annotators flagged") and tired in line for line in lines)
     assert f"  (the simulation made {tired} tire over the batch)" in lines
+    # the judge is named as simulated where its calibration is reported
+    assert f"Judge calibration (SIMULATED judge {SIMULATED_MODEL!r}; test part, held back from prompt choice):" in lines
     written = world.warehouse.count("judge_labels")
     assert written > 0 and lines[-1] == f"Judge labels written for cases no human consensus covers: {written}"

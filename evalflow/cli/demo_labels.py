@@ -93,6 +93,13 @@ def _pseudonym(settings: Settings, identity: str) -> str:
     return annotator_pseudonymizer(pseudonymizer_from_settings(settings))(normalise_identity(identity))
 
 
+def _judge_name(model: str) -> str:
+    """How the printout names a judge model: the demo's simulated one always as SIMULATED."""
+    from evalflow.simulator.judge_server import SIMULATED_MODEL
+
+    return f"SIMULATED judge {model!r}" if model == SIMULATED_MODEL else f"judge {model!r}"
+
+
 def label_summary(settings: Settings, simulation) -> list[str]:
     """The lines the demo prints about the label loop: agreement and gate per dimension, the
     annotators flagged (and the one the simulation made tired), the judge per dimension."""
@@ -123,12 +130,14 @@ def label_summary(settings: Settings, simulation) -> list[str]:
             if tired:
                 lines.append(f"  (the simulation made {', '.join(sorted(tired))} tire over the batch)")
         if has_table(con, "judge_calibrations"):
-            lines.append("Judge calibration (test part, held back from prompt choice):")
-            for dim, variant, n, agreement, kappa, calibrated, gate in con.execute(
-                    "SELECT dimension, variant, n_test, agreement, kappa, calibrated, gate_open "
-                    "FROM judge_calibrations "
-                    "QUALIFY row_number() OVER (PARTITION BY dimension ORDER BY \"at\" DESC) = 1 "
-                    "ORDER BY dimension").fetchall():
+            latest = con.execute(
+                "SELECT dimension, variant, n_test, agreement, kappa, calibrated, gate_open, model "
+                "FROM judge_calibrations "
+                "QUALIFY row_number() OVER (PARTITION BY dimension ORDER BY \"at\" DESC) = 1 "
+                "ORDER BY dimension").fetchall()
+            judges = ", ".join(_judge_name(model) for model in sorted({row[-1] for row in latest}))
+            lines.append(f"Judge calibration ({judges}; test part, held back from prompt choice):")
+            for dim, variant, n, agreement, kappa, calibrated, gate, _model in latest:
                 figures = ("–" if agreement is None else f"{agreement:.2f}") + ", kappa " + (
                     "–" if kappa is None else f"{kappa:.2f}")
                 verdict = "calibrated" if calibrated else ("not calibrated (human gate closed)" if not gate
