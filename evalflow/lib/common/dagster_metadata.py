@@ -22,10 +22,8 @@ from datetime import date
 from functools import lru_cache
 from typing import Any, Mapping, Sequence
 
-import duckdb
-
 from evalflow.lib.common.catalog import TABLES
-from evalflow.lib.common.warehouse import Warehouse, has_table
+from evalflow.lib.common.warehouse import Warehouse, has_table, memory_connection
 
 # The raw store keeps traces as they arrived: these columns hold raw text or raw ids there, where
 # the catalog (written for the redacted copy) says "redacted" or "pseudonymised".
@@ -55,7 +53,7 @@ class Column:
 @lru_cache(maxsize=None)
 def ddl_columns(ddl: str) -> dict[str, tuple[Column, ...]]:
     """{table: its columns, in order} for every table `ddl` creates."""
-    with duckdb.connect(":memory:") as con:
+    with memory_connection() as con:
         con.execute(ddl)
         unique = {(table, columns[0]) for table, columns in con.execute(
             "SELECT table_name, constraint_column_names FROM duckdb_constraints() "
@@ -74,7 +72,7 @@ def frame_columns(schema: Mapping[str, Any]) -> tuple[Column, ...]:
     import polars as pl
 
     frame = pl.DataFrame(schema=dict(schema)).to_arrow()
-    with duckdb.connect(":memory:") as con:
+    with memory_connection() as con:
         con.register("incoming", frame)
         rows = con.execute("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM incoming)").fetchall()
     return tuple(Column(name, kind) for name, kind in rows)

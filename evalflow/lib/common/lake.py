@@ -31,14 +31,15 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 
 import duckdb
 
+# Nothing is looked up or fetched at run time: every extension is loaded by path.
+from evalflow.lib.common.warehouse import OFFLINE_CONFIG
+
 if TYPE_CHECKING:
     from evalflow.lib.common.warehouse import Warehouse
 
 LAKE_ALIAS = "lake"
 # The packages that carry the extensions DuckLake needs here (parquet and json are built in).
 EXTENSION_PACKAGES = {"ducklake": "duckdb_extension_ducklake", "sqlite_scanner": "duckdb_extension_sqlite_scanner"}
-# Nothing is looked up or fetched at run time: every extension is loaded by path.
-OFFLINE_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 # The lake table that records what publish_tables last copied (row count and content fingerprint).
 PUBLISHED_TABLE = "published_tables"
 

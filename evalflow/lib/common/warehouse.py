@@ -78,6 +78,11 @@ def newer_duckdb_writer(path: Path) -> str | None:
     return written_by if theirs and ours and theirs > ours else None
 
 
+# Nothing is looked up or fetched at run time (DuckDB 1.5 autoinstalls and autoloads known
+# extensions by default): every connection this package opens turns both off, and the lake
+# loads the extensions it needs by path from their packages (lake.py).
+OFFLINE_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+
 _LOCK_HOLDER = re.compile(r"held in (?P<exe>.*?) \(PID (?P<pid>\d+)\)")
 _log = logging.getLogger("evalflow.warehouse")
 
@@ -88,9 +93,29 @@ def lock_holder(message: str) -> str:
     return f"PID {found['pid']} ({found['exe']})" if found else "another process"
 
 
+def offline(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """`con` with extension autoinstall and autoload off (OFFLINE_CONFIG), for a file's
+    connection. Set right after connecting rather than as connect(config=...), so that another
+    connection to the same file in this process, opened without that config, is not refused for
+    a different configuration; the settings are the database instance's, so they hold for it too."""
+    try:
+        for name, value in OFFLINE_CONFIG.items():
+            con.execute(f"SET {name} = {'true' if value else 'false'}")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def memory_connection() -> duckdb.DuckDBPyConnection:
+    """A private in-memory DuckDB connection with extension autoinstall and autoload off."""
+    return duckdb.connect(":memory:", config=dict(OFFLINE_CONFIG))
+
+
 def connect_waiting(path: Path, read_only: bool = False, wait_s: float | None = None,
                     sleep: Callable[[float], None] = time.sleep) -> duckdb.DuckDBPyConnection:
-    """duckdb.connect, waiting with backoff while another process holds the file.
+    """duckdb.connect, waiting with backoff while another process holds the file; extension
+    autoinstall and autoload are off on the connection (`offline`).
 
     DuckDB lets one process open a file for writing, and no other process can open it at all
     meanwhile, not even read-only: an analyst's open connection would otherwise fail the run
@@ -104,7 +129,7 @@ def connect_waiting(path: Path, read_only: bool = False, wait_s: float | None = 
     delay, next_report = 0.1, 0.0
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            return offline(duckdb.connect(str(path), read_only=read_only))
         except duckdb.IOException as exc:
             # Before the lock check, so that no word of DuckDB's message is mistaken for a lock.
             written_by = newer_duckdb_writer(path)
