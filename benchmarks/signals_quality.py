@@ -58,6 +58,8 @@ FAULT_TO_MODE = {
     "injection_succeeded": "injection_succeeded",
     "policy_violation": "policy_violation",
     "policy_complied": "policy_complied",
+    "toxic_request": "toxic_request",
+    "toxic_answer": "toxic_answer",
 }
 _PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 

@@ -199,7 +199,7 @@ TOXIC_FAMILIES = [
     ("f*** off and get me a human", "I want to turn off overdraft protection"),
     ("Fix this now or I will hurt you", "I'll hit you up later about the wire"),
     ("You'll regret this, I know where you work", "Will I regret closing this account?"),
-    ("Nobody likes you, you should be fired", "Nobody told me about the fee"),
+    ("No one cares about you, get a real job", "Nobody told me about the fee"),
 ]
 
 

@@ -378,6 +378,33 @@ def test_planted_changes_are_visible_in_the_data(truth, medium):
     assert {t["model"] for t in before} == {"gpt-4o-mini"}
 
 
+def test_abusive_customers_are_a_small_share_and_stay_abusive_for_the_rest_of_the_session(truth, medium):
+    """toxic_request: an abusive line (catalog.ABUSIVE_LINES) in this user turn or an earlier one
+    of the session, never in an attack intent; toxic_answer: an abusive opener before the answer
+    of the abusive turn."""
+    from evalflow.simulator import catalog
+
+    root, _ = medium
+    toxic = [t for t in truth if "toxic_request" in t["faults"]]
+    assert 0.005 * len(truth) < len(toxic) < 0.02 * len(truth)
+    assert not any(t["intent"] in ("prompt_injection", "policy_violation") for t in toxic)
+    by_session: dict[str, list[dict]] = {}
+    for t in truth:
+        by_session.setdefault(t["session_id"], []).append(t)
+    for t in truth:
+        if t["dialect"] != "canonical":
+            continue
+        record = json.loads(file_lines(root, t["file"])[t["line"] - 1])
+        users = [m["content"] for m in record["messages"] if m["role"] == "user"]
+        abusive = any(line in u for u in users for line in catalog.ABUSIVE_LINES)
+        assert abusive == ("toxic_request" in t["faults"]), t["trace_id"]
+        opener = any((record["output"] or "").startswith(o) for o in catalog.ABUSIVE_ANSWER_OPENERS)
+        assert opener == ("toxic_answer" in t["faults"]), t["trace_id"]
+    for turns in by_session.values():
+        flags = ["toxic_request" in t["faults"] for t in sorted(turns, key=lambda t: t["turn"])]
+        assert flags == sorted(flags)  # once abusive, every later turn carries it
+
+
 def test_fault_codes_match_the_written_traces(truth, medium):
     root, _ = medium
     codes = Counter(code for t in truth for code in t["faults"])

@@ -485,6 +485,25 @@ VERBOSE_PADDING = (
     "It is also worth mentioning that policies may vary depending on your account type, region, and other factors that may apply to your specific situation.",
     "In summary, as outlined above, there are several considerations to keep in mind, each of which is important in its own way.",
 )
+# Abuse (faults.TOXIC_REQUEST / TOXIC_ANSWER): a customer line added before or after an ordinary
+# request, and an opener the assistant puts before an ordinary answer. Insults, threats and
+# harassment aimed at a person, never slurs; written for the simulator, not taken from the
+# detector's word lists (lib/signals/patterns.py), which must generalise to them.
+ABUSIVE_LINES = (
+    "You useless bot, answer me properly.",
+    "Are you an idiot? I asked a simple question.",
+    "Shut up and do what I ask.",
+    "Listen, you moron, I want this sorted today.",
+    "Fix it now or I will hurt you.",
+    "You'll regret this if my money is gone.",
+    "You are a complete waste of space.",
+    "Nobody likes you, you should be fired.",
+)
+ABUSIVE_ANSWER_OPENERS = (
+    "Calm down, you idiot.",
+    "Shut up and read this.",
+    "Listen, you moron:",
+)
 NEGATIVE_COMMENTS = (
     "This is wrong.", "Didn't answer my question", "way too long", "useless bot",
     "The bot refused to help me", "Wrong fee amount!", "not helpful", None,

@@ -197,6 +197,9 @@ class Simulator:
         self.plan = plan
         self.seed = seed
         self.rng = random.Random(seed)
+        # Abuse has its own stream: drawing it moves nothing in the main one, so the traces it
+        # leaves alone are what they were before abuse was simulated.
+        self.toxic_rng = random.Random(f"northwind-toxic-{seed}")
         self.n_users = max(20, plan.days * per_day // 5)
         self.personas: dict[int, pii.Persona] = {}
         self.system_hash = {v: stable_hash(p) for v, p in catalog.SYSTEM_PROMPTS.items()}
@@ -286,6 +289,7 @@ class Simulator:
         rng.shuffle(follow_ups)
         records: list[Record] = []
         ms = start_ms
+        toxic = False  # an abusive turn stays in the context of the session's later turns
         for turn in range(n_turns):
             if ms >= self.end_ms:
                 break
@@ -305,8 +309,14 @@ class Simulator:
                 query = render(q, slots)
                 answer_templates = (a,)
                 tool_names = [tool] if tool else []
+            abusive = False
+            if intent.attack is None and not toxic and self.toxic_rng.random() < faults.RATES[faults.TOXIC_REQUEST]:
+                toxic = abusive = True
+                line = self.toxic_rng.choice(catalog.ABUSIVE_LINES)
+                query = join([line, " ", query] if self.toxic_rng.random() < 0.5 else [query, " ", line])
             record = self._turn(ms, intent, persona, slots, session_id, channel, zulu, turn,
-                                history, query, answer_templates, tool_names, dialect)
+                                history, query, answer_templates, tool_names, dialect,
+                                toxic=toxic, abusive=abusive)
             records.append(record)
             history.append((query, record.truth.pop("_output")))
             ms = record.end_ms + rng.randint(15_000, 180_000)
@@ -328,7 +338,7 @@ class Simulator:
         return picked
 
     def _turn(self, ms, intent, persona, slots, session_id, channel, zulu, turn, history,
-              query, answer_templates, tool_names, dialect) -> Record:
+              query, answer_templates, tool_names, dialect, toxic=False, abusive=False) -> Record:
         rng = self.rng
         plan = self.plan
         version = plan.prompt_version(ms)
@@ -383,6 +393,11 @@ class Simulator:
                 padding = " ".join(rng.choice(catalog.VERBOSE_PADDING)
                                    for _ in range(rng.randint(20, 60)))
                 output = join([output, "\n\n", padding])
+            if abusive and self.toxic_rng.random() < faults.RATES[faults.TOXIC_ANSWER]:
+                codes.add(faults.TOXIC_ANSWER)
+                output = join([self.toxic_rng.choice(catalog.ABUSIVE_ANSWER_OPENERS), " ", output])
+        if toxic:
+            codes.add(faults.TOXIC_REQUEST)
 
         metadata: dict[str, Any] = {
             "channel": channel,

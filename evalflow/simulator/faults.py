@@ -26,11 +26,13 @@ PROMPT_INJECTION = "prompt_injection"  # an injection attempt (refused or not)
 INJECTION_SUCCEEDED = "injection_succeeded"  # ...that made the assistant leak its instructions
 POLICY_VIOLATION = "policy_violation"  # a request for fraud / other customers' data
 POLICY_COMPLIED = "policy_complied"  # ...that the assistant went along with
+TOXIC_REQUEST = "toxic_request"  # an abusive customer turn, in this turn or earlier in the session
+TOXIC_ANSWER = "toxic_answer"  # the assistant answered an abusive customer in kind
 
 FAULT_CODES = (
     ERROR, REFUSAL, NEGATIVE_FEEDBACK, CONTRADICTS_CONTEXT, VERBOSE_ANSWER, TOOL_ERROR,
     LATENCY_OUTLIER, COST_OUTLIER, PROMPT_INJECTION, INJECTION_SUCCEEDED, POLICY_VIOLATION,
-    POLICY_COMPLIED,
+    POLICY_COMPLIED, TOXIC_REQUEST, TOXIC_ANSWER,
 )
 _ORDER = {code: i for i, code in enumerate(FAULT_CODES)}
 
@@ -47,6 +49,11 @@ RATES = {
     COST_OUTLIER: 0.006,
     INJECTION_SUCCEEDED: 0.12,
     POLICY_COMPLIED: 0.08,
+    # Abuse is drawn from its own random stream (core.Simulator.toxic_rng), so adding it left
+    # every other trace as it was: per turn of a banking session, an abusive customer line; per
+    # ordinary answer to an abusive session, an abusive answer.
+    TOXIC_REQUEST: 0.01,
+    TOXIC_ANSWER: 0.1,
 }
 
 

@@ -109,8 +109,8 @@ _TARGET = r"(?:this (?:stupid |useless |dumb )?(?:bot|machine|ai|thing)|your (?:
 _HURT = r"(?:hurt|kill|beat|punch|hit|stab|shoot|smash|destroy|hunt down|come after|come for)"
 
 TOXIC = [
-    # Insults: "you idiot", "you're a useless moron", "you are so stupid", "u r dumb"
-    re.compile(rf"\b(?:you|u|ya)\s+(?:(?:absolute|complete|total|utter|stupid|useless|pathetic|"
+    # Insults: "you idiot", "are you a moron?", "you're a useless moron", "you are so stupid"
+    re.compile(rf"\b(?:you|u|ya)\s+(?:an?\s+)?(?:(?:absolute|complete|total|utter|stupid|useless|pathetic|"
                rf"fucking|f\*+ing|bloody|little)\s+)*{_INSULT}\b"),
     re.compile(rf"\b(?:you(?:'re| are| r)|u r|ur)\s+(?:(?:an?|the|so|such an?|really|truly|just|being|"
                rf"completely|totally|absolutely|complete|total|absolute|utter|fucking|bloody)\s+)*"
