@@ -3,7 +3,8 @@
 Exit codes: 0 the gate passed; 3 the gate failed (a pass rate below the threshold, a case of the
 safety edge set failed, a response missing, or no case with a verdict); 1 the gate could not
 run (a version pin that does not exist or does not verify, an unreadable responses file, a
-broken check definition, --judge without EVALFLOW_JUDGE_BASE_URL); 2 usage; 70 a bug.
+broken check definition, --judge without EVALFLOW_JUDGE_BASE_URL or EVALFLOW_JUDGE_MODEL); 2 usage;
+70 a bug.
 """
 
 from __future__ import annotations
@@ -48,8 +49,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--responses", required=True, metavar="RESPONSES.jsonl",
                         help='one JSON object per line: {"case_id": ..., "output": ...} (output null: no text)')
     parser.add_argument("--judge", action="store_true",
-                        help="also judge dev cases with each dimension's calibrated judge (EVALFLOW_JUDGE_BASE_URL, "
-                        "EVALFLOW_JUDGE_MODEL); without one it says so and runs the checks only")
+                        help="also judge dev cases whose checks passed with each dimension's calibrated judge; "
+                        "needs EVALFLOW_JUDGE_BASE_URL and EVALFLOW_JUDGE_MODEL (exit 1 without them); a dimension "
+                        "with no calibrated judge for that model is named and gated on its checks only")
     parser.add_argument("--junit", metavar="OUT.xml", help="write a JUnit XML report (one testcase per case)")
     parser.add_argument("--min-pass-rate", type=_rate, default=DEFAULT_MIN_PASS_RATE, metavar="X",
                         help=f"the overall pass rate the gate needs, 0..1 (default {DEFAULT_MIN_PASS_RATE})")
