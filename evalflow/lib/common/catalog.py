@@ -503,10 +503,14 @@ TABLES: dict[str, Described] = {
         },
     ),
     "label_agreement_pairs": (
-        "One row per pass-2 dimension and pair of annotators who rated at least one item in common: their "
-        "agreement and Cohen's kappa over those items. Rebuilt whole at each run.",
+        "One row per dimension (the pass-2 dimensions and risk_level), slice and pair of annotators who rated at "
+        "least one item of that slice in common: their agreement and Cohen's kappa over those items. Rebuilt "
+        "whole at each run.",
         {
-            "dimension": "A pass-2 dimension.",
+            "dimension": "A pass-2 dimension, or risk_level (pass 1).",
+            "slice_kind": "all (every rating), intent, risk_level or batch_id: the slices of label_agreement.",
+            "slice_value": "The slice's value: an intent name, low / medium / high, a batch id; all for slice_kind "
+                           "all.",
             "a": "Pseudonymised annotator (a < b).",
             "b": "Pseudonymised annotator.",
             "items": "Items both rated.",

@@ -145,6 +145,36 @@ def agreement_rows(ratings: pl.DataFrame, levels: Mapping[str, str], slices: Seq
     return pl.DataFrame(rows, schema=ROW_SCHEMA)
 
 
+PAIR_ROW_SCHEMA = {
+    "dimension": pl.String, "slice_kind": pl.String, "slice_value": pl.String, "a": pl.String, "b": pl.String,
+    "items": pl.Int64, "agreement": pl.Float64, "kappa": pl.Float64,
+}
+
+
+def pair_rows(ratings: pl.DataFrame, dimensions: Sequence[str], slices: Sequence[str] = DEFAULT_SLICES,
+              value_orders: Mapping[str, Sequence[str]] | None = None) -> pl.DataFrame:
+    """One row per (dimension, slice_kind, slice_value, pair of annotators who rated an item of
+    that slice in common): their percent agreement and unweighted Cohen's kappa over those items
+    (`pair_agreement`), columns as PAIR_ROW_SCHEMA. The slices are those of `agreement_rows`:
+    "all"/"all" over every rating, then one group per distinct non-null value of each column of
+    `slices` present on `ratings`. Dimensions not in `dimensions` are skipped."""
+    slice_columns = [c for c in slices if c in ratings.columns]
+    frame = normalise_ratings(ratings, extra=slice_columns)
+    rows = []
+    for dimension in sorted(set(frame.get_column("dimension").unique().to_list()) & set(dimensions)):
+        order = (value_orders or {}).get(dimension)
+        level = "ordinal" if order is not None else "nominal"
+        part = frame.filter(pl.col("dimension") == dimension)
+        groups: list[tuple[str, str, pl.DataFrame]] = [("all", "all", part)]
+        for column in slice_columns:
+            for value in sorted(part.get_column(column).drop_nulls().unique().to_list()):
+                groups.append((column, value, part.filter(pl.col(column) == value)))
+        for kind, value, subset in groups:
+            for pair in pair_agreement(code_ratings(subset, level, order, dimension)):
+                rows.append({"dimension": dimension, "slice_kind": kind, "slice_value": value, **pair})
+    return pl.DataFrame(rows, schema=PAIR_ROW_SCHEMA)
+
+
 # -- input ------------------------------------------------------------------------------------
 
 def normalise_ratings(ratings: pl.DataFrame, extra: Sequence[str] = ()) -> pl.DataFrame:

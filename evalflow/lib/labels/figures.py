@@ -22,15 +22,14 @@ from typing import Any, Sequence
 import polars as pl
 
 from evalflow.lib.annotation.labelstudio import RISK_LEVELS
-from evalflow.lib.labels.agreement import agreement_report, agreement_rows
+from evalflow.lib.labels.agreement import PAIR_ROW_SCHEMA, agreement_report, agreement_rows, pair_rows
 from evalflow.lib.labels.consensus import ROLE_ANNOTATOR, consensus_min_agreement, majority_vote
 from evalflow.lib.labels.gate import automation_gate
 from evalflow.lib.labels.quality import quality_tables
 
 RISK_LEVEL = "risk_level"
 SLICES = ("intent", "risk_level", "batch_id")
-PAIR_SCHEMA = {"dimension": pl.String, "a": pl.String, "b": pl.String, "items": pl.Int64,
-               "agreement": pl.Float64, "kappa": pl.Float64}
+PAIR_SCHEMA = PAIR_ROW_SCHEMA
 
 
 def load_manifests(annotation_dir: Path) -> list[dict]:
@@ -87,7 +86,7 @@ CONSENSUS_COLUMNS = {"batch_id": pl.String, "item_id": pl.String, "origin": pl.S
 class HumanFigures:
     report: dict  # agreement_report over the pass-2 dimensions (all items)
     agreement: pl.DataFrame  # one row per dimension and slice (agreement_rows)
-    pairs: pl.DataFrame  # one row per dimension and pair of annotators
+    pairs: pl.DataFrame  # one row per dimension, slice and pair of annotators (pair_rows)
     gate: pl.DataFrame  # one row per pass-2 dimension (automation_gate)
     quality: pl.DataFrame  # annotator_quality
     fatigue: pl.DataFrame  # annotator_fatigue
@@ -113,11 +112,11 @@ def human_figures(pass1: pl.DataFrame, pass2: pl.DataFrame, manifests: Sequence[
                                n_boot=n_boot, seed=seed)
     report = agreement_report(p2.select("item_id", "annotator", "dimension", "value"), "nominal",
                               n_boot=n_boot, seed=seed)
-    pairs = [{"dimension": dim, **{k: pair[k] for k in ("a", "b", "items", "agreement", "kappa")}}
-             for dim, figures in report["dimensions"].items() for pair in figures["pairs"]]
+    # Pair kappas per dimension and slice, over the same ratings and slices as the agreement rows.
+    pairs = pair_rows(rated, list(levels), slices=SLICES, value_orders={RISK_LEVEL: RISK_LEVELS})
     labels = pl.concat([_as_label_rows(pass1, 1), _as_label_rows(pass2, 2)])
     quality, fatigue = quality_tables(labels, manifests)
-    return HumanFigures(report, agreement, pl.DataFrame(pairs, schema=PAIR_SCHEMA), automation_gate(report),
+    return HumanFigures(report, agreement, pairs, automation_gate(report),
                         quality, fatigue)
 
 

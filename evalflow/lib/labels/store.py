@@ -15,6 +15,7 @@ file unrecorded, so the next run imports it again.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -365,6 +366,8 @@ CREATE TABLE IF NOT EXISTS label_agreement (
 );
 CREATE TABLE IF NOT EXISTS label_agreement_pairs (
     dimension VARCHAR NOT NULL,
+    slice_kind VARCHAR NOT NULL,
+    slice_value VARCHAR NOT NULL,
     a VARCHAR NOT NULL,
     b VARCHAR NOT NULL,
     items BIGINT,
@@ -402,14 +405,34 @@ DERIVED_TABLES = ("consensus_labels", "label_anchored", "label_agreement", "labe
                   "annotator_quality", "annotator_fatigue")
 
 
+@functools.cache
+def _derived_columns() -> dict[str, list[str]]:
+    """Each derived table's columns as DERIVED_SCHEMA declares them."""
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute(DERIVED_SCHEMA)
+        return {name: [row[0] for row in con.execute(f"DESCRIBE {name}").fetchall()] for name in DERIVED_TABLES}
+    finally:
+        con.close()
+
+
 def replace_tables(warehouse: Warehouse, frames: dict[str, pl.DataFrame | None]) -> None:
     """Replace the whole content of derived tables in one transaction (None empties a table):
     a kill mid-write leaves the previous figures, never half of the new ones."""
     unknown = set(frames) - set(DERIVED_TABLES)
     if unknown:
         raise ValueError(f"not a derived label table: {sorted(unknown)}")
+    expected = _derived_columns()
     with warehouse.transaction() as con:
         con.execute(DERIVED_SCHEMA)
+        # A table an older version wrote with other columns (label_agreement_pairs before its
+        # slice columns) holds nothing of its own: it is dropped and created again as it is now.
+        stale = [name for name in frames
+                 if [row[0] for row in con.execute(f"DESCRIBE {name}").fetchall()] != expected[name]]
+        for name in stale:
+            con.execute(f"DROP TABLE {name}")
+        if stale:
+            con.execute(DERIVED_SCHEMA)
         for name, frame in frames.items():
             con.execute(f"DELETE FROM {name}")
             if frame is None or frame.is_empty():
