@@ -4,6 +4,8 @@ mock: retries, Retry-After, the Bearer key (never logged), the verdict cache, us
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -225,3 +227,31 @@ def test_retry_after_reads_seconds_and_http_dates():
     assert retry_after_seconds("Thu, 01 Oct 2026 12:00:07 GMT", now=now) == 7.0
     assert retry_after_seconds("Thu, 01 Oct 2026 11:00:00 GMT", now=now) == 0.0
     assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
+
+
+class FirstRequestSlow(SimulatedJudgeServer):
+    """The simulated server, but its first request waits `first_delay_s` before it is answered."""
+
+    def __init__(self, first_delay_s: float, **kwargs):
+        super().__init__(**kwargs)
+        self.first_delay_s = first_delay_s
+        self._calls = 0
+        self._calls_lock = threading.Lock()
+
+    def answer(self, body, authorization):
+        with self._calls_lock:
+            self._calls += 1
+            first = self._calls == 1
+        if first:
+            time.sleep(self.first_delay_s)
+        return super().answer(body, authorization)
+
+
+def test_a_request_slower_than_the_timeout_is_retried():
+    sleeps = Sleeps()
+    with FirstRequestSlow(first_delay_s=1.0, truth=TRUTH) as server:
+        with JudgeClient(settings_for(server, timeout_s=0.2, concurrency=1), sleep=sleeps) as client:
+            (result,) = client.judge_many([request("case-001")])
+    assert result.verdict == server.expected_reply("case-001", DIMENSION).verdict is not None
+    assert (client.stats.requests_sent, client.stats.retries) == (2, 1)  # timed out once, then answered
+    assert len(sleeps) == 1

@@ -293,3 +293,15 @@ def test_without_a_judge_endpoint_both_steps_skip_and_send_nothing(world, server
     with world.warehouse.connect(read_only=True) as con:
         tables = {row[0] for row in con.execute("SHOW TABLES").fetchall()}
     assert not tables & {"judge_calibrations", "judge_labels", "judge_verdict_cache"}
+
+
+def test_labelling_again_sends_nothing(calibrated_world, later_server):
+    first = label_with_judge(calibrated_world.warehouse, calibrated_world.settings)
+    sent = later_server.request_count
+    assert first.labels_written > 0 and first.stats["requests_sent"] == sent > 0  # new candidates were judged
+
+    again = label_with_judge(calibrated_world.warehouse, calibrated_world.settings)
+
+    assert later_server.request_count == sent  # every verdict came from the warehouse's cache
+    assert again.stats["requests_sent"] == 0 and again.stats["cache_hits"] >= first.labels_written
+    assert again.labels_written == first.labels_written
