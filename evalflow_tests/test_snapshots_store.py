@@ -253,6 +253,43 @@ def test_provenance_of_this_checkout():
     assert collect_provenance({"EVALFLOW_PII_SCORE_THRESHOLD": "0.5"}).config_sha256 != provenance.config_sha256
 
 
+
+def test_the_config_hash_covers_the_data_folders_config_files(tmp_path, monkeypatch):
+    from evalflow.lib.snapshots.manifest import config_file_hashes, environment_config
+
+    for name in ("EVALFLOW_DRIFT_CONFIG", "EVALFLOW_CONTAMINATION_CONFIG", "EVALFLOW_INTENT_OVERRIDES"):
+        monkeypatch.delenv(name, raising=False)
+    data = tmp_path / "data"
+    data.mkdir()
+    assert config_file_hashes(data) == {}  # no file: the code's defaults
+    bare = collect_provenance(data_dir=data)
+    (data / "drift.toml").write_text("[thresholds]\ninflation_gap = 0.15\n")
+    (data / "intent_overrides.toml").write_text("")
+    hashes = config_file_hashes(data)
+    assert hashes == {"file:drift.toml": hashlib.sha256((data / "drift.toml").read_bytes()).hexdigest(),
+                      "file:intent_overrides.toml": hashlib.sha256(b"").hexdigest()}
+    first = collect_provenance(data_dir=data)
+    assert first.config_sha256 != bare.config_sha256
+    assert {"file:drift.toml", "file:intent_overrides.toml"} <= set(first.config_keys)
+    assert collect_provenance(data_dir=data).config_sha256 == first.config_sha256  # the same files, the same hash
+    (data / "drift.toml").write_text("[thresholds]\ninflation_gap = 0.20\n")
+    changed = collect_provenance(data_dir=data)
+    assert changed.config_sha256 != first.config_sha256
+    (data / "contamination.toml").write_text("[thresholds]\n")
+    before_move = collect_provenance(data_dir=data).config_sha256
+    assert before_move != changed.config_sha256
+
+    # a file moved by its setting is read there, under its usual name; the location is not hashed
+    moved = tmp_path / "elsewhere.toml"
+    moved.write_bytes((data / "drift.toml").read_bytes())
+    (data / "drift.toml").unlink()
+    monkeypatch.setenv("EVALFLOW_DRIFT_CONFIG", str(moved))
+    assert config_file_hashes(data)["file:drift.toml"] == hashlib.sha256(moved.read_bytes()).hexdigest()
+    assert "EVALFLOW_DRIFT_CONFIG" not in environment_config()
+    assert collect_provenance(data_dir=data).config_sha256 == before_move
+    assert collect_provenance(data_dir=data).config_sha256 == collect_provenance(
+        {**environment_config(), **config_file_hashes(data)}).config_sha256
+
 def test_manifest_records_publication_time_in_utc(tmp_path):
     data = tmp_path / "data"
     _, published = promote(data, first_promotion(), pool(42), PROVENANCE)

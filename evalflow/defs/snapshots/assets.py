@@ -61,7 +61,7 @@ def golden_set(context: dg.AssetExecutionContext, config: PromotionConfig, wareh
 
     metadata = {}
     for promotion in promotions:
-        result, published = promote(data_dir, promotion, available, provenance=collect_provenance(),
+        result, published = promote(data_dir, promotion, available, provenance=collect_provenance(data_dir=data_dir),
                                     baseline=baseline)
         context.log.info(f"published {published.ref} ({len(result.cases)} cases) from {promotion.source}")
         metadata = _version_metadata(published, result)
@@ -107,7 +107,7 @@ def rolling_set(context: dg.AssetExecutionContext, config: RollingConfig, wareho
                 and c["source"]["trace_id"] not in plan.exclude_trace_ids]
     if not eligible:  # an empty version says nothing; the next refresh tries again
         return dg.MaterializeResult(metadata={"version": f"none: no case from {first}..{day} outside the golden set"})
-    result, published = publish_rolling(data_dir, day, cases, plan, provenance=collect_provenance())
+    result, published = publish_rolling(data_dir, day, cases, plan, provenance=collect_provenance(data_dir=data_dir))
     return dg.MaterializeResult(metadata={
         "version": str(published.ref), "created": published.created, "lake_snapshot": published.snapshot_id,
         "cases": len(result.cases), "eligible": result.sampling_plan.get("eligible"),

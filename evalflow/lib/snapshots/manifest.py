@@ -11,7 +11,10 @@ Fields (`manifest.json`, also stored in the lake as `dataset_versions.manifest_j
   `source_date_max` and how many cases have no source date;
 - `code_version` (evalflow's package version and the git commit, "unknown" when there is no
   git checkout), `models` (embedding model version; PII model name and version), `config_sha256`
-  (sha256 of the canonical JSON of the configuration that shaped the data) and `config_keys`;
+  (sha256 of the canonical JSON of the configuration that shaped the data: the EVALFLOW_*
+  settings that are not secrets or locations, and `file:<name>` = the sha256 of the bytes of each
+  of the data folder's config files that exists, drift.toml, contamination.toml and
+  intent_overrides.toml, read where their EVALFLOW_* setting moves them) and `config_keys`;
 - `judges`: one entry per (dimension, model, prompt sha256, calibration id) found in the cases'
   judge labels, with how many cases carry it;
 - `rubrics`: the set's current rubric per dimension ({version, text}); cases keep the rubric
@@ -46,6 +49,8 @@ from evalflow.lib.snapshots.refs import DatasetRef
 FORMAT = "evalflow-snapshot-manifest/1"
 # Settings whose values never enter the config hash: secrets, and where things live.
 _NOT_CONFIG = ("KEY", "TOKEN", "SECRET", "PASSWORD", "DIR", "PATH", "URL", "HOST", "PORT")
+# Settings that only say where a config file is: the file's content is hashed instead.
+_CONFIG_FILE_LOCATIONS = ("EVALFLOW_DRIFT_CONFIG", "EVALFLOW_CONTAMINATION_CONFIG", "EVALFLOW_INTENT_OVERRIDES")
 
 
 def canonical_json(value: Any) -> str:
@@ -111,15 +116,44 @@ def pii_model_version() -> dict[str, str]:
 
 
 def environment_config() -> dict[str, str]:
-    """The EVALFLOW_* settings that shape data (not secrets, not locations)."""
+    """The EVALFLOW_* settings that shape data (not secrets, not locations; a config file's
+    location is left out, its content is in `config_file_hashes`)."""
     return {k: v for k, v in sorted(os.environ.items())
-            if k.startswith("EVALFLOW_") and not any(word in k for word in _NOT_CONFIG)}
+            if k.startswith("EVALFLOW_") and not any(word in k for word in _NOT_CONFIG)
+            and k not in _CONFIG_FILE_LOCATIONS}
 
 
-def collect_provenance(config: Mapping[str, Any] | None = None) -> Provenance:
+def config_file_hashes(data_dir: Path) -> dict[str, str]:
+    """{"file:<name>": sha256 of its bytes} for each config file of the data folder that exists
+    (drift.toml, contamination.toml, intent_overrides.toml, at the path their EVALFLOW_* setting
+    gives, else in `data_dir`). Keyed by the file's usual name, so moving a file changes nothing;
+    an absent file has no key (its defaults are the code's, which `code_version` records)."""
+    from evalflow.lib.contamination.config import CONFIG_FILE as CONTAMINATION_FILE
+    from evalflow.lib.contamination.config import config_path as contamination_path
+    from evalflow.lib.drift.config import CONFIG_FILE as DRIFT_FILE
+    from evalflow.lib.drift.config import config_path as drift_path
+    from evalflow.lib.intents.overrides import OVERRIDES_FILE, overrides_path
+
+    out = {}
+    for name, path in ((DRIFT_FILE, drift_path(data_dir)), (CONTAMINATION_FILE, contamination_path(data_dir)),
+                       (OVERRIDES_FILE, overrides_path(data_dir))):
+        if path.is_file():
+            out[f"file:{name}"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def collect_provenance(config: Mapping[str, Any] | None = None, data_dir: Path | None = None) -> Provenance:
     """Provenance of this process: code, models, and the sha256 of `config` (default: the
-    EVALFLOW_* settings that shape data; only the hash and the keys are recorded)."""
-    config = environment_config() if config is None else dict(config)
+    EVALFLOW_* settings that shape data and the sha256 of each config file of `data_dir`,
+    default EVALFLOW_DATA_DIR: `config_file_hashes`; only the hash and the keys are recorded)."""
+    if config is None:
+        if data_dir is None:
+            from evalflow.lib.common.settings import load_settings
+
+            data_dir = load_settings().data_dir
+        config = {**environment_config(), **config_file_hashes(Path(data_dir))}
+    else:
+        config = dict(config)
     return Provenance(code_version=code_version(), embedding_model=embedding_model_version(),
                       pii_model=pii_model_version(),
                       config_sha256=hashlib.sha256(canonical_json(config).encode("utf-8")).hexdigest(),
