@@ -241,7 +241,8 @@ TABLES: dict[str, Described] = {
             "intent_id": "Intent at the time of the run.",
             "failure_modes": "Detected modes: error, tool_error, refusal, negative_feedback, empty_output, "
                              "verbose_output, unsupported_answer, low_retrieval_score, latency_outlier, cost_outlier, "
-                             "prompt_injection, injection_succeeded, policy_violation, policy_complied, toxic_request, toxic_answer.",
+                             "prompt_injection, injection_succeeded, policy_violation, policy_complied, "
+                             "toxic_request, toxic_answer.",
             "is_failure": "Any failure mode.",
             "severity": "Severity of the worst mode, 0..1 (0 when none).",
             "latency_outlier": "Latency is an outlier for its intent x model.",
