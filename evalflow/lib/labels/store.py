@@ -26,7 +26,7 @@ import duckdb
 import polars as pl
 
 from evalflow.lib.common.catalog import apply_catalog
-from evalflow.lib.common.warehouse import Warehouse, has_table
+from evalflow.lib.common.warehouse import Warehouse, has_table, memory_connection
 from evalflow.lib.labels.formats import EXPORT_INFO
 from evalflow.lib.labels.importer import (
     TEXT_FIELDS,
@@ -408,7 +408,7 @@ DERIVED_TABLES = ("consensus_labels", "label_anchored", "label_agreement", "labe
 @functools.cache
 def _derived_columns() -> dict[str, list[str]]:
     """Each derived table's columns as DERIVED_SCHEMA declares them."""
-    con = duckdb.connect(":memory:")
+    con = memory_connection()
     try:
         con.execute(DERIVED_SCHEMA)
         return {name: [row[0] for row in con.execute(f"DESCRIBE {name}").fetchall()] for name in DERIVED_TABLES}
