@@ -123,3 +123,44 @@ def test_it_stops_cleanly_and_frees_its_port():
         httpx.post(base_url + "/chat/completions", json={})
     with pytest.raises(RuntimeError, match="not running"):
         server.base_url  # noqa: B018 - the property raises
+
+
+def _reset_mid_request(port: int) -> None:
+    """Open a connection, send half a request, and close it with a reset (SO_LINGER 0)."""
+    import socket
+    import struct
+
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n{\"mo")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def test_a_client_that_resets_its_connection_prints_nothing_and_the_server_keeps_answering(capsys):
+    import time
+    import urllib.request
+
+    with SimulatedJudgeServer() as server:
+        for _ in range(5):
+            _reset_mid_request(server.port)
+        time.sleep(0.3)  # the handler threads read the reset
+        with urllib.request.urlopen(f"{server.base_url}/models", timeout=10) as reply:
+            assert reply.status == 200
+    assert capsys.readouterr().err == ""
+
+
+def test_a_handler_error_that_is_not_a_client_going_away_is_still_printed(capsys):
+    import http.client
+
+    with SimulatedJudgeServer() as server:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        # a Content-Length that is not a number: the handler's int() raises ValueError
+        conn.putrequest("POST", "/v1/chat/completions")
+        conn.putheader("Content-Length", "many")
+        conn.endheaders()
+        try:
+            conn.getresponse()
+        except (http.client.HTTPException, ConnectionError):
+            pass
+        conn.close()
+    assert "ValueError" in capsys.readouterr().err

@@ -118,7 +118,7 @@ class SimulatedJudgeServer:
         self._log: list[dict[str, Any]] = []
         self._attempts: dict[tuple, int] = {}
         self._usage = {"prompt_tokens": 0, "completion_tokens": 0}
-        self._httpd: ThreadingHTTPServer | None = None
+        self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
 
     # ---- the known behaviour ------------------------------------------------------------
@@ -301,7 +301,7 @@ class SimulatedJudgeServer:
     def start(self) -> SimulatedJudgeServer:
         if self._httpd is not None:
             return self
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.daemon_threads = True
         self._httpd.judge = self  # type: ignore[attr-defined]
         # A short poll interval: stop() returns within 0.05 s instead of serve_forever's default 0.5 s.
@@ -343,6 +343,23 @@ def _first(pattern: re.Pattern, text: str) -> str | None:
 
 def _error(message: str, code: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": code, "code": code}, "simulated": True}
+
+
+class _Server(ThreadingHTTPServer):
+    """The HTTP server, quiet about clients that went away.
+
+    A client that closes a kept-alive connection (its pool shut at the end of a run, or a request
+    it gave up on after its timeout) makes the handler's next read or write raise a
+    ConnectionError; socketserver would print that traceback to stderr, where it reads like a
+    failure of the run and mixes into the CLI's own one-line errors. Any other error is printed
+    as before."""
+
+    def handle_error(self, request, client_address) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
