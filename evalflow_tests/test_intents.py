@@ -313,6 +313,20 @@ def test_model_text_drops_slot_values_but_keeps_the_request():
     assert model_text("Why was my card declined at Tesco?") == "Why was my card declined at Tesco?"
 
 
+def test_model_text_drops_abusive_sentences_so_abuse_does_not_become_an_intent():
+    request = "Why was my card declined at Tesco?"
+    for line in ("You useless bot, answer me properly.", "Shut up and do what I ask.",
+                 "Fix it now or I will hurt you.", "Nobody likes you, you should be fired."):
+        assert model_text(f"{line} {request}") == request
+        assert model_text(f"{request} {line}") == request
+    # the session's first turn (the context line) loses its abuse too; a civil sentence stays
+    assert model_text("Are you an idiot? I asked a simple question.\nCan I get a refund?") == \
+        "I asked a simple question.\nCan I get a refund?"
+    # frustration is not abuse, and a line that is nothing but abuse is kept as it is
+    assert model_text("This is ridiculous, my card was declined.") == "This is ridiculous, my card was declined."
+    assert model_text("You are a complete waste of space.") == "You are a complete waste of space."
+
+
 def test_trace_text_defaults_to_the_first_turn_as_context(monkeypatch):
     from evalflow.lib.intents.store import text_mode, trace_text
 

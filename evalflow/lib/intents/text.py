@@ -68,11 +68,32 @@ def strip_placeholders(text: str) -> str:
     return PLACEHOLDER.sub(" ", text)
 
 
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def without_abuse(line: str) -> str:
+    """``line`` without its abusive sentences (`signals.patterns.is_toxic`: "Are you an idiot?",
+    "Shut up and do what I ask."); unchanged when every sentence is abusive.
+
+    Abuse is how a customer asks, not what they ask for: "You useless bot, answer me properly.
+    Why was my card declined?" is the decline question. Left in, the abusive sentence pulls a
+    trace towards the other abusive traces, whatever they ask (the simulator plants abuse in 1%
+    of traces: at 9,000 rows, seed 7, 69 clusters for 51 intents, ARI 0.44, against 0.70 with it
+    removed). The trace is still flagged toxic_request by the signals stage and reported in the
+    safety slice."""
+    from evalflow.lib.signals.patterns import is_toxic
+
+    sentences = SENTENCE_END.split(line)
+    kept = [s for s in sentences if not is_toxic(s)]
+    return " ".join(kept) if kept else line
+
+
 def model_text(text: str) -> str:
     """What the embedding model reads: ``text`` without slot values (placeholders, money
-    amounts, numbers; see the module docstring), line by line, whitespace tidied."""
+    amounts, numbers; see the module docstring) and without abusive sentences
+    (`without_abuse`), line by line, whitespace tidied."""
     def one(line: str) -> str:
-        line = NUMBER.sub(" ", MONEY.sub(" ", PLACEHOLDER.sub(" ", line)))
+        line = NUMBER.sub(" ", MONEY.sub(" ", PLACEHOLDER.sub(" ", without_abuse(line))))
         return re.sub(r"\s+([,.;:?!)])", r"\1", re.sub(r"\s+", " ", line)).strip()
 
     return "\n".join(one(line) for line in text.split("\n"))
