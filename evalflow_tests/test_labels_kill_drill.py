@@ -81,21 +81,45 @@ def _consistent(world: World) -> None:
         assert per_file.get(sha, 0) == n, f"file {sha[:12]} recorded with {n} labels, {per_file.get(sha, 0)} stored"
 
 
-@pytest.mark.parametrize("delay_s", [0.0, 0.3, 0.7, 1.2])
-def test_an_import_killed_at_any_moment_leaves_the_warehouse_consistent_and_the_next_finishes(
-        unimported, reference, tmp_path, monkeypatch, delay_s):
-    monkeypatch.setenv("EVALFLOW_PSEUDONYM_KEY", KEY)
-    world = copy_world(unimported, tmp_path / "data", monkeypatch)
+def _start_child(world: World) -> subprocess.Popen:
+    """The import child, once it has started the second file (the first is committed)."""
     child = subprocess.Popen([sys.executable, "-c", KILL_CHILD], stdout=subprocess.PIPE, text=True,
                              env=dict(os.environ, EVALFLOW_DATA_DIR=str(world.data_dir)))
-    # Into the second file: the first is committed, the second is being parsed, redacted or written.
     line = ""
     while line not in ("start 1", "done"):
         line = child.stdout.readline().strip()
         assert line or child.poll() is None, "the import child died before its second file"
-    time.sleep(delay_s)
-    os.kill(child.pid, signal.SIGKILL)  # no cleanup, no rollback: a real crash
-    child.wait(timeout=30)
+    return child
+
+
+@pytest.fixture(scope="module")
+def second_file_s(unimported, tmp_path_factory) -> float:
+    """Seconds the child takes from starting the second file to finishing, on this machine now:
+    the drill's kill delays are fractions of it, so a faster machine is still killed mid-import."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("EVALFLOW_PSEUDONYM_KEY", KEY)
+        world = copy_world(unimported, tmp_path_factory.mktemp("labels-timing") / "data", patch)
+        child = _start_child(world)
+        started = time.perf_counter()
+        child.communicate(timeout=120)
+        return time.perf_counter() - started
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.25, 0.5, 0.85])
+def test_an_import_killed_at_any_moment_leaves_the_warehouse_consistent_and_the_next_finishes(
+        unimported, reference, second_file_s, tmp_path, monkeypatch, fraction):
+    monkeypatch.setenv("EVALFLOW_PSEUDONYM_KEY", KEY)
+    delay_s = fraction * second_file_s
+    for attempt in range(4):
+        world = copy_world(unimported, tmp_path / f"data-{attempt}", monkeypatch)
+        # Into the second file: the first is committed, the second is being parsed, redacted or written.
+        child = _start_child(world)
+        time.sleep(delay_s)
+        os.kill(child.pid, signal.SIGKILL)  # no cleanup, no rollback: a real crash
+        child.communicate(timeout=30)
+        if child.returncode == -signal.SIGKILL:
+            break
+        delay_s /= 2  # this run was faster than the timing run: kill it earlier
     assert child.returncode == -signal.SIGKILL, "the import finished before the kill: nothing was drilled"
 
     _consistent(world)
