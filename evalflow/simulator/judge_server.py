@@ -47,6 +47,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -355,8 +356,6 @@ class _Server(ThreadingHTTPServer):
     as before."""
 
     def handle_error(self, request, client_address) -> None:
-        import sys
-
         if isinstance(sys.exc_info()[1], ConnectionError):
             return
         super().handle_error(request, client_address)

@@ -46,6 +46,8 @@ from __future__ import annotations
 
 import re
 
+from evalflow.lib.signals.patterns import is_toxic
+
 # <TYPE> or <TYPE_digest>; TYPE in capitals and underscores as the redaction stage writes it.
 PLACEHOLDER = re.compile(r"<([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*?)(?:_[0-9a-f]{6,})?>")
 
@@ -78,11 +80,9 @@ def without_abuse(line: str) -> str:
     Abuse is how a customer asks, not what they ask for: "You useless bot, answer me properly.
     Why was my card declined?" is the decline question. Left in, the abusive sentence pulls a
     trace towards the other abusive traces, whatever they ask (the simulator plants abuse in 1%
-    of traces: at 9,000 rows, seed 7, 69 clusters for 51 intents, ARI 0.44, against 0.70 with it
-    removed). The trace is still flagged toxic_request by the signals stage and reported in the
-    safety slice."""
-    from evalflow.lib.signals.patterns import is_toxic
-
+    of traces: at 9,000 rows, seed 7, 69 clusters for 51 intents, ARI 0.44, against 48 and 0.67
+    with it removed). The trace is still flagged toxic_request by the signals stage and reported
+    in the safety slice."""
     sentences = SENTENCE_END.split(line)
     kept = [s for s in sentences if not is_toxic(s)]
     return " ".join(kept) if kept else line
