@@ -121,6 +121,10 @@ def discover_intents(embeddings: np.ndarray, texts: list[str], *,
             fit_conf = np.where(fit_labels >= 0, 0.5 + 0.5 * fit_probs,
                                 0.5 * np.clip(centroid_sim, 0.0, 1.0))
             fit_conf = np.where((fit_labels < 0) & (fit_conf >= 0.5), 0.49, fit_conf)
+            # Noise rows among their intent's members count as its members, at the edge (as a
+            # member HDBSCAN gave probability 0): `clustering.surrounded_noise`.
+            surrounded = clustering.surrounded_noise(distinct.vectors[fit_idx], fit_labels, fit_assigned)
+            fit_conf = np.where(surrounded, 0.5, fit_conf)
         labels_u = np.empty(u, dtype=np.int64)
         conf_u = np.empty(u)
         labels_u[fit_idx] = fit_assigned
@@ -275,7 +279,9 @@ def discover_intents(embeddings: np.ndarray, texts: list[str], *,
     params["noise_share"] = round(noise_share, 4)
     params["noise_policy"] = ("nearest intent: HDBSCAN noise (and rows far below their intent's "
                               "typical similarity) get the intent with the nearest centroid, "
-                              "confidence < 0.5, low_confidence True")
+                              "confidence < 0.5, low_confidence True; noise whose 10 nearest "
+                              "clustered rows are >= 70% that intent's members: confidence 0.5, "
+                              "a member")
     params["merge_candidates"] = merge_candidates(catalog)
     return IntentResult(intent_ids, confidence, low_confidence, catalog, events, params, noise_share)
 
