@@ -212,21 +212,22 @@ def surrounded_noise(x: np.ndarray, labels: np.ndarray, assigned: np.ndarray,
     return out
 
 
-def low_confidence_share(x: np.ndarray, weights: np.ndarray, labels: np.ndarray,
-                         surrounded: bool = False) -> float:
-    """Share of rows (``weights``: rows per distinct vector) flagged for these HDBSCAN labels:
-    noise plus `far_from_centroid` members; with ``surrounded``, less the `surrounded_noise`."""
+def low_confidence_shares(x: np.ndarray, weights: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Shares of rows (``weights``: rows per distinct vector) flagged for these HDBSCAN labels:
+    (noise plus `far_from_centroid` members, the same less the `surrounded_noise` rows, which
+    `discover_intents` counts as members)."""
     if labels.max() < 0:
-        return 1.0
+        return 1.0, 1.0
     assigned, _ = assign_noise_to_centroids(x, labels)
-    noise = labels < 0
-    if surrounded:
-        noise = noise & ~surrounded_noise(x, labels, assigned)
     centroids = weighted_unit_centroids(x, assigned, weights)
     own_sim = np.einsum("ij,ij->i", x.astype(np.float64), centroids[assigned])
-    outlier, _ = far_from_centroid(own_sim, noise)
     w = np.asarray(weights, dtype=np.float64)
-    return float(w[noise | outlier].sum() / w.sum())
+    noise = labels < 0
+    shares = []
+    for flagged in (noise, noise & ~surrounded_noise(x, labels, assigned)):
+        outlier, _ = far_from_centroid(own_sim, flagged)
+        shares.append(float(w[flagged | outlier].sum() / w.sum()))
+    return shares[0], shares[1]
 
 
 def assign_noise_to_centroids(x: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -458,9 +459,9 @@ def choose_clustering(z: np.ndarray, seed: int = 0, continuity=None, *, vectors:
     def add(kind: str, labels: np.ndarray, probs: np.ndarray, **info) -> None:
         labels = np.asarray(labels, dtype=np.int64)
         k = int(labels.max()) + 1
+        strict, surrounded = low_confidence_shares(vectors, weights, labels)
         cand = {"kind": kind, **info, "clusters": k,
-                "noise_share": round(low_confidence_share(vectors, weights, labels), 4),
-                "noise_share_surrounded": round(low_confidence_share(vectors, weights, labels, True), 4),
+                "noise_share": round(strict, 4), "noise_share_surrounded": round(surrounded, 4),
                 "labels": labels, "probs": np.asarray(probs, dtype=np.float64)}
         cand["modularity"] = round(score(labels), 5) if k >= 2 else None
         candidates.append(cand)
