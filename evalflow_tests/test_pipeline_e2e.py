@@ -245,9 +245,14 @@ def test_the_demo_printout_shows_the_whole_loop(demo_dir):
     for dimension in ("accuracy", "relevance", "groundedness", "safety", "policy"):
         assert re.search(rf"^ +{dimension} +agreement \d\.\d\d on \d+ items, alpha .*; gate (open|closed)$",
                          text, re.M), dimension
-    flagged = re.search(r"Annotators flagged on the gold cases: (annotator_[0-9a-f]+) \([^\n]*fatigue", text)
+    # the tired annotator is among those flagged, and flagged for fatigue (another may be flagged
+    # too, for an accuracy that fell under the threshold by chance)
+    flagged_line = re.search(r"^ *Annotators flagged on the gold cases: (.*)$", text, re.M)
     tired = re.search(r"\(the simulation made (annotator_[0-9a-f]+) tire over the batch\)", text)
-    assert flagged and tired and flagged.group(1) == tired.group(1)
+    assert flagged_line and tired
+    entries = re.split(r"; (?=annotator_[0-9a-f]+ \()", flagged_line.group(1))
+    reasons = dict(entry.split(" ", 1) for entry in entries)
+    assert "fatigue" in reasons.get(tired.group(1), ""), (tired.group(1), reasons)
     assert "Judge calibration (SIMULATED judge 'simulated-judge'" in text
     golden = re.search(r"golden@v1 +(\d+) cases, (\d+) holdout", text)
     assert golden, text
