@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/clustering_quality.py
         [--sets banking77-test,banking77-train,snips,simulator] [--sim-seeds 7,11,23]
-        [--sizes 1000,3000] [--demo] [--stability] [--json rows.json]
+        [--sizes 500,700,1000,3000] [--demo] [--stability] [--json rows.json]
         [--csv NAME=PATH ...]
 
 One run prints one table: every development set at its full size and subsampled (a seeded
@@ -321,7 +321,7 @@ def main() -> int:
     parser.add_argument("--sim-seeds", default="7,11,23", help="simulator seeds (default 7,11,23)")
     parser.add_argument("--sim-days", type=int, default=30)
     parser.add_argument("--sim-per-day", type=int, default=300)
-    parser.add_argument("--sizes", default="1000,3000", help="subsample sizes (a set larger than a size "
+    parser.add_argument("--sizes", default="500,700,1000,3000", help="subsample sizes (a set larger than a size "
                         "is also measured at it); empty: full sets only")
     parser.add_argument("--full-only", action="store_true", help="no subsamples")
     parser.add_argument("--demo", action="store_true", help="add the simulator at the demo's scale "

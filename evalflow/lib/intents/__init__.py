@@ -20,8 +20,9 @@ that continues) -> c-TF-IDF names without value tokens (`naming`).
 
 Noise policy: nearest intent with a low-confidence flag, not an "unclustered" bucket. Rows
 HDBSCAN called noise get the intent whose anchor centroid (original space) is nearest; they
-(except those whose ten nearest clustered rows are at least 70% members of that intent:
-`cluster.surrounded_noise`, confidence 0.5),
+(except those whose nearest clustered rows, ten or half the typical intent's size if fewer,
+at least three, are at least 70% members of that intent: `cluster.surrounded_noise`,
+confidence 0.5),
 rows far below their intent's typical similarity to its centroid (UMAP glues even unrelated
 vectors to some cluster), and unsampled rows whose nearest fitted neighbours disagree or are
 noise get confidence < 0.5 and ``low_confidence`` True. ``noise_share`` is the share of such
