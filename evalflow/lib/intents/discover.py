@@ -279,9 +279,9 @@ def discover_intents(embeddings: np.ndarray, texts: list[str], *,
     params["noise_share"] = round(noise_share, 4)
     params["noise_policy"] = ("nearest intent: HDBSCAN noise (and rows far below their intent's "
                               "typical similarity) get the intent with the nearest centroid, "
-                              "confidence < 0.5, low_confidence True; noise whose 10 nearest "
-                              "clustered rows are >= 70% that intent's members: confidence 0.5, "
-                              "a member")
+                              "confidence < 0.5, low_confidence True; noise whose nearest clustered "
+                              "rows (10, or half the median intent's size if fewer, at least 3) "
+                              "are >= 70% that intent's members: confidence 0.5, a member")
     params["merge_candidates"] = merge_candidates(catalog)
     return IntentResult(intent_ids, confidence, low_confidence, catalog, events, params, noise_share)
 
